@@ -1,0 +1,48 @@
+"""Analyse stored items that have no analysis yet: the step after polling.
+
+Items are stored before they are analysed, so this also finishes the work a killed
+process left behind.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlite_utils
+
+from . import store
+from .analysis import analyse
+
+
+def analyse_item(db: sqlite_utils.Database, item: dict) -> bool:
+    """Analyse one stored item and save the result; an analysis failure is recorded on the
+    item (and reported) instead of stopping the service."""
+    try:
+        result = analyse(item["title"], item["text"])
+    except Exception as exc:  # a bug or a pathological text must not stall the queue
+        store.save_analysis_error(db, item["id"], f"{type(exc).__name__}: {exc}")
+        return False
+    store.save_analysis(db, item["id"], result)
+    return True
+
+
+def analyse_pending(db: sqlite_utils.Database, *, on_item: Callable[[int], None] | None = None,
+                    should_stop: Callable[[], bool] = lambda: False,
+                    limit: int | None = None) -> int:
+    """Analyse pending items one at a time (so a stop request is honoured between items).
+    Returns how many were analysed."""
+    done = 0
+    while not should_stop():
+        batch = store.pending_items(db, limit=min(limit - done, 50) if limit else 50)
+        if not batch:
+            break
+        for item in batch:
+            if should_stop():
+                return done
+            analyse_item(db, item)
+            done += 1
+            if on_item:
+                on_item(item["id"])
+            if limit and done >= limit:
+                return done
+    return done

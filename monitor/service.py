@@ -1,0 +1,93 @@
+"""`monitor run`: poll every feed on its own schedule and analyse what arrives, until stopped.
+
+One thread (the caller's) owns the database; fetches run in a bounded thread pool. Between
+fetch completions the loop analyses pending items one at a time, so a slow feed never stalls
+the others and a stop request (SIGINT/SIGTERM) is honoured between two items.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait, FIRST_COMPLETED
+from typing import Callable
+
+import sqlite_utils
+
+from . import store
+from .config import Config
+from .fetcher import make_client
+from .ingest import analyse_item
+from .poller import PollSummary, due_feeds, fetch_feed, limits_from, record_poll, \
+    seconds_until_next_poll
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM (or by a test); the loop checks it between units of work."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self, *_args) -> None:
+        self._event.set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def install(self) -> None:
+        """Route SIGINT and SIGTERM to this flag (main thread only)."""
+        signal.signal(signal.SIGINT, self.set)
+        signal.signal(signal.SIGTERM, self.set)
+
+
+def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[], bool],
+                report: Callable[[str], None] = print,
+                on_poll: Callable[[PollSummary], None] | None = None,
+                idle_wait: float = 1.0) -> None:
+    """Run until `stop()` is true. Feeds are synced from the config first."""
+    store.sync_feeds(db, config.feeds)
+    by_name = {feed.name: feed for feed in config.feeds}
+    limits = limits_from(config)
+    client = make_client(limits)
+    pool = ThreadPoolExecutor(max_workers=config.poll.concurrency, thread_name_prefix="fetch")
+    in_flight: dict[Future, str] = {}
+    report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
+           f"database {store.db_filename(db)}; Ctrl-C stops")
+    try:
+        while not stop():
+            busy = set(in_flight.values())
+            for feed in due_feeds(db, config):
+                if len(in_flight) >= config.poll.concurrency:
+                    break
+                if feed.name in busy:
+                    continue
+                row = store.feed_by_name(db, feed.name)
+                in_flight[pool.submit(fetch_feed, client, feed, row, limits)] = feed.name
+
+            for future in [f for f in in_flight if f.done()]:
+                name = in_flight.pop(future)
+                summary = record_poll(db, future.result(), config)
+                report(summary.line())
+                if on_poll:
+                    on_poll(summary)
+
+            if stop():
+                break
+            pending = store.pending_items(db, limit=1)
+            if pending:
+                analyse_item(db, pending[0])
+                continue
+            # Nothing to analyse: wait for a fetch to finish or the next feed to fall due.
+            until_due = seconds_until_next_poll(db)
+            timeout = idle_wait if until_due is None else min(idle_wait, max(until_due, 0.05))
+            if in_flight:
+                wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+            else:
+                time.sleep(timeout)
+    finally:
+        # Fetches still running are abandoned: nothing of theirs was stored, so the next
+        # start simply polls those feeds again.
+        pool.shutdown(wait=False, cancel_futures=True)
+        client.close()
+        report("monitor: stopped")

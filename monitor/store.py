@@ -1,0 +1,425 @@
+"""The SQLite store: schema, migrations and every read and write the service makes.
+
+One file, WAL mode. The schema version lives in `PRAGMA user_version`; each migration runs in
+its own transaction, so a crash mid-upgrade leaves the previous version intact.
+
+Items are written in two steps so that a killed process loses nothing: `add_item` stores the
+fetched article (analysed_at NULL) and `save_analysis` fills in the NLP results later;
+`pending_items` lists what still needs analysis after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import sqlite_utils
+
+
+class StoreError(Exception):
+    """The database cannot be opened or written; the message says which file and why."""
+
+
+def utcnow() -> str:
+    """Now in UTC as ISO 8601 with seconds, the one timestamp format of the store."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,             -- current URL (a permanent redirect updates it)
+            config_url TEXT NOT NULL,      -- the URL as written in feeds.yaml
+            enabled INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL DEFAULT 'new',  -- new | ok | error | disabled
+            etag TEXT,
+            last_modified TEXT,
+            last_polled TEXT,
+            last_success TEXT,
+            next_poll TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,   -- consecutive failures
+            last_error TEXT,
+            last_http_status INTEGER,
+            disabled_reason TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,      -- canonical URL, else guid:..., else hash:...
+            url TEXT,
+            guid TEXT,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            published TEXT NOT NULL,       -- UTC; falls back to first_seen
+            first_seen TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            analysed_at TEXT,              -- NULL: fetched, analysis pending
+            analysis_error TEXT,
+            model_version TEXT,
+            is_cooperation INTEGER,
+            cooperation_score REAL,
+            scope TEXT,
+            evidence TEXT,
+            parties TEXT                   -- JSON list of parties
+        )"""
+    )
+    db.execute("CREATE INDEX items_published ON items(published)")
+    db.execute("CREATE INDEX items_pending ON items(id) WHERE analysed_at IS NULL")
+    db.execute(
+        """CREATE TABLE item_sources (
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            url TEXT,
+            guid TEXT,
+            first_seen TEXT NOT NULL,
+            PRIMARY KEY (item_id, feed_id)
+        )"""
+    )
+    db.execute("CREATE INDEX item_sources_guid ON item_sources(feed_id, guid)")
+    db.execute(
+        """CREATE TABLE entities (
+            id INTEGER PRIMARY KEY,
+            type TEXT NOT NULL,            -- PER | LOC | ORG
+            normal TEXT NOT NULL,
+            canonical TEXT,
+            country TEXT,
+            UNIQUE (type, normal)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE item_entities (
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            entity_id INTEGER NOT NULL REFERENCES entities(id),
+            text TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            stop INTEGER NOT NULL,
+            in_title INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE INDEX item_entities_item ON item_entities(item_id)")
+    db.execute("CREATE INDEX item_entities_entity ON item_entities(entity_id)")
+    db.execute(
+        """CREATE TABLE item_sectors (
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            sector TEXT NOT NULL,
+            score REAL NOT NULL,
+            PRIMARY KEY (item_id, sector)
+        )"""
+    )
+    db.execute("CREATE INDEX item_sectors_sector ON item_sectors(sector)")
+    db.execute(
+        """CREATE TABLE item_countries (
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            country TEXT NOT NULL,
+            PRIMARY KEY (item_id, country)
+        )"""
+    )
+    db.execute("CREATE INDEX item_countries_country ON item_countries(country)")
+
+
+# Forward migrations: position N (1-based) brings the schema from version N-1 to N.
+# Append new steps; never edit a released one.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations, each in one transaction; return the new version."""
+    version = schema_version(db)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{db_filename(db)}: schema version {version} is newer than this monitor "
+            f"({SCHEMA_VERSION}); upgrade monitor"
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        conn = db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[number - 1](db)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
+
+
+def db_filename(db: sqlite_utils.Database) -> str:
+    row = db.execute("PRAGMA database_list").fetchone()
+    return row[2] if row else "?"
+
+
+def open_db(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database file in WAL mode and bring its schema up to date."""
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a database file")
+    if not path.parent.exists():
+        raise StoreError(f"{path}: directory {path.parent} does not exist")
+    try:
+        # isolation_level=None: we open transactions ourselves, explicitly.
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        db = sqlite_utils.Database(conn)
+        if migrate_schema:
+            migrate(db)
+        return db
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot use database: {exc}") from None
+
+
+class transaction:
+    """`with transaction(db):` runs the block in one IMMEDIATE transaction."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.conn = db.conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+# --- feeds -----------------------------------------------------------------------------
+
+
+def sync_feeds(db: sqlite_utils.Database, feeds: Iterable) -> None:
+    """Make the feeds table match the config: add new feeds, update enabled flags and URLs.
+
+    A feed removed from the config is disabled, not deleted: its items keep their source.
+    A feed whose URL changed in the config starts from the new URL with fresh HTTP state.
+    """
+    now = utcnow()
+    with transaction(db):
+        known = {row["name"]: row for row in db["feeds"].rows}
+        names = set()
+        for feed in feeds:
+            names.add(feed.name)
+            row = known.get(feed.name)
+            if row is None:
+                db["feeds"].insert(
+                    {
+                        "name": feed.name,
+                        "url": feed.url,
+                        "config_url": feed.url,
+                        "enabled": int(feed.enabled),
+                        "status": "new",
+                        "next_poll": now,
+                    }
+                )
+                continue
+            changes: dict = {}
+            if row["config_url"] != feed.url:
+                changes.update(
+                    url=feed.url, config_url=feed.url, etag=None, last_modified=None,
+                    status="new", error_count=0, last_error=None, disabled_reason=None,
+                    next_poll=now,
+                )
+            if bool(row["enabled"]) != feed.enabled:
+                changes["enabled"] = int(feed.enabled)
+            if changes:
+                db["feeds"].update(row["id"], changes)
+        for name, row in known.items():
+            if name not in names and row["enabled"]:
+                db["feeds"].update(row["id"], {"enabled": 0})
+
+
+def feed_rows(db: sqlite_utils.Database) -> list[dict]:
+    """All feeds with their polling state and item counts."""
+    return list(
+        db.query(
+            """SELECT feeds.*, (SELECT count(*) FROM item_sources s WHERE s.feed_id = feeds.id)
+                   AS items
+               FROM feeds ORDER BY feeds.name"""
+        )
+    )
+
+
+def feed_by_name(db: sqlite_utils.Database, name: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM feeds WHERE name = ?", [name]))
+    return rows[0] if rows else None
+
+
+def update_feed(db: sqlite_utils.Database, feed_id: int, **changes) -> None:
+    with transaction(db):
+        db["feeds"].update(feed_id, changes)
+
+
+# --- items -----------------------------------------------------------------------------
+
+
+@dataclass
+class NewItem:
+    """An article as fetched from a feed, before analysis."""
+
+    key: str
+    url: str | None
+    guid: str | None
+    title: str
+    text: str
+    published: str | None  # UTC ISO 8601, or None when the feed gave no usable date
+
+
+def content_hash(title: str, text: str) -> str:
+    return hashlib.sha1(f"{title}\n{text}".encode("utf-8")).hexdigest()
+
+
+def add_items(db: sqlite_utils.Database, feed_id: int,
+              items: Iterable[NewItem]) -> list[tuple[int, bool]]:
+    """Store the items a feed carried, each once, in one transaction.
+
+    Returns (item id, whether it is new) per item. The same article from another feed (same
+    canonical URL) only gains a source row; a feed that re-sends a known GUID and title under
+    a new URL (an edited link) adds nothing.
+    """
+    now = utcnow()
+    results = []
+    with transaction(db):
+        for item in items:
+            existing = _find_item(db, feed_id, item)
+            if existing is not None:
+                _upgrade_text(db, existing, item)
+                db.execute(
+                    "INSERT OR IGNORE INTO item_sources (item_id, feed_id, url, guid, first_seen)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [existing, feed_id, item.url, item.guid, now],
+                )
+                results.append((existing, False))
+                continue
+            # Missing or future dates fall back to the moment we first saw the item.
+            published = item.published if item.published and item.published <= now else now
+            item_id = db["items"].insert(
+                {
+                    "key": item.key,
+                    "url": item.url,
+                    "guid": item.guid,
+                    "title": item.title,
+                    "text": item.text,
+                    "published": published,
+                    "first_seen": now,
+                    "content_hash": content_hash(item.title, item.text),
+                }
+            ).last_pk
+            db["item_sources"].insert(
+                {"item_id": item_id, "feed_id": feed_id, "url": item.url, "guid": item.guid,
+                 "first_seen": now}
+            )
+            results.append((item_id, True))
+    return results
+
+
+def _upgrade_text(db: sqlite_utils.Database, item_id: int, item: NewItem) -> None:
+    """Keep the fullest text of a syndicated story: when another source carries a much
+    longer body (full text where we had a lead), store it and queue the item for analysis."""
+    row = db.execute("SELECT text FROM items WHERE id = ?", [item_id]).fetchone()
+    if row and len(item.text) > 1.2 * len(row[0]) + 50:
+        db.execute(
+            "UPDATE items SET text = ?, content_hash = ?, analysed_at = NULL WHERE id = ?",
+            [item.text, content_hash(item.title, item.text), item_id],
+        )
+
+
+def _find_item(db: sqlite_utils.Database, feed_id: int, item: NewItem) -> int | None:
+    row = db.execute("SELECT id FROM items WHERE key = ?", [item.key]).fetchone()
+    if row:
+        return row[0]
+    if item.guid:
+        # Same feed, same GUID, same title: the article's URL changed, not the article.
+        row = db.execute(
+            """SELECT items.id FROM item_sources JOIN items ON items.id = item_sources.item_id
+               WHERE item_sources.feed_id = ? AND item_sources.guid = ? AND items.title = ?""",
+            [feed_id, item.guid, item.title],
+        ).fetchone()
+        if row:
+            return row[0]
+    return None
+
+
+def pending_items(db: sqlite_utils.Database, limit: int | None = None) -> list[dict]:
+    """Items fetched but not analysed yet (e.g. after a crash), oldest first."""
+    sql = "SELECT id, title, text FROM items WHERE analysed_at IS NULL ORDER BY id"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return list(db.query(sql))
+
+
+def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
+    """Replace an item's NLP results in one transaction and mark it analysed."""
+    with transaction(db):
+        for table in ("item_entities", "item_sectors", "item_countries"):
+            db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
+        for ent in analysis.entities:
+            entity_id = _entity_id(db, ent)
+            db.execute(
+                "INSERT INTO item_entities (item_id, entity_id, text, start, stop, in_title)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [item_id, entity_id, ent.text, ent.start, ent.stop, int(ent.in_title)],
+            )
+        for sector in analysis.sectors:
+            db.execute(
+                "INSERT OR REPLACE INTO item_sectors (item_id, sector, score) VALUES (?, ?, ?)",
+                [item_id, sector["id"], sector["score"]],
+            )
+        for country in analysis.countries:
+            db.execute(
+                "INSERT OR IGNORE INTO item_countries (item_id, country) VALUES (?, ?)",
+                [item_id, country],
+            )
+        db["items"].update(
+            item_id,
+            {
+                "analysed_at": utcnow(),
+                "analysis_error": None,
+                "model_version": analysis.model_version,
+                "is_cooperation": None if analysis.is_cooperation is None
+                else int(analysis.is_cooperation),
+                "cooperation_score": analysis.cooperation_score,
+                "scope": analysis.scope,
+                "evidence": analysis.evidence,
+                "parties": json.dumps(analysis.parties, ensure_ascii=False),
+            },
+        )
+
+
+def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str) -> None:
+    """Record that an item could not be analysed, so it is not retried forever."""
+    with transaction(db):
+        db["items"].update(item_id, {"analysed_at": utcnow(), "analysis_error": error[:500]})
+
+
+def _entity_id(db: sqlite_utils.Database, ent) -> int:
+    row = db.execute(
+        "SELECT id FROM entities WHERE type = ? AND normal = ?", [ent.type, ent.normal]
+    ).fetchone()
+    if row:
+        return row[0]
+    return db["entities"].insert(
+        {"type": ent.type, "normal": ent.normal, "canonical": ent.canonical,
+         "country": ent.country}
+    ).last_pk
+
+
+def count_items(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+
+def iter_item_ids(db: sqlite_utils.Database) -> Iterator[int]:
+    for (item_id,) in db.execute("SELECT id FROM items ORDER BY id"):
+        yield item_id

@@ -1,0 +1,203 @@
+"""The command line end to end, against real feeds served from 127.0.0.1."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from feedserver import rss
+from monitor.cli import cli
+
+
+def invoke(*args, input=None):
+    result = CliRunner().invoke(cli, list(map(str, args)), input=input, catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def seed_feed(feed_server, seed_article):
+    title, text = seed_article
+    ns = ' xmlns:yandex="http://news.yandex.ru"'
+    body = rss([{"title": title, "link": "https://minstroyrf.example/press/ru-jp?utm_source=rss",
+                 "guid": "seed-1", "pubDate": "Tue, 18 Feb 2020 10:00:00 +0300",
+                 "description": text.split("\n")[0][:150], "yandex:full-text": text}],
+               extra_ns=ns)
+    return feed_server.add("/seed.xml", body, headers={"Content-Type": "application/rss+xml"})
+
+
+def test_poll_twice_stores_the_seed_article_once(tmp_path, write_config, seed_feed,
+                                                 seed_article):
+    config = write_config({"feeds": [{"name": "Минстрой", "url": seed_feed, "local": True}]})
+    db = tmp_path / "m.db"
+    first = invoke("--config", config, "--db", db, "poll")
+    assert first.exit_code == 0, first.output
+    assert "Минстрой: 1 entries, 1 new" in first.output
+    second = invoke("--config", config, "--db", db, "poll")
+    assert second.exit_code == 0
+    assert "Минстрой: 1 entries, 0 new" in second.output
+
+    items = json.loads(invoke("--config", config, "--db", db, "search", "--format",
+                              "json").stdout)
+    assert len(items) == 1
+    [item] = items
+    assert item["title"] == seed_article[0]
+    assert item["url"] == "https://minstroyrf.example/press/ru-jp"
+    assert item["feed"] == "Минстрой"
+    assert item["published"] == "2020-02-18T07:00:00+00:00"
+    normals = {e["normal"] for e in item["entities"]}
+    assert {"Россия", "Япония", "Воронеж", "Владивосток", "Санкт-Петербург", "Токио",
+            "Егоров"} <= normals
+    assert item["text"].count("Напомним, летом 2019 года") == 1
+    assert item["text"].count("Замминистра также отметил") == 1
+    for key in ("id", "title", "url", "published", "feed", "text", "entities", "sectors",
+                "countries", "is_cooperation"):
+        assert key in item
+
+
+def test_failing_feeds_are_reported_and_the_rest_polled(tmp_path, write_config, feed_server):
+    ok = feed_server.add("/ok.xml", rss([{"title": "Новость", "link": "https://x.ru/1"}]))
+    missing = feed_server.url("/missing.xml")
+    config = write_config({"feeds": [
+        {"name": "Рабочая", "url": ok, "local": True},
+        {"name": "Пропавшая", "url": missing, "local": True},
+        {"name": "Мёртвый хост", "url": "http://127.0.0.1:9/rss", "local": True},
+    ]})
+    result = invoke("--config", config, "--db", tmp_path / "m.db", "poll")
+    assert result.exit_code == 0
+    assert "Рабочая: 1 entries, 1 new" in result.output
+    assert "Пропавшая: FAILED: HTTP 404" in result.output
+    assert "Мёртвый хост: FAILED:" in result.output
+    assert "1 new items, 1 analysed, 2 failed" in result.output
+
+
+def test_bad_config_gives_one_clear_line_and_touches_nothing(tmp_path, write_config):
+    config = write_config({"feeds": [{"name": "A", "url": "not-a-url"}]})
+    db = tmp_path / "m.db"
+    result = invoke("--config", config, "--db", db, "poll")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert str(config) in lines[0] and "feeds[0] (name 'A')" in lines[0]
+    assert "field 'url'" in lines[0]
+    assert not db.exists()
+
+
+def test_unwritable_database_gives_one_clear_line(tmp_path, write_config):
+    config = write_config({"feeds": []})
+    result = invoke("--config", config, "--db", tmp_path / "no" / "such" / "dir.db", "poll")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "does not exist" in lines[0]
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00not a database\x00" * 512)
+    result = invoke("--config", config, "--db", garbage, "poll")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {garbage}: cannot use database: file is not a database"]
+
+
+COMMANDS = ["poll", "run", "analyze", "search", "feeds", "demo"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself_with_an_example(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output
+    assert "monitor " + command in result.output
+
+
+def test_top_level_help_lists_every_command():
+    result = invoke("--help")
+    for command in COMMANDS:
+        assert command in result.output
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "monitor", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "Watch Russian-language news" in result.stdout
+
+
+ANALYZE_INPUT = "\n".join([
+    json.dumps({"id": "a", "title": "Россия и Япония", "text": "Встреча прошла в Токио."},
+               ensure_ascii=False),
+    "{not json",
+    json.dumps({"id": "c", "title": "", "text": "Глава Татарстана Рустам Минниханов "
+                "посетил Казань."}, ensure_ascii=False),
+    json.dumps(["a list"]),
+    json.dumps({"id": "e", "title": 5, "text": "x"}),
+    "",
+    json.dumps({"id": "f", "title": "Сергей Лавров прибыл в Нидерланды", "text": ""},
+               ensure_ascii=False),
+]) + "\n"
+
+
+def _check_analyze_output(lines, line_offset=0):
+    assert len(lines) == 6  # the blank line is skipped
+    a, bad, c, not_object, bad_type, f = lines
+    assert a["id"] == "a"
+    title_ents = [e for e in a["entities"] if e.get("in_title")]
+    assert [(e["normal"], e["start"], e["stop"]) for e in title_ents] == [
+        ("Россия", 0, 6), ("Япония", 9, 15)]
+    [tokyo] = [e for e in a["entities"] if not e.get("in_title")]
+    assert tokyo == {"type": "LOC", "text": "Токио", "normal": "Токио", "start": 17, "stop": 22}
+    assert set(bad) == {"line", "error"} and "invalid JSON" in bad["error"]
+    assert bad["line"] == 2 + line_offset
+    assert c["id"] == "c"
+    text = "Глава Татарстана Рустам Минниханов посетил Казань."
+    for e in c["entities"]:
+        assert text[e["start"]:e["stop"]] == e["text"]
+    assert {(e["type"], e["normal"]) for e in c["entities"]} >= {
+        ("PER", "Рустам Минниханов"), ("LOC", "Казань")}
+    assert "error" in not_object and not_object["line"] == 4 + line_offset
+    assert bad_type["id"] == "e" and "must be strings" in bad_type["error"]
+    assert f["id"] == "f" and any(e["type"] == "PER" for e in f["entities"])
+
+
+def test_analyze_keeps_order_and_survives_bad_lines():
+    result = invoke("analyze", "-", "--workers", "1", input=ANALYZE_INPUT)
+    assert result.exit_code == 0
+    _check_analyze_output([json.loads(line) for line in result.stdout.splitlines()])
+
+
+@pytest.mark.slow
+def test_analyze_with_two_worker_processes_keeps_order(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(ANALYZE_INPUT * 3, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "monitor", "analyze", str(source),
+                             "--workers", "2"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 18
+    input_lines_per_copy = ANALYZE_INPUT.count("\n")
+    for copy in range(3):
+        _check_analyze_output(lines[copy * 6:(copy + 1) * 6],
+                              line_offset=copy * input_lines_per_copy)
+
+
+def test_search_and_feeds_on_an_empty_database(tmp_path):
+    db = tmp_path / "empty.db"
+    result = invoke("--config", tmp_path / "none.yaml", "--db", db, "search", "--format", "json")
+    assert result.exit_code == 1 and "no such file" in result.output
+    os.chdir(tmp_path)  # default ./feeds.yaml absent: search still works on the database
+    result = invoke("--db", db, "search", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+@pytest.mark.slow
+def test_demo_runs_offline(tmp_path):
+    db = tmp_path / "demo.db"
+    result = invoke("demo", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "Polled 3 feeds: 8 new items, 8 analysed, 0 failed." in result.output
+    items = json.loads(invoke("--db", db, "search", "--format", "json", "--limit", "50").stdout)
+    titles = [item["title"] for item in items]
+    # The seed story is carried by two demo feeds (one windows-1251) and stored once.
+    assert titles.count("Россия и Япония будут сотрудничать в сфере водоочистки") == 1
+    [seed] = [i for i in items if i["title"].startswith("Россия и Япония")]
+    assert set(seed["feeds"]) == {"Демо: федеральное агентство", "Демо: Приморские вести"}
+    assert "Воронеж" in {e["normal"] for e in seed["entities"]}

@@ -1,0 +1,77 @@
+"""`monitor run`: scheduled polling in a real process, stopped by a signal."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from feedserver import rss
+from monitor import store
+from monitor.config import Config, FeedConfig, PollConfig
+from monitor.service import StopFlag, run_service
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _analysed(db_path):
+    try:
+        conn = sqlite3.connect(db_path)
+        return conn.execute("SELECT count(*) FROM items WHERE analysed_at IS NOT NULL"
+                            ).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_run_polls_analyses_and_stops_on_sigterm(tmp_path, write_config, feed_server):
+    url = feed_server.add("/a.xml", rss([
+        {"title": "Россия и Казахстан подписали соглашение", "link": "https://x.ru/1",
+         "description": "Стороны подписали соглашение в Астане."}]))
+    config = write_config({"feeds": [{"name": "A", "url": url, "local": True,
+                                      "interval": "1s"}]})
+    db = tmp_path / "m.db"
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config),
+                             "--db", str(db), "run"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert _wait_for(lambda: _analysed(db) == 1), "item was not analysed in time"
+        # The 1 s interval means the feed is polled again: nothing is stored twice.
+        assert _wait_for(lambda: len(feed_server.requests_to("/a.xml")) >= 2)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "A: 1 entries, 1 new" in output
+    assert "monitor: stopped" in output
+    assert _analysed(db) == 1
+
+
+def test_each_feed_keeps_its_own_interval(tmp_path, feed_server):
+    fast = feed_server.add("/fast.xml", rss([{"title": "Быстрая", "link": "https://x.ru/f"}]))
+    slow = feed_server.add("/slow.xml", rss([{"title": "Медленная", "link": "https://x.ru/s"}]))
+    config = Config(poll=PollConfig(jitter=0), feeds=[
+        FeedConfig(name="fast", url=fast, interval="1s", local=True),
+        FeedConfig(name="slow", url=slow, interval="1h", local=True)])
+    db = store.open_db(tmp_path / "m.db")
+    stop = StopFlag()
+    timer = threading.Timer(3.5, stop.set)
+    timer.start()
+    run_service(db, config, stop=stop, report=lambda line: None, idle_wait=0.1)
+    timer.cancel()
+    assert len(feed_server.requests_to("/slow.xml")) == 1
+    assert len(feed_server.requests_to("/fast.xml")) >= 3
+    assert store.count_items(db) == 2
+    assert not store.pending_items(db)

@@ -1,0 +1,138 @@
+import sqlite3
+
+import pytest
+
+from monitor import store
+from monitor.config import FeedConfig
+from monitor.store import NewItem
+
+
+@pytest.fixture
+def db(tmp_path):
+    return store.open_db(tmp_path / "m.db")
+
+
+def _feeds(db, *names):
+    store.sync_feeds(db, [FeedConfig(name=n, url=f"https://{i}.example/rss")
+                          for i, n in enumerate(names)])
+    return [store.feed_by_name(db, n)["id"] for n in names]
+
+
+def _item(key="https://a.example/1", title="Заголовок", text="Текст", guid="g1", **kw):
+    return NewItem(key=key, url=key if key.startswith("http") else None, guid=guid,
+                   title=title, text=text, published=kw.get("published"))
+
+
+def test_new_database_is_wal_and_current(db, tmp_path):
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.schema_version(db) == store.SCHEMA_VERSION
+    assert {"feeds", "items", "item_sources", "entities", "item_entities", "item_sectors",
+            "item_countries"} <= set(db.table_names())
+    # Reopening migrates nothing and keeps data.
+    again = store.open_db(tmp_path / "m.db")
+    assert store.schema_version(again) == store.SCHEMA_VERSION
+
+
+def test_migrations_run_in_order_from_any_version(tmp_path, monkeypatch):
+    calls = []
+    steps = [lambda db: calls.append(1) or store._v1(db), lambda db: calls.append(2)]
+    monkeypatch.setattr(store, "MIGRATIONS", steps[:1])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 1)
+    db = store.open_db(tmp_path / "m.db")
+    assert store.schema_version(db) == 1 and calls == [1]
+    monkeypatch.setattr(store, "MIGRATIONS", steps)
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
+    db = store.open_db(tmp_path / "m.db")
+    assert store.schema_version(db) == 2 and calls == [1, 2]
+
+
+def test_failed_migration_leaves_previous_version(tmp_path, monkeypatch):
+    def broken(db):
+        db.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(store, "MIGRATIONS", [store._v1, broken])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
+    with pytest.raises(RuntimeError):
+        store.open_db(tmp_path / "m.db")
+    conn = sqlite3.connect(tmp_path / "m.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert "half_done" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "m.db"
+    sqlite3.connect(path).execute("PRAGMA user_version = 99")
+    with pytest.raises(store.StoreError, match="newer than this monitor"):
+        store.open_db(path)
+
+
+@pytest.mark.parametrize("make_path,message", [
+    (lambda tmp: tmp / "missing-dir" / "m.db", "does not exist"),
+    (lambda tmp: tmp, "is a directory"),
+    (lambda tmp: (tmp / "junk.db").write_bytes(b"this is not sqlite" * 100) and tmp / "junk.db",
+     "file is not a database"),
+])
+def test_unusable_database_paths(tmp_path, make_path, message):
+    with pytest.raises(store.StoreError, match=message):
+        store.open_db(make_path(tmp_path))
+
+
+def test_item_stored_once_with_every_source(db):
+    a, b = _feeds(db, "A", "B")
+    [(first, new1)] = store.add_items(db, a, [_item()])
+    [(again, new2)] = store.add_items(db, a, [_item()])
+    [(other, new3)] = store.add_items(db, b, [_item(guid="other-guid")])
+    assert new1 and not new2 and not new3
+    assert first == again == other
+    assert store.count_items(db) == 1
+    sources = {r["feed_id"] for r in db["item_sources"].rows}
+    assert sources == {a, b}
+
+
+def test_known_guid_with_new_url_is_the_same_item(db):
+    (a,) = _feeds(db, "A")
+    store.add_items(db, a, [_item(key="https://a.example/old")])
+    [(_, new)] = store.add_items(db, a, [_item(key="https://a.example/new")])
+    assert not new and store.count_items(db) == 1
+
+
+def test_duplicate_guid_for_different_articles_keeps_both(db):
+    (a,) = _feeds(db, "A")
+    pairs = store.add_items(db, a, [_item(key="https://a.example/1", title="Первая"),
+                                    _item(key="https://a.example/2", title="Вторая")])
+    assert [new for _, new in pairs] == [True, True]
+
+
+def test_published_falls_back_to_first_seen(db):
+    (a,) = _feeds(db, "A")
+    store.add_items(db, a, [_item(key="https://a.example/none", published=None),
+                            _item(key="https://a.example/future", guid="f",
+                                  published="2999-01-01T00:00:00+00:00"),
+                            _item(key="https://a.example/past", guid="p",
+                                  published="2020-03-02T07:00:00+00:00")])
+    rows = {r["key"].rsplit("/", 1)[1]: r for r in db["items"].rows}
+    assert rows["none"]["published"] == rows["none"]["first_seen"]
+    assert rows["future"]["published"] == rows["future"]["first_seen"]
+    assert rows["past"]["published"] == "2020-03-02T07:00:00+00:00"
+
+
+def test_fuller_syndicated_text_replaces_a_lead_and_requeues(db):
+    a, b = _feeds(db, "A", "B")
+    [(item_id, _)] = store.add_items(db, a, [_item(text="Короткий лид.")])
+    db["items"].update(item_id, {"analysed_at": "2026-01-01T00:00:00+00:00"})
+    long_text = "Короткий лид.\n" + "Полный текст статьи с подробностями. " * 10
+    store.add_items(db, b, [_item(text=long_text)])
+    row = db["items"].get(item_id)
+    assert row["text"] == long_text and row["analysed_at"] is None
+
+
+def test_sync_feeds_adds_updates_and_disables(db):
+    store.sync_feeds(db, [FeedConfig(name="A", url="https://a.example/rss"),
+                          FeedConfig(name="B", url="https://b.example/rss")])
+    db["feeds"].update(store.feed_by_name(db, "A")["id"], {"etag": '"x"', "status": "ok"})
+    store.sync_feeds(db, [FeedConfig(name="A", url="https://a.example/new-rss")])
+    a, b = store.feed_by_name(db, "A"), store.feed_by_name(db, "B")
+    assert a["url"] == "https://a.example/new-rss" and a["etag"] is None
+    assert a["status"] == "new"
+    assert b["enabled"] == 0  # removed from config: kept, but no longer polled

@@ -1,0 +1,46 @@
+import pytest
+
+from monitor.text import canonical_url, clean_article, dedupe_paragraphs, html_to_text
+
+
+@pytest.mark.parametrize("markup,text", [
+    ("<p>Один.</p><p>Два &amp; три</p>", "Один.\nДва & три"),
+    ("Строка<br/>вторая", "Строка\nвторая"),
+    ("<div>Текст<script>alert(1)</script> <style>p{}</style>конец</div>", "Текст конец"),
+    ("&laquo;Росатом&raquo;&nbsp;и партнёры", "«Росатом» и партнёры"),
+    ("<p>незакрытый <b>тег", "незакрытый тег"),
+    ("", ""),
+])
+def test_html_to_text(markup, text):
+    assert html_to_text(markup) == text
+
+
+def test_repeated_paragraphs_are_kept_once(seed_article):
+    title, text = seed_article
+    assert text.count("Напомним, летом 2019 года") == 2
+    _, cleaned = clean_article(title, text)
+    assert cleaned.count("Напомним, летом 2019 года") == 1
+    assert cleaned.count("Замминистра также отметил") == 1
+    assert "пояснил Егоров" in cleaned
+
+
+def test_dedupe_ignores_case_and_punctuation_only_differences():
+    text = "Первый абзац.\nВторой абзац!\nпервый  абзац\nТретий"
+    assert dedupe_paragraphs(text) == "Первый абзац.\nВторой абзац!\nТретий"
+
+
+def test_body_repeating_the_title_is_dropped():
+    assert clean_article("Заголовок новости", "Заголовок новости.\nТекст.") == (
+        "Заголовок новости", "Текст.")
+
+
+@pytest.mark.parametrize("url,canonical", [
+    ("https://tass.ru/ekonomika/1?utm_source=yandex&utm_medium=rss",
+     "https://tass.ru/ekonomika/1"),
+    ("HTTPS://RIA.RU:443/a?b=2&a=1#comments", "https://ria.ru/a?a=1&b=2"),
+    ("http://x.ru:8080/p?id=5&yclid=99", "http://x.ru:8080/p?id=5"),
+    ("https://x.ru", "https://x.ru/"),
+    (None, None),
+])
+def test_canonical_url(url, canonical):
+    assert canonical_url(url) == canonical
