@@ -80,7 +80,7 @@ def _progress():
 def poll_and_analyse(db, config: Config, feed_names=()) -> list:
     """Poll the chosen feeds once, print a line per feed, then analyse new items."""
     from .ingest import analyse_pending
-    from .poller import enabled_feeds, poll_feeds
+    from .poller import enabled_feeds, fetch_articles, poll_feeds
 
     store.sync_feeds(db, config.feeds)
     try:
@@ -95,6 +95,10 @@ def poll_and_analyse(db, config: Config, feed_names=()) -> list:
             progress.advance(task)
 
         summaries = poll_feeds(db, config, feeds, on_result=on_result)
+        articles = store.fulltext_pending(db)
+        if articles:
+            task = progress.add_task("Fetching article pages", total=len(articles))
+            fetch_articles(db, config, on_item=lambda _id, _err: progress.advance(task))
         pending = len(store.pending_items(db))
         task = progress.add_task("Analysing items", total=pending)
         analysed = analyse_pending(db, on_item=lambda _id: progress.advance(task))

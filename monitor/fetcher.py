@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+import zlib
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
@@ -161,18 +162,8 @@ def fetch(client: httpx.Client, url: str, *, etag: str | None = None,
                         f"body of {int(declared)} bytes exceeds the limit of "
                         f"{limits.max_body_bytes}"
                     )
-                chunks = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > limits.max_body_bytes:
-                        raise BodyTooLarge(
-                            f"body exceeds the limit of {limits.max_body_bytes} bytes"
-                        )
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout(f"total time over {limits.timeout:g} s")
-                    chunks.append(chunk)
-                result.body = b"".join(chunks)
+                result.body = _read_body(response, limits.max_body_bytes, deadline,
+                                         limits.timeout)
             elif response.status_code >= 400:
                 result.error = f"HTTP {response.status_code} {response.reason_phrase}".strip()
     except BodyTooLarge as exc:
@@ -184,14 +175,72 @@ def fetch(client: httpx.Client, url: str, *, etag: str | None = None,
         result.error = f"{kind} after {time.monotonic() - started:.1f} s"
     except httpx.TooManyRedirects:
         result.error = f"more than {limits.max_redirects} redirects"
+    except httpx.ConnectError as exc:
+        result.error = _connect_error(url, exc)
+    except httpx.RemoteProtocolError as exc:
+        result.error = f"server broke the HTTP protocol: {exc}"
     except httpx.HTTPError as exc:
         result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except zlib.error as exc:
+        result.error = f"corrupt compressed body: {exc}"
     except (OSError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"
     result.elapsed = time.monotonic() - started
     if result.error:
         result.body = None
     return result
+
+
+def _decompressor(encoding: str):
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return "deflate"  # zlib-wrapped or raw: decided on the first bytes
+    raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
+
+
+def _read_body(response: httpx.Response, cap: int, deadline: float, timeout: float) -> bytes:
+    """Stream the body, decompressing in bounded steps so that neither the compressed nor
+    the decompressed size can exceed `cap` in memory (a gzip bomb stops at the cap)."""
+    decoder = _decompressor(response.headers.get("content-encoding", ""))
+    out = bytearray()
+
+    def add(data: bytes) -> None:
+        out.extend(data)
+        if len(out) > cap:
+            raise BodyTooLarge(f"body exceeds the limit of {cap} bytes")
+
+    for raw in response.iter_raw():
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout(f"total time over {timeout:g} s")
+        if decoder is None:
+            add(raw)
+            continue
+        if decoder == "deflate":
+            decoder = zlib.decompressobj(zlib.MAX_WBITS if raw[:1] == b"\x78" else -zlib.MAX_WBITS)
+        data = raw
+        while data:
+            add(decoder.decompress(data, cap - len(out) + 1))
+            data = decoder.unconsumed_tail
+    if decoder is not None and not isinstance(decoder, str):
+        add(decoder.flush())
+    return bytes(out)
+
+
+def _connect_error(url: str, exc: Exception) -> str:
+    host = urlsplit(url).netloc
+    text = str(exc)
+    if "Name or service not known" in text or "nodename nor servname" in text \
+            or "Temporary failure in name resolution" in text:
+        return f"cannot resolve host {urlsplit(url).hostname} (DNS lookup failed)"
+    if "Connection refused" in text:
+        return f"connection refused by {host}"
+    if "certificate" in text.lower() or "SSL" in text:
+        return f"TLS error with {host}: {text}"
+    return f"cannot connect to {host}: {text}"
 
 
 def http_date(moment: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -44,6 +45,14 @@ def _entry_published(entry) -> str | None:
     return None
 
 
+def _decodes(body: bytes, encoding: str) -> bool:
+    try:
+        body.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _redecode(body: bytes, encoding: str) -> bytes:
     """Re-encode a body whose declared charset is wrong as UTF-8 with a matching prolog."""
     text = body.decode(encoding, errors="replace")
@@ -54,21 +63,60 @@ def _redecode(body: bytes, encoding: str) -> bytes:
     return text.encode("utf-8")
 
 
+_WORD = re.compile(r"[^\W\d_]+")
+_RUSSIAN_WORD = re.compile(r"^(?:[А-ЯЁ]?[а-яё]+|[А-ЯЁ]{1,6})$")  # words, or acronyms (ТАСС, ЕАЭС)
+_CANDIDATES = ("utf-8", "windows-1251", "koi8-r")
+
+
+def russian_plausibility(text: str) -> float:
+    """Share of non-ASCII words that look like Russian words (1.0 when there are none).
+
+    Mojibake fails this: KOI8-R read as windows-1251 gives "зХВЕТОБФПТ", UTF-8 read as
+    windows-1251 gives "РџСЂРёРјРѕСЂСЊСЏ", windows-1251 read as Latin-1 gives "Ãóáåðíàòîð".
+    """
+    words = [w for w in _WORD.findall(text[:20000]) if not w.isascii()]
+    if not words:
+        return 1.0
+    return sum(bool(_RUSSIAN_WORD.match(w)) for w in words) / len(words)
+
+
+def _sample(parsed) -> str:
+    parts = [parsed.feed.get("title", "")]
+    for entry in parsed.entries[:20]:
+        parts += [entry.get("title", ""), entry.get("summary", "")[:500]]
+    return " ".join(parts)
+
+
+def _feedparse(body: bytes, headers: dict, encoding: str | None):
+    if encoding:
+        body = _redecode(body, encoding)
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        headers["content-type"] = "application/xml; charset=utf-8"
+    return feedparser.parse(io.BytesIO(body), response_headers=headers,
+                            sanitize_html=False, resolve_relative_uris=True)
+
+
 def parse_feed(body: bytes, headers: dict | None = None, *, base_url: str = "",
                encoding: str | None = None) -> ParsedFeed:
     """Parse a feed body; keep every entry feedparser can read even from broken XML.
 
     `encoding` overrides whatever the feed and the server declare (a per-feed setting for
-    outlets that lie about their charset).
+    outlets that lie about their charset). Without it, a result that reads as mojibake is
+    re-decoded with whichever of UTF-8, windows-1251 and KOI8-R reads as Russian.
     """
     headers = dict(headers or {})
-    if encoding:
-        body = _redecode(body, encoding)
-        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-        headers["content-type"] = "application/xml; charset=utf-8"
     headers.setdefault("content-location", base_url)
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers,
-                              sanitize_html=False, resolve_relative_uris=True)
+    parsed = _feedparse(body, headers, encoding)
+    used_encoding = encoding or parsed.get("encoding")
+    if not encoding and not body.isascii():
+        score = russian_plausibility(_sample(parsed))
+        if score < 0.7:
+            best = max(
+                ((russian_plausibility(_sample(p)), name, p) for name in _CANDIDATES
+                 if _decodes(body, name) for p in [_feedparse(body, headers, name)]),
+                key=lambda t: t[0], default=None)
+            if best and best[0] > score + 0.2:
+                _, used_encoding, parsed = best
     warning = None
     if parsed.get("bozo"):
         warning = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
@@ -97,4 +145,4 @@ def parse_feed(body: bytes, headers: dict | None = None, *, base_url: str = "",
         items.append(NewItem(key=key, url=url, guid=guid, title=title, text=text,
                              published=_entry_published(entry)))
     return ParsedFeed(items=items, title=parsed.feed.get("title", ""), warning=warning,
-                      encoding=parsed.get("encoding"), skipped=skipped)
+                      encoding=used_encoding, skipped=skipped)

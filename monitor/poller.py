@@ -20,6 +20,7 @@ import sqlite_utils
 from . import store
 from .config import Config, FeedConfig
 from .fetcher import FetchLimits, FetchResult, fetch, make_client
+from .fulltext import fetch_fulltext
 from .parse import ParsedFeed, parse_feed
 
 
@@ -120,7 +121,8 @@ def record_poll(db: sqlite_utils.Database, poll: FeedPoll, config: Config) -> Po
     ok = (result.ok and poll.parsed is not None) or result.not_modified
     if ok:
         if poll.parsed is not None:
-            pairs = store.add_items(db, poll.feed_id, poll.parsed.items)
+            pairs = store.add_items(db, poll.feed_id, poll.parsed.items,
+                                    fulltext=feed.fulltext)
             summary.entries = len(poll.parsed.items)
             summary.new_ids = [item_id for item_id, is_new in pairs if is_new]
             summary.new = len(summary.new_ids)
@@ -196,6 +198,48 @@ def poll_feeds(db: sqlite_utils.Database, config: Config, feeds: Iterable[FeedCo
         if own_client:
             client.close()
     return summaries
+
+
+def article_job(client: httpx.Client, config: Config, item: dict,
+                limits: FetchLimits) -> tuple[int, str | None, str | None]:
+    """Fetch one pending article page; returns (item id, text, error). Any thread."""
+    feed = next((f for f in config.feeds if f.name == item["feed"]), None)
+    allow_private = bool(feed and feed.local)
+    text, error = fetch_fulltext(client, item["url"], item["title"], limits=limits,
+                                 allow_private=allow_private)
+    return item["id"], text, error
+
+
+def fetch_articles(db: sqlite_utils.Database, config: Config, *,
+                   client: httpx.Client | None = None,
+                   on_item: Callable[[int, str | None], None] | None = None,
+                   should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Fetch every pending article page (feeds with `fulltext: true`) concurrently."""
+    items = store.fulltext_pending(db)
+    if not items:
+        return 0
+    limits = limits_from(config)
+    own_client = client is None
+    client = client or make_client(limits)
+    done = 0
+    try:
+        with ThreadPoolExecutor(max_workers=config.poll.concurrency,
+                                thread_name_prefix="article") as pool:
+            futures = [pool.submit(article_job, client, config, item, limits) for item in items]
+            for future in futures:
+                if should_stop():
+                    for other in futures:
+                        other.cancel()
+                    break
+                item_id, text, error = future.result()
+                store.save_fulltext(db, item_id, text, error)
+                done += 1
+                if on_item:
+                    on_item(item_id, error)
+    finally:
+        if own_client:
+            client.close()
+    return done
 
 
 def enabled_feeds(db: sqlite_utils.Database, config: Config,

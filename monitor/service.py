@@ -19,8 +19,8 @@ from . import store
 from .config import Config
 from .fetcher import make_client
 from .ingest import analyse_item
-from .poller import PollSummary, due_feeds, fetch_feed, limits_from, record_poll, \
-    seconds_until_next_poll
+from .poller import (PollSummary, article_job, due_feeds, fetch_feed, limits_from,
+                     record_poll, seconds_until_next_poll)
 
 
 class StopFlag:
@@ -45,32 +45,32 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
                 report: Callable[[str], None] = print,
                 on_poll: Callable[[PollSummary], None] | None = None,
                 idle_wait: float = 1.0) -> None:
-    """Run until `stop()` is true. Feeds are synced from the config first."""
+    """Run until `stop()` is true. Feeds are synced from the config first.
+
+    The pool runs two kinds of network jobs, at most `poll.concurrency` at once: feed
+    fetches (when a feed falls due) and article-page fetches (feeds with `fulltext: true`).
+    """
     store.sync_feeds(db, config.feeds)
-    by_name = {feed.name: feed for feed in config.feeds}
     limits = limits_from(config)
     client = make_client(limits)
     pool = ThreadPoolExecutor(max_workers=config.poll.concurrency, thread_name_prefix="fetch")
-    in_flight: dict[Future, str] = {}
+    in_flight: dict[Future, tuple[str, object]] = {}  # future -> ("feed", name) | ("article", id)
     report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
            f"database {store.db_filename(db)}; Ctrl-C stops")
     try:
         while not stop():
-            busy = set(in_flight.values())
-            for feed in due_feeds(db, config):
-                if len(in_flight) >= config.poll.concurrency:
-                    break
-                if feed.name in busy:
-                    continue
-                row = store.feed_by_name(db, feed.name)
-                in_flight[pool.submit(fetch_feed, client, feed, row, limits)] = feed.name
+            _submit_due_work(db, config, pool, client, limits, in_flight)
 
             for future in [f for f in in_flight if f.done()]:
-                name = in_flight.pop(future)
-                summary = record_poll(db, future.result(), config)
-                report(summary.line())
-                if on_poll:
-                    on_poll(summary)
+                kind, _key = in_flight.pop(future)
+                if kind == "feed":
+                    summary = record_poll(db, future.result(), config)
+                    report(summary.line())
+                    if on_poll:
+                        on_poll(summary)
+                else:
+                    item_id, text, error = future.result()
+                    store.save_fulltext(db, item_id, text, error)
 
             if stop():
                 break
@@ -87,7 +87,30 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
                 time.sleep(timeout)
     finally:
         # Fetches still running are abandoned: nothing of theirs was stored, so the next
-        # start simply polls those feeds again.
+        # start simply does them again.
         pool.shutdown(wait=False, cancel_futures=True)
         client.close()
         report("monitor: stopped")
+
+
+def _submit_due_work(db, config, pool, client, limits, in_flight) -> None:
+    """Fill free fetch slots: due feeds first, then pending article pages."""
+    busy = set(in_flight.values())
+    free = config.poll.concurrency - len(in_flight)
+    for feed in due_feeds(db, config):
+        if free <= 0:
+            return
+        if ("feed", feed.name) in busy:
+            continue
+        row = store.feed_by_name(db, feed.name)
+        in_flight[pool.submit(fetch_feed, client, feed, row, limits)] = ("feed", feed.name)
+        free -= 1
+    if free > 0:
+        for item in store.fulltext_pending(db, limit=free + len(in_flight)):
+            if free <= 0:
+                return
+            if ("article", item["id"]) in busy:
+                continue
+            in_flight[pool.submit(article_job, client, config, item, limits)] = \
+                ("article", item["id"])
+            free -= 1

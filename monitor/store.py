@@ -125,9 +125,17 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX item_countries_country ON item_countries(country)")
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Full text per feed: an item can wait for its article page before analysis."""
+    db.execute("ALTER TABLE items ADD COLUMN fulltext_status TEXT")  # NULL|pending|done|failed
+    db.execute("ALTER TABLE items ADD COLUMN fulltext_error TEXT")
+    db.execute("CREATE INDEX items_fulltext_pending ON items(id) "
+               "WHERE fulltext_status = 'pending'")
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -281,8 +289,8 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha1(f"{title}\n{text}".encode("utf-8")).hexdigest()
 
 
-def add_items(db: sqlite_utils.Database, feed_id: int,
-              items: Iterable[NewItem]) -> list[tuple[int, bool]]:
+def add_items(db: sqlite_utils.Database, feed_id: int, items: Iterable[NewItem], *,
+              fulltext: bool = False) -> list[tuple[int, bool]]:
     """Store the items a feed carried, each once, in one transaction.
 
     Returns (item id, whether it is new) per item. The same article from another feed (same
@@ -315,6 +323,7 @@ def add_items(db: sqlite_utils.Database, feed_id: int,
                     "published": published,
                     "first_seen": now,
                     "content_hash": content_hash(item.title, item.text),
+                    "fulltext_status": "pending" if fulltext and item.url else None,
                 }
             ).last_pk
             db["item_sources"].insert(
@@ -353,11 +362,39 @@ def _find_item(db: sqlite_utils.Database, feed_id: int, item: NewItem) -> int | 
 
 
 def pending_items(db: sqlite_utils.Database, limit: int | None = None) -> list[dict]:
-    """Items fetched but not analysed yet (e.g. after a crash), oldest first."""
-    sql = "SELECT id, title, text FROM items WHERE analysed_at IS NULL ORDER BY id"
+    """Items fetched but not analysed yet (e.g. after a crash), oldest first. Items still
+    waiting for their article page are not ready."""
+    sql = ("SELECT id, title, text FROM items WHERE analysed_at IS NULL"
+           " AND fulltext_status IS NOT 'pending' ORDER BY id")
     if limit:
         sql += f" LIMIT {int(limit)}"
     return list(db.query(sql))
+
+
+def fulltext_pending(db: sqlite_utils.Database, limit: int | None = None) -> list[dict]:
+    """Items whose article page is still to be fetched, with the feed that wants it."""
+    sql = """SELECT items.id, items.url, items.title, items.text,
+                    (SELECT feeds.name FROM item_sources JOIN feeds ON feeds.id = feed_id
+                      WHERE item_id = items.id ORDER BY item_sources.first_seen LIMIT 1) AS feed
+             FROM items WHERE fulltext_status = 'pending' ORDER BY id"""
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return list(db.query(sql))
+
+
+def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
+                  error: str | None = None) -> None:
+    """Store an article's extracted text when it is fuller than the feed's; either way the
+    item is ready for analysis (a failed page keeps the feed's text)."""
+    with transaction(db):
+        row = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
+        if row is None:
+            return
+        changes = {"fulltext_status": "failed" if error else "done",
+                   "fulltext_error": error[:500] if error else None}
+        if text and len(text) > len(row[1]):
+            changes.update(text=text, content_hash=content_hash(row[0], text))
+        db["items"].update(item_id, changes)
 
 
 def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:

@@ -201,3 +201,27 @@ def test_demo_runs_offline(tmp_path):
     [seed] = [i for i in items if i["title"].startswith("Россия и Япония")]
     assert set(seed["feeds"]) == {"Демо: федеральное агентство", "Демо: Приморские вести"}
     assert "Воронеж" in {e["normal"] for e in seed["entities"]}
+
+
+def test_feeds_reports_polling_state(tmp_path, write_config, feed_server):
+    ok = feed_server.add("/ok.xml", rss([{"title": "Новость", "link": "https://x.ru/1"},
+                                         {"title": "Ещё", "link": "https://x.ru/2"}]))
+    gone = feed_server.add("/gone.xml", status=410)
+    config = write_config({"feeds": [
+        {"name": "Рабочая", "url": ok, "local": True},
+        {"name": "Закрытая", "url": gone, "local": True},
+        {"name": "Выключенная", "url": ok, "local": True, "enabled": False},
+    ]})
+    db = tmp_path / "m.db"
+    invoke("--config", config, "--db", db, "poll")
+    rows = {r["name"]: r for r in json.loads(
+        invoke("--config", config, "--db", db, "feeds", "--format", "json").stdout)}
+    assert set(rows["Рабочая"]) >= {"name", "url", "status", "error_count", "last_error",
+                                    "last_polled", "next_poll", "items"}
+    assert (rows["Рабочая"]["status"], rows["Рабочая"]["items"]) == ("ok", 2)
+    assert rows["Рабочая"]["next_poll"] > rows["Рабочая"]["last_polled"]
+    assert rows["Закрытая"]["status"] == "disabled"
+    assert "410" in rows["Закрытая"]["last_error"] and rows["Закрытая"]["next_poll"] is None
+    assert rows["Выключенная"]["enabled"] is False and rows["Выключенная"]["last_polled"] is None
+    table = invoke("--config", config, "--db", db, "feeds").output
+    assert "Рабочая" in table and "disabled" in table
