@@ -1,17 +1,21 @@
 """`analyse(title, text) -> Analysis`: the one NLP entry point the rest of monitor calls.
 
-Today it finds named entities; the cooperation detector (issue #4) and the sector
-classifier (issue #5) fill the remaining fields, which stay empty (None / []) until then
-rather than pretending.
+It builds the spaCy document model (`nlp.process`), then reads off the entities with normal
+forms and links, the cooperation verdict with its parties, countries and evidence, and (once
+issue #5 lands) the sectors.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .entities import Entity, extract_entities
+from .cooperation import load_model
+from .entities import Entity, doc_entities
+from .nlp import process
 
-MODEL_VERSION = "ner-natasha-1.6"
+
+def model_version() -> str:
+    return f"ner-natasha-1.6+coop-{load_model().version}"
 
 
 @dataclass
@@ -24,7 +28,8 @@ class Analysis:
     parties: list[dict] = field(default_factory=list)
     evidence: str | None = None
     sectors: list[dict] = field(default_factory=list)
-    model_version: str = MODEL_VERSION
+    model_version: str = ""
+    doc: object = field(default=None, repr=False, compare=False)  # the spaCy Doc
 
     def to_json(self) -> dict:
         return {
@@ -42,5 +47,16 @@ class Analysis:
 
 def analyse(title: str, text: str) -> Analysis:
     """Analyse one article. Title entities carry in_title=True and offsets into the title."""
-    entities = extract_entities(title, in_title=True) + extract_entities(text)
-    return Analysis(entities=entities)
+    doc = process(title or "", text or "")
+    coop = doc._.cooperation
+    return Analysis(
+        entities=doc_entities(doc),
+        is_cooperation=coop.is_cooperation,
+        cooperation_score=coop.score,
+        scope=coop.scope if coop.is_cooperation else None,
+        countries=coop.countries if coop.is_cooperation else [],
+        parties=coop.parties if coop.is_cooperation else [],
+        evidence=coop.evidence if coop.is_cooperation else None,
+        model_version=model_version(),
+        doc=doc,
+    )

@@ -43,7 +43,7 @@ def analyse_line(numbered: tuple[int, str]) -> dict:
 
 def _worker_init() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
-    from .entities import load_models
+    from .nlp import natasha_models as load_models
 
     load_models()
 

@@ -1,25 +1,33 @@
-"""Named entities (PER, LOC, ORG) with Russian normal forms, via Natasha.
+"""Named entities (PER, LOC, ORG) with correct Russian normal forms, linked to parties.
 
-Natasha's models ship inside its wheel, so loading needs no network. ORG normal forms use
-the dependency tree (hence `parse_syntax`): without it "Министерство иностранных дел"
-would come out as "Министерство иностранные дела".
+Normal forms come from the dependency tree: only the words that agree with the span's head
+are put in the nominative (keeping their number), so genitive dependents stay as written:
+"Министерства земли, инфраструктуры и транспорта" -> "Министерство земли, инфраструктуры и
+транспорта", "Российско-Японской рабочей группы" -> "Российско-Японская рабочая группа",
+"Нидерландах" -> "Нидерланды", "Ивановых" -> "Ивановы". Plain Natasha gets each of these wrong.
+
+An ORG followed by a country in the genitive ("Минстрой" + "России") becomes one ORG linked
+to that country.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
-# numpy's own threads only oversubscribe a 2-core machine when several workers run.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from spacy.language import Language
+from spacy.tokens import Doc, Span, Token
+
+from . import morph
+from .nlp import token_offsets
+
+# Relations through which a word agrees with its head (and so is inflected with it).
+_AGREEING = {"amod", "det", "flat", "flat:name", "flat:foreign", "appos", "compound",
+             "nummod", "nmod:gov"}
 
 
 @dataclass
 class Entity:
-    """One proper-name mention; offsets index the text it was found in."""
+    """One proper-name mention; offsets index the text it was found in (title or body)."""
 
     type: str  # PER | LOC | ORG
     text: str
@@ -37,50 +45,159 @@ class Entity:
         return {k: v for k, v in data.items() if v is not None}
 
 
-@dataclass
-class NatashaModels:
-    segmenter: object
-    morph_vocab: object
-    morph_tagger: object
-    syntax_parser: object
-    ner_tagger: object
+def _feat(token: Token, name: str) -> str | None:
+    values = token.morph.get(name)
+    return values[0] if values else None
 
 
-_lock = threading.Lock()
+def _is_word(token: Token) -> bool:
+    return token.is_alpha or ("-" in token.text and any(ch.isalpha() for ch in token.text))
 
 
-@lru_cache(maxsize=1)
-def load_models() -> NatashaModels:
-    """Load Natasha once per process (about 1.5 s)."""
-    from natasha import (MorphVocab, NewsEmbedding, NewsMorphTagger, NewsNERTagger,
-                         NewsSyntaxParser, Segmenter)
-
-    emb = NewsEmbedding()
-    return NatashaModels(
-        segmenter=Segmenter(),
-        morph_vocab=MorphVocab(),
-        morph_tagger=NewsMorphTagger(emb),
-        syntax_parser=NewsSyntaxParser(emb),
-        ner_tagger=NewsNERTagger(emb),
-    )
+def _top_tokens(span: Span) -> list[Token]:
+    """Tokens whose syntactic head lies outside the span (the span's top level)."""
+    return [t for t in span if _is_word(t)
+            and (t.head.i < span.start or t.head.i >= span.end or t.head.i == t.i)]
 
 
-def extract_entities(text: str, *, in_title: bool = False) -> list[Entity]:
-    """PER/LOC/ORG mentions in `text`, each with its nominative normal form."""
-    if not text.strip():
-        return []
-    from natasha import Doc
+def _span_root(span: Span) -> Token:
+    """The head noun of the span: the first noun at its top level (the parser sometimes
+    attaches a span's adjective and noun separately to the outside)."""
+    top = _top_tokens(span)
+    nouns = [t for t in top if t.pos_ in ("NOUN", "PROPN")]
+    if nouns:
+        return nouns[0]
+    return top[0] if top else span.root
 
-    models = load_models()
-    doc = Doc(text)
-    with _lock:  # the taggers are not documented as thread-safe
-        doc.segment(models.segmenter)
-        doc.tag_morph(models.morph_tagger)
-        doc.parse_syntax(models.syntax_parser)
-        doc.tag_ner(models.ner_tagger)
-    entities = []
-    for span in doc.spans:
-        span.normalize(models.morph_vocab)
-        entities.append(Entity(type=span.type, text=span.text, normal=span.normal or span.text,
-                               start=span.start, stop=span.stop, in_title=in_title))
-    return entities
+
+def _agrees(token: Token, root: Token, span: Span, top: list[Token]) -> bool:
+    """Is `token` part of the head phrase (inflected together with the root)?"""
+    if token.i == root.i:
+        return True
+    if not _is_word(token):
+        return False
+    case, root_case = _feat(token, "Case"), _feat(root, "Case")
+    if case is not None and root_case is not None and case != root_case:
+        return False  # a genitive dependent ("Министерство ... Японии") stays as written
+    # Walk up through agreeing relations to the top level of the span.
+    node = token
+    while node not in top:
+        if node.dep_ not in _AGREEING or node.head.i == node.i:
+            return False
+        node = node.head
+    return node.i == root.i or node.i < root.i or case is not None
+
+
+def _gender(root: Token) -> str | None:
+    parse = morph.choose_parse(root.text, root.pos_, _feat(root, "Case"), _feat(root, "Number"))
+    return parse.tag.gender if parse is not None else None
+
+
+def _indeclinable_name(token: Token) -> bool:
+    """Person-name tokens that do not decline: Кожемяко, Шевченко, (singular) Черных."""
+    if not token.is_alpha:
+        return True
+    lower = token.lower_
+    if lower.endswith(("о", "ко", "енко")) and len(lower) > 3:
+        return True
+    if lower.endswith(("ых", "их")) and not _plural_surname(token):
+        return True
+    return False
+
+
+def _plural_surname(token: Token) -> bool:
+    """"Ивановых", "Пушкиных": plural forms of -ов/-ин surnames (unlike Черных, Седых)."""
+    lower = token.lower_
+    return lower.endswith("ых") and lower[:-2].endswith(("ов", "ев", "ёв", "ин", "ын"))
+
+
+def normal_form(span: Span) -> str:
+    """The span in the nominative, inflecting only the words that agree with its head."""
+    doc = span.doc
+    text = doc.user_data["text"]
+    root = _span_root(span)
+    top = _top_tokens(span)
+    gender = _gender(root)
+    person = span.label_ == "PER"
+    pieces = []
+    for token in span:
+        word = token.text
+        case = _feat(token, "Case")
+        inflectable = _indeclinable_name(token) is False if person else \
+            _agrees(token, root, span, top)
+        if person and _plural_surname(token):
+            word = word[:-2] + morph.match_case(word[-2:], "ы")  # Ивановых -> Ивановы
+        elif inflectable and case != "Nom":
+            word = morph.inflect(word, token.pos_, case, _feat(token, "Number"), {"nomn"},
+                                 None if person else gender)
+        pieces.append(word)
+    # Keep the original spacing between tokens.
+    result = pieces[0]
+    starts = doc.user_data["char_starts"]
+    for i in range(span.start + 1, span.end):
+        previous_end = starts[i - 1] + len(doc[i - 1].text)
+        gap = text[previous_end:starts[i]]
+        result += (" " if gap and gap.isspace() else gap) + pieces[i - span.start]
+    return result
+
+
+def _country_of(span: Span) -> str | None:
+    return span._.country if span._.kind == "country" else None
+
+
+def merge_org_country(doc: Doc) -> None:
+    """ "Минстрой" + "России" -> one ORG "Минстрой России" linked to RU. The country must
+    follow the ORG directly and be in the genitive."""
+    ents = list(doc.ents)
+    merged: list[Span] = []
+    i = 0
+    while i < len(ents):
+        ent = ents[i]
+        nxt = ents[i + 1] if i + 1 < len(ents) else None
+        if (ent.label_ == "ORG" and nxt is not None and nxt.label_ == "LOC"
+                and nxt.start == ent.end and nxt._.kind == "country"
+                and _feat(nxt[0], "Case") in ("Gen", None)
+                and not (nxt[0].is_upper is False and _feat(nxt[0], "Case") is None)):
+            span = Span(doc, ent.start, nxt.end, label="ORG")
+            span._.normal = f"{ent._.normal} {nxt.text}"
+            span._.country = nxt._.country
+            span._.kind = "org"
+            span._.parts = [(ent.start, ent.end, "ORG"), (nxt.start, nxt.end, "LOC")]
+            merged.append(span)
+            i += 2
+            continue
+        merged.append(ent)
+        i += 1
+    doc.set_ents(merged)
+
+
+@Language.factory("party_linker")
+def create_party_linker(nlp: Language, name: str):
+    """Normal forms for every NER span, links to canonical parties, ORG+country merges."""
+    from .gazetteer import link_entity
+
+    def party_linker(doc: Doc) -> Doc:
+        for ent in doc.ents:
+            ent._.normal = normal_form(ent)
+            link_entity(ent)
+        merge_org_country(doc)
+        return doc
+
+    return party_linker
+
+
+def doc_entities(doc: Doc) -> list[Entity]:
+    """Entities of a processed Doc, with offsets into the title or the text."""
+    title_len = doc.user_data["title_len"]
+    text_start = doc.user_data["text_start"]
+    combined = doc.user_data["text"]
+    result = []
+    for ent in doc.ents:
+        start, stop = token_offsets(doc, ent.start, ent.end)
+        in_title = start < title_len
+        shift = 0 if in_title else text_start
+        result.append(Entity(type=ent.label_, text=combined[start:stop],
+                             normal=ent._.normal or ent.text, start=start - shift,
+                             stop=stop - shift, in_title=in_title,
+                             canonical=ent._.canonical, country=ent._.country))
+    return result

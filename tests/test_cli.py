@@ -144,7 +144,8 @@ def _check_analyze_output(lines, line_offset=0):
     assert [(e["normal"], e["start"], e["stop"]) for e in title_ents] == [
         ("Россия", 0, 6), ("Япония", 9, 15)]
     [tokyo] = [e for e in a["entities"] if not e.get("in_title")]
-    assert tokyo == {"type": "LOC", "text": "Токио", "normal": "Токио", "start": 17, "stop": 22}
+    assert tokyo == {"type": "LOC", "text": "Токио", "normal": "Токио", "start": 17, "stop": 22,
+                     "canonical": "Токио", "country": "JP"}
     assert set(bad) == {"line", "error"} and "invalid JSON" in bad["error"]
     assert bad["line"] == 2 + line_offset
     assert c["id"] == "c"

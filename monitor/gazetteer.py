@@ -1,0 +1,265 @@
+"""Canonical parties: countries, Russian regions, cities, international organisations.
+
+Country names come from pycountry's Russian translations; everyday names, adjectives,
+compound-adjective prefixes, demonyms and capitals from `data/countries.yaml`; Russian
+federal subjects from `data/regions_ru.yaml`; foreign regions and cities from
+`data/places.yaml`; international organisations from `data/intl_orgs.yaml`.
+
+Matching runs on lemmas (spaCy `PhraseMatcher(attr="LEMMA")`), so "Японии", "японских
+компаний" and "японцы" all find Japan. Each pattern is added under every lemma pymorphy3
+might give its words, so the matcher agrees with whatever parse the tagger chose.
+"""
+
+from __future__ import annotations
+
+import gettext
+import itertools
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from . import morph
+
+# Kinds of gazetteer entries; the first group are names that can stand as a party.
+NAME_KINDS = {"country", "capital", "region", "city", "intl_org"}
+ADJ_KINDS = {"country_adj", "region_adj", "demonym"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # country | country_adj | demonym | capital | region | region_adj | city | intl_org
+    canonical: str  # the party's canonical name (Россия, Приморский край, ООН)
+    country: str | None  # ISO 3166-1 alpha-2 (None for international organisations)
+    code: str | None = None  # ISO 3166-2 for Russian regions
+
+
+def _data(name: str):
+    text = (resources.files("monitor") / "data" / name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _clean(name: str) -> str:
+    return name.replace("\u0301", "").replace("ё", "е").strip()
+
+
+@lru_cache(maxsize=1)
+def entries() -> dict[str, list[Entry]]:
+    """Every surface name -> the entries it may denote (most specific first)."""
+    import pycountry
+
+    table: dict[str, list[Entry]] = {}
+
+    def add(name: str, entry: Entry) -> None:
+        if name:
+            bucket = table.setdefault(name.strip(), [])
+            if entry not in bucket:
+                bucket.append(entry)
+
+    ru = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ru"])
+    extra = _data("countries.yaml")
+    canonical_names = {}
+    for country in pycountry.countries:
+        code = country.alpha_2
+        info = extra.get(code) or {}
+        short = _clean(ru.gettext(getattr(country, "common_name", None) or country.name))
+        canonical = info.get("name") or short
+        canonical_names[code] = canonical
+        names = {short, _clean(ru.gettext(country.name)), canonical}
+        if getattr(country, "official_name", None):
+            names.add(_clean(ru.gettext(country.official_name)))
+        names.update(info.get("aliases", []))
+        for name in names:
+            if re.search("[а-яА-Я]", name) or name in info.get("aliases", []):
+                add(name, Entry("country", canonical, code))
+        for adj in info.get("adj", []):
+            add(adj, Entry("country_adj", canonical, code))
+        for demonym in info.get("demonym", []):
+            add(demonym, Entry("demonym", canonical, code))
+        for capital in info.get("capital", []):
+            add(capital, Entry("capital", capital, code))
+
+    for region in _data("regions_ru.yaml"):
+        entry = Entry("region", region["name"], "RU", region["code"])
+        add(region["name"], entry)
+        for alias in region.get("aliases", []):
+            add(alias, entry)
+        for adj in region.get("adj", []) or []:
+            add(adj, Entry("region_adj", region["name"], "RU", region["code"]))
+
+    for code, kinds in _data("places.yaml").items():
+        for kind, names in kinds.items():
+            for name in names:
+                add(name, Entry("city" if kind == "city" else "region", name, code))
+
+    for org in _data("intl_orgs.yaml"):
+        entry = Entry("intl_org", org["name"], None)
+        add(org["name"], entry)
+        for alias in org.get("aliases", []):
+            add(alias, entry)
+    return table
+
+
+@lru_cache(maxsize=1)
+def prefixes() -> dict[str, str]:
+    """First parts of compound adjectives: "российско" -> RU, "франко" -> FR."""
+    result = {}
+    for code, info in _data("countries.yaml").items():
+        for prefix in (info or {}).get("prefix", []):
+            result[prefix] = code
+        for adj in (info or {}).get("adj", []):
+            if adj.endswith(("ский", "цкий")):
+                result[adj[:-2] + "о"] = code  # российский -> российско
+    return result
+
+
+@lru_cache(maxsize=1)
+def adjective_countries() -> dict[str, str]:
+    return {name: entry.country for name, bucket in entries().items() for entry in bucket
+            if entry.kind == "country_adj"}
+
+
+def _words(name: str) -> list[str]:
+    from razdel import tokenize
+
+    return [token.text for token in tokenize(name)]
+
+
+def _lemma_key(words: list[str]) -> list[frozenset[str]]:
+    return [morph.lemma_variants(word) for word in words]
+
+
+@lru_cache(maxsize=1)
+def lemma_index() -> dict[str, list[Entry]]:
+    """Space-joined lemmas -> entries, for linking NER spans (any lemma variant)."""
+    index: dict[str, list[Entry]] = {}
+    for name, bucket in entries().items():
+        for combo in itertools.islice(itertools.product(*_lemma_key(_words(name))), 16):
+            key = " ".join(combo).replace("ё", "е")
+            for entry in bucket:
+                index.setdefault(key, [])
+                if entry not in index[key]:
+                    index[key].append(entry)
+    return index
+
+
+def lookup(lemmas: str) -> Entry | None:
+    """The best entry for a lemma string, preferring names of parties over adjectives."""
+    bucket = lemma_index().get(lemmas.replace("ё", "е"))
+    if not bucket:
+        return None
+    order = ["country", "intl_org", "region", "capital", "city", "country_adj", "region_adj",
+             "demonym"]
+    return min(bucket, key=lambda entry: order.index(entry.kind))
+
+
+def span_lemmas(span: Span) -> str:
+    return " ".join(token.lemma_ for token in span if not token.is_punct or token.text == "-")
+
+
+def build_matcher(nlp: Language) -> tuple[PhraseMatcher, dict[str, Entry]]:
+    """A PhraseMatcher on LEMMA with one pattern per lemma variant of every name."""
+    matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    labels: dict[str, Entry] = {}
+    for name, bucket in entries().items():
+        words = _words(name)
+        entry = min(bucket, key=lambda e: ["country", "intl_org", "region", "capital", "city",
+                                           "country_adj", "region_adj", "demonym"].index(e.kind))
+        label = f"{entry.kind}|{entry.country or ''}|{entry.code or ''}|{entry.canonical}"
+        labels[label] = entry
+        patterns = []
+        for combo in itertools.islice(itertools.product(*_lemma_key(words)), 16):
+            patterns.append(Doc(nlp.vocab, words=words, lemmas=list(combo)))
+        matcher.add(label, patterns)
+    return matcher, labels
+
+
+def _is_name_like(span: Span) -> bool:
+    first = span[0].text
+    return first[:1].isupper() or first.isupper() or not first[:1].isalpha()
+
+
+@Language.factory("gazetteer")
+def create_gazetteer(nlp: Language, name: str):
+    """Find countries, regions, cities, international organisations, country adjectives and
+    demonyms by lemma; results go to `doc.spans["parties"]` with kind/country/canonical."""
+    matcher, labels = build_matcher(nlp)
+    prefix_map = prefixes()
+    adjectives = adjective_countries()
+
+    def gazetteer(doc: Doc) -> Doc:
+        found = []
+        for match_id, start, end in matcher(doc):
+            entry = labels[nlp.vocab.strings[match_id]]
+            span = Span(doc, start, end, label=entry.kind)
+            if entry.kind in NAME_KINDS and not _is_name_like(span):
+                continue  # "мир", "союз" in lower case are words, not names
+            found.append((span, entry))
+        by_bounds = {(s.start, s.end): e for s, e in found}
+        spans = filter_spans([s for s, _ in found])
+        result = []
+        for span in spans:
+            entry = by_bounds[(span.start, span.end)]
+            span._.gaz_kind, span._.gaz_country, span._.gaz_canonical = \
+                entry.kind, entry.country, entry.canonical
+            result.append(span)
+        covered = {i for span in result for i in range(span.start, span.end)}
+        # Compound adjectives: "российско-японского" -> RU and JP.
+        for token in doc:
+            if token.i in covered or "-" not in token.text:
+                continue
+            parts = token.lemma_.split("-")
+            codes = [prefix_map.get(part) for part in parts[:-1]]
+            codes.append(adjectives.get(parts[-1]))
+            if len(parts) >= 2 and all(codes):
+                for code in dict.fromkeys(codes):
+                    span = Span(doc, token.i, token.i + 1, label="country_adj")
+                    span._.gaz_kind, span._.gaz_country = "country_adj", code
+                    span._.gaz_canonical = country_names().get(code, code)
+                    result.append(span)
+        doc.spans["parties"] = result
+        return doc
+
+    return gazetteer
+
+
+@lru_cache(maxsize=1)
+def country_names() -> dict[str, str]:
+    """ISO code -> canonical Russian name (Россия, Япония, США)."""
+    return {entry.country: entry.canonical for bucket in entries().values()
+            for entry in bucket if entry.kind == "country"}
+
+
+def link_entity(ent: Span) -> None:
+    """Give a NER span its canonical party (kind, canonical name, country) when known."""
+    if ent.label_ == "PER":
+        ent._.kind = "person"
+        return
+    entry = lookup(span_lemmas(ent))
+    if entry is None and ent._.normal:
+        entry = lookup(" ".join(morph.lemma(w) for w in _words(ent._.normal)))
+    if entry is None:
+        # "Министерство ... Японии", "правительства Приморского края": not the party itself,
+        # but the country it belongs to is still worth knowing.
+        if ent.label_ == "ORG":
+            for token in ent:
+                part = lookup(token.lemma_)
+                if part and part.kind in ("country", "country_adj") and part.country:
+                    ent._.country = part.country
+                    ent._.kind = "org"
+                    return
+        ent._.kind = {"ORG": "org", "PER": "person", "LOC": None}[ent.label_]
+        return
+    if entry.kind in ("country_adj", "demonym", "region_adj"):
+        return
+    if ent.label_ == "ORG" and entry.kind not in ("intl_org", "country"):
+        return
+    ent._.kind = entry.kind
+    ent._.canonical = entry.canonical
+    ent._.country = entry.country

@@ -1,0 +1,211 @@
+"""The document model: one spaCy `Doc` per article, built from a single Natasha pass.
+
+Natasha segments the title and the text once; its morphology tagger, syntax parser and NER
+model run on those same tokens (batched together), and the result becomes a spaCy Doc made
+with `spacy.blank("ru")`'s vocabulary: tokens, lemmas (pymorphy3, guided by Natasha's tags),
+POS, morphology, dependencies and sentences. Later steps are registered spaCy pipeline
+components working on that Doc: Natasha's NER spans (`natasha_ner`), gazetteer matches
+(`gazetteer`), normal forms and linking (`party_linker`), cooperation (`cooperation_detector`).
+
+The title and the text share one Doc: the text starts at `doc.user_data["text_start"]`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # numpy threads only oversubscribe 2 cores
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from . import morph
+
+SEPARATOR = "\n\n"  # between title and text in the combined Doc
+
+# Span attributes. spaCy keys span extension values by character offsets only, so the
+# gazetteer's matches (doc.spans["parties"]) use their own names: an entity and a match
+# over the same characters must not share values.
+for _name in ("normal", "canonical", "country", "kind", "parts",
+              "gaz_kind", "gaz_country", "gaz_canonical"):
+    if not Span.has_extension(_name):
+        Span.set_extension(_name, default=None)
+
+
+@dataclass
+class NatashaModels:
+    segmenter: object
+    morph_tagger: object
+    syntax_parser: object
+    ner_tagger: object
+
+
+@lru_cache(maxsize=1)
+def natasha_models() -> NatashaModels:
+    """Natasha's models ship inside its wheel: loading needs no network (about 1 s)."""
+    from natasha import NewsEmbedding, NewsMorphTagger, NewsNERTagger, NewsSyntaxParser, \
+        Segmenter
+
+    emb = NewsEmbedding()
+    return NatashaModels(Segmenter(), NewsMorphTagger(emb), NewsSyntaxParser(emb),
+                         NewsNERTagger(emb))
+
+
+_lock = threading.Lock()
+
+
+def _segment(text: str, segmenter) -> list[list]:
+    """Sentences as lists of razdel tokens (with offsets), one segmentation pass."""
+    if not text.strip():
+        return []
+    tokens = list(segmenter.tokenize(text))
+    sents = list(segmenter.sentenize(text))
+    result, i = [], 0
+    for sent in sents:
+        group = []
+        while i < len(tokens) and tokens[i].start < sent.stop:
+            if tokens[i].start >= sent.start:
+                group.append(tokens[i])
+            i += 1
+        if group:
+            result.append(group)
+    return result
+
+
+def _ner_spans(tagger, sequences: list[list]) -> list[list[tuple[int, int, str]]]:
+    """Run Natasha's NER model on already segmented token sequences (one per part, as
+    Natasha does on a whole text) and return (first token, last token + 1, type) spans."""
+    from slovnet.markup import BIOMarkup
+
+    infer = tagger.infer
+    words = [[token.text for token in seq] for seq in sequences]
+    if not any(words):
+        return [[] for _ in sequences]
+    inputs = infer.encoder(words)
+    preds = infer.decoder(infer.process(inputs))
+    result = []
+    for seq_words, tags in zip(words, preds):
+        spans, start, kind = [], None, None
+        for index, tag in enumerate(list(tags) + ["O"]):
+            prefix, _, label = tag.partition("-")
+            if start is not None and (prefix != "I" or label != kind):
+                spans.append((start, index, kind))
+                start = None
+            if prefix == "B" or (prefix == "I" and start is None):
+                start, kind = index, label
+        result.append(spans)
+    return result
+
+
+def _feats(feats: dict | None, key: str) -> str | None:
+    return (feats or {}).get(key)
+
+
+def make_doc(nlp: Language, title: str, text: str) -> Doc:
+    """Tokenise, tag and parse title and text with one Natasha pass; return the spaCy Doc
+    (without NER, which the `natasha_ner` component adds)."""
+    models = natasha_models()
+    parts = [title, text]
+    sentences = [_segment(part, models.segmenter) for part in parts]
+    flat = [sent for part in sentences for sent in part]
+    words = [[token.text for token in sent] for sent in flat]
+    with _lock:  # Natasha's models are not documented as thread-safe
+        morphs = list(models.morph_tagger.map(words)) if words else []
+        syntax = list(models.syntax_parser.map(words)) if words else []
+
+    combined = title + SEPARATOR + text
+    offsets = [0, len(title) + len(SEPARATOR)]
+    doc_words, spaces, pos, morph_strings, lemmas, heads, deps, sent_starts = \
+        [], [], [], [], [], [], [], []
+    char_starts = []
+    sent_index = 0
+    for part_index, part_sents in enumerate(sentences):
+        base = offsets[part_index]
+        for sent in part_sents:
+            m_tokens = morphs[sent_index].tokens
+            s_tokens = syntax[sent_index].tokens
+            first = len(doc_words)
+            for i, token in enumerate(sent):
+                m, s = m_tokens[i], s_tokens[i]
+                start = base + token.start
+                doc_words.append(token.text)
+                char_starts.append(start)
+                pos.append(m.pos)
+                feats = m.feats or {}
+                morph_strings.append("|".join(f"{k}={v}" for k, v in sorted(feats.items())))
+                lemmas.append(morph.lemma(token.text, m.pos, feats.get("Case"),
+                                          feats.get("Number")))
+                head = int(s.head_id)
+                heads.append(first + head - 1 if head > 0 else first + i)
+                deps.append(s.rel if head > 0 else "ROOT")
+                sent_starts.append(i == 0)
+            sent_index += 1
+    for i, start in enumerate(char_starts):
+        end = start + len(doc_words[i])
+        following = char_starts[i + 1] if i + 1 < len(char_starts) else len(combined)
+        spaces.append(following > end and combined[end] == " " and following == end + 1)
+    doc = Doc(nlp.vocab, words=doc_words, spaces=spaces, pos=pos or None,
+              morphs=morph_strings or None, lemmas=lemmas or None,
+              heads=heads or None, deps=deps or None, sent_starts=sent_starts or None)
+    doc.user_data["text"] = combined
+    doc.user_data["char_starts"] = char_starts
+    doc.user_data["title_len"] = len(title)
+    doc.user_data["text_start"] = offsets[1]
+    doc.user_data["part_tokens"] = [sum(len(s) for s in sentences[0]),
+                                    sum(len(s) for s in sentences[1])]
+    doc.user_data["part_sentences"] = sentences
+    return doc
+
+
+def token_offsets(doc: Doc, start: int, stop: int) -> tuple[int, int]:
+    """Character offsets (into the combined title + text) of doc[start:stop]."""
+    starts = doc.user_data["char_starts"]
+    return starts[start], starts[stop - 1] + len(doc[stop - 1].text)
+
+
+@Language.factory("natasha_ner")
+def create_natasha_ner(nlp: Language, name: str):
+    """Natasha's NER model as a pipeline component: sets `doc.ents` (PER, LOC, ORG)."""
+
+    def natasha_ner(doc: Doc) -> Doc:
+        models = natasha_models()
+        sentences = doc.user_data["part_sentences"]
+        sequences = [[token for sent in part for token in sent] for part in sentences]
+        with _lock:
+            spans = _ner_spans(models.ner_tagger, sequences)
+        title_tokens = doc.user_data["part_tokens"][0]
+        ents = []
+        for part_index, part_spans in enumerate(spans):
+            shift = 0 if part_index == 0 else title_tokens
+            for start, stop, label in part_spans:
+                ents.append(Span(doc, start + shift, stop + shift, label=label))
+        doc.set_ents(ents)
+        return doc
+
+    return natasha_ner
+
+
+@lru_cache(maxsize=1)
+def pipeline() -> Language:
+    """spacy.blank("ru") with this project's components, built once per process."""
+    from . import cooperation, entities, gazetteer  # noqa: F401  (register components)
+
+    nlp = spacy.blank("ru")
+    nlp.add_pipe("natasha_ner")
+    nlp.add_pipe("gazetteer")
+    nlp.add_pipe("party_linker")
+    nlp.add_pipe("cooperation_detector")
+    return nlp
+
+
+def process(title: str, text: str) -> Doc:
+    """The full document model for one article."""
+    nlp = pipeline()
+    doc = make_doc(nlp, title, text)
+    for _name, component in nlp.pipeline:
+        doc = component(doc)
+    return doc
