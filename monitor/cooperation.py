@@ -33,17 +33,35 @@ COOP_NOUNS = {
     "консорциум", "соработничество", "сп", "коллаборация",
 }
 COOP_VERBS = {"сотрудничать", "договориться", "условиться", "кооперироваться",
-              "объединиться", "скооперироваться", "посотрудничать"}
+              "объединиться", "скооперироваться", "посотрудничать", "согласовать",
+              "договариваться"}
 SIGN_VERBS = {"подписать", "подписывать", "заключить", "заключать", "парафировать",
               "ратифицировать", "продлить"}
-JOINT_ADJ = {"совместный", "двусторонний", "многосторонний", "межправительственный",
-             "межрегиональный", "межведомственный", "межгосударственный", "международный",
-             "взаимовыгодный"}
+JOINT_ADJ = {"совместный", "совместно", "двусторонний", "многосторонний",
+             "межправительственный", "межрегиональный", "межведомственный",
+             "межгосударственный", "взаимовыгодный"}
+# "Стороны договорились", "президенты двух стран": two parties without naming them.
+PAIR_WORDS = {"сторона", "страна", "государство", "регион", "компания", "ведомство",
+              "правительство", "министерство", "партнёр", "партнер", "город", "университет"}
+PAIR_QUANTIFIERS = {"два", "оба", "обе", "двое"}
 DEVELOP_VERBS = {"развивать", "развить", "расширять", "расширить", "укреплять", "укрепить",
                  "наращивать", "нарастить", "углублять", "углубить", "налаживать", "наладить",
                  "обсудить", "обсуждать", "активизировать", "продолжить", "продолжать",
                  "возобновить", "запустить", "реализовать", "реализовывать", "создать",
                  "построить", "строить", "организовать", "провести"}
+# Cues of cooperation that need two parties in the sentence to count: treaties, loans,
+# grants, investment, joining a project, building a plant.
+FACILITY_NAMES = {"гэс", "аэс", "тэц", "тэс", "порт", "аэропорт", "месторождение", "мост",
+                  "трасса", "магистраль", "космодром", "терминал", "станция", "завод"}
+# A plant or a factory is a cue only when somebody builds or opens it.
+FACILITIES = {"завод", "предприятие", "фабрика", "комбинат", "производство", "станция"}
+BUILD_VERBS = {"построить", "строить", "возвести", "открыть", "открываться", "запустить",
+               "создать", "локализовать", "разместить"}
+PAIR_CUES = {"договор", "кредит", "заём", "займ", "грант", "инвестировать", "инвестиция",
+             "присоединиться", "присоединение", "поставлять",
+             "поставка", "нефтепровод", "газопровод", "трубопровод", "содействие", "помощь",
+             "обмен", "стажировка", "побратим", "выделить", "предоставить", "передать",
+             "профинансировать", "финансировать", "транш"}
 WEAK_CUES = {"партнёр", "партнер", "проект", "инвестиция", "поставка", "обмен", "визит",
              "переговоры", "форум", "делегация", "товарооборот", "стажировка", "программа",
              "инвестор", "встреча", "связь", "экспорт", "импорт"}
@@ -52,13 +70,16 @@ NEGATIVE = {
     "sport": {"матч", "сборная", "обыграть", "проиграть", "чемпионат", "турнир", "гол",
               "забить", "шайба", "тайм", "полуфинал", "четвертьфинал", "плей-офф",
               "соперник", "нападающий", "вратарь", "болельщик", "футболист", "хоккеист",
-              "теннисист", "поединок", "ничья", "отборочный", "товарищеский"},
+              "теннисист", "поединок", "ничья", "отборочный", "товарищеский", "шахматы",
+              "шахматист", "шахматный", "чемпион", "чемпионка", "призовой", "олимпиада",
+              "спортсмен", "тренер", "гонка", "пилот"},
     "sanctions": {"санкция", "эмбарго", "рестрикция", "ограничительный", "антироссийский",
                   "пошлина", "блокада", "запрет", "запретить", "черный", "чёрный"},
     "conflict": {"конфликт", "война", "удар", "обстрел", "атака", "нападение", "вторжение",
                  "столкновение", "боевой", "боевик", "теракт", "противостояние", "эскалация",
                  "агрессия", "провокация", "обвинить", "обвинение", "угроза", "угрожать",
-                 "протест", "осудить", "спор", "напряжённость", "напряженность", "кризис"},
+                 "протест", "осудить", "спор", "напряжённость", "напряженность", "кризис",
+                 "войско", "оккупация", "пленный"},
     "expulsion": {"выслать", "высылка", "выдворить", "выдворение", "грата", "депортировать",
                   "депортация", "отозвать", "закрыть"},
     "acquisition": {"приобрести", "приобретение", "купить", "покупка", "поглощение",
@@ -68,7 +89,8 @@ NEGATIVE = {
                "заморозка", "разорвать", "разрыв", "отказаться", "отказ", "денонсировать",
                "денонсация", "выйти", "выход", "аннулировать", "свернуть", "сворачивание",
                "остановить", "отменить", "отмена", "расторгнуть", "расторжение", "сорвать",
-               "ухудшение", "ухудшиться"},
+               "ухудшение", "ухудшиться", "заблокировать", "блокировать", "вето",
+               "уйти", "покинуть"},
     "crime": {"задержать", "задержание", "арестовать", "арест", "подозреваемый",
               "обвиняемый", "уголовный", "преступление", "кража", "похитить", "мошенничество",
               "мошенник", "убийство", "грабёж", "наркотик", "дтп", "полиция", "полицейский",
@@ -79,19 +101,23 @@ LOCATIVE_PREPS = {"в", "во", "на", "из", "изо", "под", "близ", 
                   "через", "по"}
 
 FEATURES = [
-    "title_coop", "coop_sentences", "sign_agreement", "joint", "develop_coop", "coop_verb",
-    "max_parties", "two_countries", "weak", "negated",
+    "lead_coop", "coop_sentences", "share_coop", "sign_agreement", "joint", "develop_coop",
+    "coop_verb", "joint_subjects", "max_parties", "two_countries", "pair_only", "lead_pair",
+    "negated",
     "neg_sport", "neg_sanctions", "neg_conflict", "neg_expulsion", "neg_acquisition",
-    "neg_ending", "neg_crime", "neg_in_coop_sentence", "share_coop",
+    "neg_ending", "neg_crime", "neg_in_coop_sentence", "neg_in_lead",
 ]
+LEAD = 3  # the title and the first sentences carry the story in news
 
 # Hand weights: the rule baseline, and the model used until one is trained.
 RULE_WEIGHTS = {
-    "title_coop": 1.5, "coop_sentences": 1.5, "sign_agreement": 1.0, "joint": 0.6,
-    "develop_coop": 0.8, "coop_verb": 0.8, "max_parties": 0.6, "two_countries": 0.8,
-    "weak": 0.2, "negated": -3.0, "neg_sport": -1.2, "neg_sanctions": -1.2,
-    "neg_conflict": -0.8, "neg_expulsion": -1.5, "neg_acquisition": -1.0, "neg_ending": -1.5,
-    "neg_crime": -1.2, "neg_in_coop_sentence": -1.0, "share_coop": 1.0,
+    "lead_coop": 2.0, "coop_sentences": 1.0, "share_coop": 1.0, "sign_agreement": 1.0,
+    "joint": 0.5, "develop_coop": 0.8, "coop_verb": 0.8, "joint_subjects": 0.8,
+    "max_parties": 0.5,
+    "two_countries": 0.8, "pair_only": 0.5, "lead_pair": 0.5, "negated": -2.0, "neg_sport": -1.2,
+    "neg_sanctions": -1.2, "neg_conflict": -0.8, "neg_expulsion": -1.5,
+    "neg_acquisition": -1.0, "neg_ending": -1.5, "neg_crime": -1.2,
+    "neg_in_coop_sentence": -1.0, "neg_in_lead": -1.0,
 }
 RULE_INTERCEPT = -3.2
 MODEL_FILE = "cooperation.json"
@@ -145,13 +171,36 @@ class SentenceCues:
     actors: list[dict] = field(default_factory=list)
     places: list[dict] = field(default_factory=list)
 
+    pair: int = 0  # PAIR_CUES present
+    implied_pair: bool = False  # "стороны", "двух стран"
+    joint_subjects: bool = False  # "X и Y <verb>": two parties acting together
+    index: int = 0  # position of the sentence in the document
+
+    @property
+    def parties(self) -> int:
+        """Distinct non-person actors, or two when the sentence implies a pair."""
+        named = len({p["name"] for p in self.actors if p["kind"] != "person"})
+        return max(named, 2 if self.implied_pair else 0)
+
     @property
     def is_coop(self) -> bool:
-        return (self.coop > 0 or self.joint > 0) and not self.negated
+        if self.negated:
+            return False
+        if self.coop > 0:
+            return self.parties >= 2 or (self.parties >= 1 and self.coop_verb)
+        if self.sign_agreement or self.joint > 0 or self.joint_subjects:
+            return self.parties >= 2
+        return self.pair > 0 and len(self.countries | self.orgs) >= 2
+
+    @property
+    def orgs(self) -> set[str]:
+        return {p["name"] for p in self.actors if p["kind"] in ("org", "intl_org")}
 
     @property
     def countries(self) -> set[str]:
-        return {p["country"] for p in self.actors if p.get("country")}
+        """Countries named or implied by the actors (not guessed from a Cyrillic name)."""
+        return {p["country"] for p in self.actors
+                if p.get("country") and not p["country"].endswith("?")}
 
 
 def _is_location(token: Token) -> bool:
@@ -163,6 +212,17 @@ def _is_location(token: Token) -> bool:
                for child in node.children)
 
 
+_CYRILLIC = __import__("re").compile("[А-Яа-яЁё]")
+
+
+def _org_country(name: str, country: str | None) -> str | None:
+    """An organisation with a Cyrillic name and no known country is, in Russian-language
+    news, almost always Russian (Минпросвещения, «Камаз», Томский политех)."""
+    if country:
+        return country
+    return "RU?" if _CYRILLIC.search(name or "") else None  # "?" = guessed
+
+
 def _party(span: Span, is_entity: bool) -> dict | None:
     if is_entity:
         kind, country, canonical = span._.kind, span._.country, span._.canonical
@@ -170,9 +230,13 @@ def _party(span: Span, is_entity: bool) -> dict | None:
         kind, country, canonical = span._.gaz_kind, span._.gaz_country, span._.gaz_canonical
     if is_entity and span.label_ == "PER":
         return {"name": span._.normal or span.text, "kind": "person", "country": None}
+    if is_entity and span.root.lemma_ in FACILITY_NAMES:
+        return None  # "Камбаратинская ГЭС", "порт Гвадар": objects, not actors
     if is_entity and (span.label_ == "ORG" and kind != "country"):
-        return {"name": canonical if kind == "intl_org" else (span._.normal or span.text),
-                "kind": "intl_org" if kind == "intl_org" else "org", "country": country}
+        if kind == "intl_org":
+            return {"name": canonical, "kind": "intl_org", "country": None}
+        name = span._.normal or span.text
+        return {"name": name, "kind": "org", "country": _org_country(name, country)}
     if kind in ("country", "country_adj", "demonym"):
         return {"name": canonical, "kind": "country", "country": country}
     if kind == "capital":
@@ -203,12 +267,24 @@ def sentence_cues(doc: Doc, sent: Span) -> SentenceCues:
     cues = SentenceCues(span=sent)
     lemmas = [t.lemma_ for t in sent]
     coop_tokens = []
+    in_names = {i for span in list(doc.ents) + list(doc.spans.get("parties", []))
+                if span.start >= sent.start and span.end <= sent.end
+                for i in range(span.start, span.end)}
     for token in sent:
         lemma = token.lemma_
-        if lemma in COOP_NOUNS or lemma in COOP_VERBS:
+        if token.i in in_names and lemma in COOP_NOUNS | JOINT_ADJ | PAIR_CUES | FACILITIES:
+            continue  # "Шанхайская организация сотрудничества" names a party, not an act
+        if lemma in PAIR_WORDS and ("Plur" in token.morph.get("Number") or any(
+                c.lemma_ in PAIR_QUANTIFIERS for c in token.children)):
+            if lemma == "сторона" or any(c.lemma_ in PAIR_QUANTIFIERS | {"между"}
+                                         for c in token.children):
+                cues.implied_pair = True
+        if lemma in COOP_NOUNS or lemma in COOP_VERBS or (
+                lemma in ("объединить", "объединять")
+                and any(c.lemma_ == "усилие" for c in token.children)):
             cues.coop += 1
             coop_tokens.append(token)
-            if lemma in COOP_VERBS:
+            if lemma not in COOP_NOUNS:
                 cues.coop_verb = True
         if lemma in JOINT_ADJ or (token.pos_ == "ADJ" and "-" in token.text
                                    and token.text.count("-") == 1 and lemma.endswith("ий")
@@ -216,9 +292,25 @@ def sentence_cues(doc: Doc, sent: Span) -> SentenceCues:
             cues.joint += 1
         if lemma in WEAK_CUES:
             cues.weak += 1
+        if lemma in PAIR_CUES or (lemma in FACILITIES and token.head.lemma_ in BUILD_VERBS):
+            cues.pair += 1
+            coop_tokens.append(token)  # negation applies to these cues too
         for name, words in NEGATIVE.items():
-            if lemma in words:
+            if lemma in words and name != "ending":
                 cues.negative[name] = cues.negative.get(name, 0) + 1
+    # "МТС и Nokia создадут сеть": two parties as coordinated subjects act together.
+    mentions = _mentions(doc, sent)
+    party_tokens = {}
+    for mention, is_entity in mentions:
+        party = _party(mention, is_entity)
+        if party and party["kind"] != "person":
+            party_tokens[mention.root.i] = party["name"]
+    for token in sent:
+        if token.dep_ == "nsubj" and token.i in party_tokens and token.head.pos_ == "VERB":
+            partners = {party_tokens[c.i] for c in token.children
+                        if c.dep_ == "conj" and c.i in party_tokens}
+            if partners - {party_tokens[token.i]}:
+                cues.joint_subjects = True
     lemma_set = set(lemmas)
     cues.sign_agreement = bool(lemma_set & SIGN_VERBS) and bool(
         lemma_set & {"соглашение", "меморандум", "договор", "контракт", "протокол"})
@@ -226,14 +318,20 @@ def sentence_cues(doc: Doc, sent: Span) -> SentenceCues:
         lemma_set & (COOP_NOUNS | {"связь", "проект", "отношение"}))
     # Negation or ending attached to a cooperation cue: "не будут сотрудничать",
     # "приостановили сотрудничество", "отказались от соглашения".
+    # Negation: "не будут сотрудничать"; an ending verb governing the cue ("приостановили
+    # сотрудничество", "заморозила участие в программе сотрудничества"); a purchase or a
+    # sanction attached either way ("соглашение о покупке"). An ending word *under* the cue
+    # is fine: "соглашение об отмене виз" is good news.
+    either_way = NEGATIVE["acquisition"] | NEGATIVE["sanctions"] | {"огонь", "перемирие"}
     for token in coop_tokens:
-        related = [token.head, *token.children, *token.head.children]
-        if any(t.lower_ in ("не", "ни") for t in related) \
-                or any(t.lemma_ in NEGATIVE["ending"] for t in related):
+        governors = [token.head, token.head.head]
+        neighbours = [*governors, *token.children, *token.head.children]
+        if any(t.lower_ in ("не", "ни") for t in [*token.children, *token.head.children]) \
+                or any(t.lemma_ in NEGATIVE["ending"] for t in governors if t.i != token.i) \
+                or any(t.lemma_ in either_way for t in neighbours):
             cues.negated = True
-    if cues.negative.get("ending") and coop_tokens:
-        cues.negated = True
-    for mention, is_entity in _mentions(doc, sent):
+            cues.negative["ending"] = cues.negative.get("ending", 0) + 1
+    for mention, is_entity in mentions:
         party = _party(mention, is_entity)
         if party is None:
             continue
@@ -262,30 +360,35 @@ class Cooperation:
 
 
 def doc_features(all_cues: list[SentenceCues], title_cues: list[SentenceCues]) -> dict:
+    """Document features: bounded numbers, so a long article does not win by length."""
     coop_sents = [c for c in all_cues if c.is_coop]
+    lead = title_cues + [c for c in all_cues if c not in title_cues][:LEAD - len(title_cues)
+                                                                       if title_cues else LEAD]
     negative = {}
     for cues in all_cues:
         for name, count in cues.negative.items():
             negative[name] = negative.get(name, 0) + count
-    title_negative = {name for c in title_cues for name in c.negative}
     features = {
-        "title_coop": float(any(c.is_coop for c in title_cues)),
+        "lead_coop": float(any(c.is_coop for c in lead)),
         "coop_sentences": math.log1p(len(coop_sents)),
-        "sign_agreement": float(any(c.sign_agreement for c in all_cues)),
-        "joint": math.log1p(sum(c.joint for c in all_cues)),
+        "share_coop": len(coop_sents) / max(1, len(all_cues)),
+        "sign_agreement": float(any(c.sign_agreement for c in coop_sents)),
+        "joint": float(any(c.joint for c in coop_sents)),
         "develop_coop": float(any(c.develop_coop for c in coop_sents)),
         "coop_verb": float(any(c.coop_verb for c in coop_sents)),
-        "max_parties": min(3, max((len({p["name"] for p in c.actors}) for c in coop_sents),
-                                  default=0)),
+        "joint_subjects": float(any(c.joint_subjects for c in coop_sents)),
+        "max_parties": min(3, max((c.parties for c in coop_sents), default=0)),
         "two_countries": float(any(len(c.countries) >= 2 for c in coop_sents)),
-        "weak": math.log1p(sum(c.weak for c in all_cues)),
-        "negated": float(any(c.negated for c in all_cues) and not coop_sents),
+        "pair_only": float(bool(coop_sents) and all(
+            c.coop == 0 and not c.sign_agreement and not c.joint and not c.joint_subjects
+            for c in coop_sents)),
+        "lead_pair": float(any(c.is_coop and c.pair and not c.coop for c in lead)),
+        "negated": float(any(c.negated for c in all_cues)),
         "neg_in_coop_sentence": float(any(c.negative for c in coop_sents)),
-        "share_coop": len(coop_sents) / max(1, len(all_cues)),
+        "neg_in_lead": float(any(c.negative for c in lead)),
     }
     for name in NEGATIVE:
-        count = negative.get(name, 0) + (2 if name in title_negative else 0)
-        features[f"neg_{name}"] = math.log1p(count)
+        features[f"neg_{name}"] = math.log1p(negative.get(name, 0))
     return features
 
 
@@ -304,17 +407,50 @@ def _unique(parties: list[dict]) -> list[dict]:
     return result
 
 
+def _org_countries(doc: Doc) -> dict[str, str]:
+    """Organisation name -> country, from a country adjective just before it."""
+    adjectives = {s.start: s._.gaz_country for s in doc.spans.get("parties", [])
+                  if s._.gaz_kind == "country_adj"}
+    result = {}
+    for ent in doc.ents:
+        if ent.label_ != "ORG":
+            continue
+        for i in range(max(0, ent.start - 3), ent.start):
+            if i in adjectives and not any(t.is_punct and t.text not in "«»\"" for t in
+                                           doc[i:ent.start]):
+                result[ent._.normal or ent.text] = adjectives[i]
+    return result
+
+
 def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation, dict]:
     """The cooperation verdict for a processed Doc, and the features behind it."""
     model = model or load_model()
     text_start = doc.user_data["text_start"]
     starts = doc.user_data["char_starts"]
     all_cues, title_cues = [], []
-    for sent in doc.sents:
+    for index, sent in enumerate(doc.sents):
         cues = sentence_cues(doc, sent)
+        cues.index = index
         all_cues.append(cues)
         if starts[sent.start] < text_start:
             title_cues.append(cues)
+    # "китайская Haier", "японская корпорация Mitsui": an adjective names an organisation's
+    # country once; use it wherever the organisation acts in the article.
+    org_country = _org_countries(doc)
+    for cues in all_cues:
+        for party in cues.actors:
+            if party["kind"] == "org" and party["name"] in org_country and \
+                    (not party.get("country") or party["country"].endswith("?")):
+                party["country"] = org_country[party["name"]]
+    # A cue without parties of its own refers back to the lead: "Стороны подписали...",
+    # "Предметом обсуждения стали вопросы сотрудничества".
+    lead = (title_cues or all_cues[:1]) + [c for c in all_cues if c not in title_cues][:1]
+    lead_actors = [p for c in lead for p in c.actors] + \
+        [p for c in lead for p in c.places if p["kind"] == "country"]
+    for cues in all_cues:
+        if (cues.coop or cues.sign_agreement) and cues.parties < 2 and cues not in lead:
+            known = {p["name"] for p in cues.actors}
+            cues.actors = cues.actors + [p for p in lead_actors if p["name"] not in known]
     features = doc_features(all_cues, title_cues)
     score = model.score(features)
     result = Cooperation(is_cooperation=score >= model.threshold, score=round(score, 4))
@@ -322,11 +458,16 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation
     if not coop:
         return result, features
     actors = [p for c in coop for p in c.actors]
-    countries = {p["country"] for p in actors if p.get("country")}
+    countries = set().union(*(c.countries for c in coop))
     if len(countries) <= 1:
         countries |= {p["country"] for c in coop for p in c.places if p.get("country")}
+    if any(p.get("country") == "RU?" for p in actors) and len(countries) < 2:
+        countries.add("RU")  # a Russian-named organisation acts with at most one country
+    for party in actors:
+        if party.get("country") == "RU?":
+            party["country"] = "RU"
     parties = _unique(actors)
-    if not countries and parties:
+    if not countries and parties and not any(p["kind"] == "intl_org" for p in parties):
         countries = {"RU"}  # Russian news naming only organisations: a domestic story
     result.countries = sorted(countries)
     result.parties = parties

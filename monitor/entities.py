@@ -82,7 +82,9 @@ def _agrees(token: Token, root: Token, span: Span, top: list[Token]) -> bool:
     # Walk up through agreeing relations to the top level of the span.
     node = token
     while node not in top:
-        if node.dep_ not in _AGREEING or node.head.i == node.i:
+        same_case_nmod = node.dep_ == "nmod" and case is not None and case == root_case \
+            and root_case != "Gen"  # a genitive nmod is a dependent, not an agreeing word
+        if (node.dep_ not in _AGREEING and not same_case_nmod) or node.head.i == node.i:
             return False
         node = node.head
     return node.i == root.i or node.i < root.i or case is not None

@@ -28,7 +28,7 @@ from spacy.util import filter_spans
 from . import morph
 
 # Kinds of gazetteer entries; the first group are names that can stand as a party.
-NAME_KINDS = {"country", "capital", "region", "city", "intl_org"}
+NAME_KINDS = {"country", "capital", "region", "city", "intl_org", "org"}
 ADJ_KINDS = {"country_adj", "region_adj", "demonym"}
 
 
@@ -98,6 +98,10 @@ def entries() -> dict[str, list[Entry]]:
             for name in names:
                 add(name, Entry("city" if kind == "city" else "region", name, code))
 
+    for code, names in _data("orgs.yaml").items():
+        for name in names:
+            add(name, Entry("org", name, code))
+
     for org in _data("intl_orgs.yaml"):
         entry = Entry("intl_org", org["name"], None)
         add(org["name"], entry)
@@ -135,28 +139,39 @@ def _lemma_key(words: list[str]) -> list[frozenset[str]]:
     return [morph.lemma_variants(word) for word in words]
 
 
+_ORDER = ["country", "intl_org", "org", "region", "capital", "city", "country_adj",
+          "region_adj", "demonym"]
+
+
 @lru_cache(maxsize=1)
-def lemma_index() -> dict[str, list[Entry]]:
-    """Space-joined lemmas -> entries, for linking NER spans (any lemma variant)."""
-    index: dict[str, list[Entry]] = {}
+def lemma_index() -> dict[str, list[tuple[Entry, str]]]:
+    """Space-joined lemmas -> (entry, the name as written in the data), for linking NER
+    spans under any lemma variant."""
+    index: dict[str, list[tuple[Entry, str]]] = {}
     for name, bucket in entries().items():
         for combo in itertools.islice(itertools.product(*_lemma_key(_words(name))), 16):
             key = " ".join(combo).replace("ё", "е")
             for entry in bucket:
-                index.setdefault(key, [])
-                if entry not in index[key]:
-                    index[key].append(entry)
+                pairs = index.setdefault(key, [])
+                same = [i for i, (e, _) in enumerate(pairs) if e == entry]
+                if not same:
+                    pairs.append((entry, name))
+                elif "ё" in name and "ё" not in pairs[same[0]][1]:
+                    pairs[same[0]] = (entry, name)  # prefer the spelling with ё
     return index
 
 
-def lookup(lemmas: str) -> Entry | None:
-    """The best entry for a lemma string, preferring names of parties over adjectives."""
+def lookup_name(lemmas: str) -> tuple[Entry, str] | None:
+    """The best (entry, nominative name) for a lemma string, names of parties first."""
     bucket = lemma_index().get(lemmas.replace("ё", "е"))
     if not bucket:
         return None
-    order = ["country", "intl_org", "region", "capital", "city", "country_adj", "region_adj",
-             "demonym"]
-    return min(bucket, key=lambda entry: order.index(entry.kind))
+    return min(bucket, key=lambda pair: _ORDER.index(pair[0].kind))
+
+
+def lookup(lemmas: str) -> Entry | None:
+    found = lookup_name(lemmas)
+    return found[0] if found else None
 
 
 def span_lemmas(span: Span) -> str:
@@ -169,8 +184,7 @@ def build_matcher(nlp: Language) -> tuple[PhraseMatcher, dict[str, Entry]]:
     labels: dict[str, Entry] = {}
     for name, bucket in entries().items():
         words = _words(name)
-        entry = min(bucket, key=lambda e: ["country", "intl_org", "region", "capital", "city",
-                                           "country_adj", "region_adj", "demonym"].index(e.kind))
+        entry = min(bucket, key=lambda e: _ORDER.index(e.kind))
         label = f"{entry.kind}|{entry.country or ''}|{entry.code or ''}|{entry.canonical}"
         labels[label] = entry
         patterns = []
@@ -236,14 +250,48 @@ def country_names() -> dict[str, str]:
             for entry in bucket if entry.kind == "country"}
 
 
+@lru_cache(maxsize=1)
+def _latin_names() -> list[tuple[re.Pattern, str]]:
+    import pycountry
+
+    patterns = []
+    for country in pycountry.countries:
+        for name in {country.name, getattr(country, "common_name", country.name)}:
+            if len(name) > 3 and "," not in name:
+                patterns.append((re.compile(rf"\b{re.escape(name)}\b"), country.alpha_2))
+    patterns.append((re.compile(r"\b(Russia|Russian)\b"), "RU"))
+    patterns.append((re.compile(r"\b(American|USA)\b"), "US"))
+    return patterns
+
+
+def latin_country(name: str) -> str | None:
+    """The country named in an organisation's Latin name ("Bank of China" -> CN)."""
+    if not re.search("[A-Za-z]", name):
+        return None
+    for pattern, code in _latin_names():
+        if pattern.search(name):
+            return code
+    return None
+
+
 def link_entity(ent: Span) -> None:
     """Give a NER span its canonical party (kind, canonical name, country) when known."""
     if ent.label_ == "PER":
         ent._.kind = "person"
         return
-    entry = lookup(span_lemmas(ent))
+    found = lookup_name(span_lemmas(ent))
+    entry = found[0] if found else None
+    if found and found[0].kind in NAME_KINDS and ent.label_ != "PER":
+        # The gazetteer's name is the nominative: "Объединённых Арабских Эмиратах" ->
+        # "Объединённые Арабские Эмираты", whatever the parser made of the phrase.
+        ent._.normal = found[1]
     if entry is None and ent._.normal:
         entry = lookup(" ".join(morph.lemma(w) for w in _words(ent._.normal)))
+    if entry is None and ent.label_ == "ORG":
+        code = latin_country(ent.text)
+        if code:  # "China Eastern", "Bank of East Asia"... "Industrial Bank of China"
+            ent._.kind, ent._.country = "org", code
+            return
     if entry is None:
         # "Министерство ... Японии", "правительства Приморского края": not the party itself,
         # but the country it belongs to is still worth knowing.
@@ -257,6 +305,10 @@ def link_entity(ent: Span) -> None:
         ent._.kind = {"ORG": "org", "PER": "person", "LOC": None}[ent.label_]
         return
     if entry.kind in ("country_adj", "demonym", "region_adj"):
+        return
+    if entry.kind == "org":
+        if ent.label_ == "ORG":
+            ent._.kind, ent._.country = "org", entry.country
         return
     if ent.label_ == "ORG" and entry.kind not in ("intl_org", "country"):
         return

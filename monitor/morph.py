@@ -103,6 +103,8 @@ def inflect(word: str, upos: str | None, case: str | None, number: str | None,
     parse = choose_parse(word, upos, case, number)
     if parse is None or "Fixd" in parse.tag.grammemes:
         return word
+    if word[-1:].lower() in "иоуеюэ" and not analyzer().word_is_known(word.lower()):
+        return word  # unknown foreign names in a vowel do not decline: Тоттори, Сочи
     wanted = set(target)
     if gender and parse.tag.POS in ("ADJF", "PRTF") and "plur" not in wanted \
             and parse.tag.number != "plur":

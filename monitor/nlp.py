@@ -105,6 +105,27 @@ def _feats(feats: dict | None, key: str) -> str | None:
     return (feats or {}).get(key)
 
 
+def _valid_tree(heads: list[int]) -> list[int]:
+    """Repair a sentence's 1-based head list (0 = root) into a tree: one root, no cycles.
+    Natasha's parser occasionally returns several roots or a loop; spaCy needs a tree."""
+    n = len(heads)
+    heads = [h if 0 <= h <= n and h != i + 1 else 0 for i, h in enumerate(heads)]
+    roots = [i for i, h in enumerate(heads) if h == 0]
+    root = roots[0] if roots else 0
+    heads[root] = 0
+    for i in roots[1:]:
+        heads[i] = root + 1
+    for i in range(n):
+        seen, node = set(), i
+        while heads[node] != 0:
+            if node in seen:
+                heads[i] = root + 1  # a loop: hang this token on the root
+                break
+            seen.add(node)
+            node = heads[node] - 1
+    return heads
+
+
 def make_doc(nlp: Language, title: str, text: str) -> Doc:
     """Tokenise, tag and parse title and text with one Natasha pass; return the spaCy Doc
     (without NER, which the `natasha_ner` component adds)."""
@@ -129,6 +150,7 @@ def make_doc(nlp: Language, title: str, text: str) -> Doc:
             m_tokens = morphs[sent_index].tokens
             s_tokens = syntax[sent_index].tokens
             first = len(doc_words)
+            sent_heads = _valid_tree([int(t.head_id) for t in s_tokens[:len(sent)]])
             for i, token in enumerate(sent):
                 m, s = m_tokens[i], s_tokens[i]
                 start = base + token.start
@@ -139,7 +161,7 @@ def make_doc(nlp: Language, title: str, text: str) -> Doc:
                 morph_strings.append("|".join(f"{k}={v}" for k, v in sorted(feats.items())))
                 lemmas.append(morph.lemma(token.text, m.pos, feats.get("Case"),
                                           feats.get("Number")))
-                head = int(s.head_id)
+                head = sent_heads[i]
                 heads.append(first + head - 1 if head > 0 else first + i)
                 deps.append(s.rel if head > 0 else "ROOT")
                 sent_starts.append(i == 0)

@@ -1,0 +1,25 @@
+"""Write ../cooperation.jsonl from the hand-written items in this folder.
+
+    python models/data/src/build_cooperation.py
+"""
+
+import json
+import random
+from pathlib import Path
+
+from coop_negative import NEGATIVE
+from coop_positive import POSITIVE
+
+rows = []
+for number, (style, title, text, countries) in enumerate(POSITIVE, 1):
+    rows.append({"id": f"coop-p{number:03d}", "style": style, "title": title, "text": text,
+                 "is_cooperation": True, "countries": sorted(countries)})
+for number, (style, title, text, kind) in enumerate(NEGATIVE, 1):
+    rows.append({"id": f"coop-n{number:03d}", "style": style, "title": title, "text": text,
+                 "is_cooperation": False, "negative_kind": kind})
+random.Random(2026).shuffle(rows)
+out = Path(__file__).resolve().parent.parent / "cooperation.jsonl"
+with out.open("w", encoding="utf-8") as f:
+    for row in rows:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+print(f"{out}: {len(rows)} items, {len(POSITIVE)} cooperation, {len(NEGATIVE)} not")
