@@ -304,6 +304,183 @@ def demo(demo_db: str) -> None:
     click.echo(f"\nStored in {demo_db}. Try: monitor --db {demo_db} search Япония --format json")
 
 
+def _print_table(title: str, columns: list[str], rows: list[list]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    Console(width=140).print(table)
+
+
+@cli.group(name="eval")
+def eval_group() -> None:
+    """Measure monitor against labelled data, beside the baseline it must beat.
+
+    \b
+    Example:
+      monitor eval ner ../shared/data/factrueval-2016/devset
+      monitor eval normal
+      monitor eval cooperation models/data/cooperation.jsonl
+    """
+
+
+@eval_group.command(name="ner")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N documents.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def eval_ner_command(directory: str, limit: int | None, fmt: str) -> None:
+    """Token-level precision/recall/F1 per entity type on factRuEval-2016, monitor beside
+    plain Natasha in the same run (scored as naeval does: Person whole, Org by org_name,
+    Location/LocOrg by loc_name).
+
+    \b
+    Example:
+      monitor eval ner ../shared/data/factrueval-2016/devset
+      monitor eval ner ../shared/data/factrueval-2016/devset --limit 10 --format json
+    """
+    from .evaluate import eval_ner, load_factru
+
+    total = len(load_factru(Path(directory), limit))
+    with _progress() as progress:
+        task = progress.add_task("Scoring documents", total=total * 2)
+        result = eval_ner(Path(directory), limit, on_doc=lambda: progress.advance(task))
+    if fmt == "json":
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    rows = []
+    for label in ("PER", "LOC", "ORG"):
+        ours, theirs = result["monitor"][label], result["natasha"][label]
+        rows.append([label, ours["precision"], ours["recall"], ours["f1"], theirs["f1"],
+                     f"{ours['f1'] - theirs['f1']:+.4f}"])
+    _print_table(f"factRuEval-2016, {result['documents']} documents",
+                 ["type", "precision", "recall", "F1 monitor", "F1 Natasha", "difference"], rows)
+
+
+@eval_group.command(name="normal")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def eval_normal_command(path: str | None, fmt: str) -> None:
+    """Exact-match accuracy of entity normal forms per category, monitor beside plain
+    Natasha (segment, morph, syntax, NER, normalize). Default data:
+    models/data/normal_forms.jsonl.
+
+    \b
+    Example:
+      monitor eval normal
+      monitor eval normal my_cases.jsonl --format json
+    """
+    from .cooperation import models_dir
+    from .evaluate import eval_normal
+
+    result = eval_normal(Path(path) if path else models_dir() / "data" / "normal_forms.jsonl")
+    if fmt == "json":
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    _print_table("Normal forms (exact match)", ["category", "cases", "monitor", "Natasha"],
+                 [[name, c["cases"], c["monitor"], c["natasha"]]
+                  for name, c in result["categories"].items()])
+    for failure in result["monitor_failures"]:
+        click.echo(f"  miss: {failure['text']!r}: expected {failure['expected']!r}, "
+                   f"got {failure['got']!r}")
+
+
+def _cooperation_rows(path: str, factru: str | None) -> list[dict]:
+    from .evaluate import factru_cooperation_rows, load_jsonl
+
+    try:
+        if factru:
+            return factru_cooperation_rows(Path(factru), Path(path))
+        return load_jsonl(Path(path))
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@eval_group.command(name="cooperation")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--factru", type=click.Path(exists=True, file_okay=False), default=None,
+              help="factRuEval directory: PATH then holds only ids and labels for its texts.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--errors/--no-errors", default=False, help="List the items monitor got wrong.")
+def eval_cooperation_command(path: str, factru: str | None, fmt: str, errors: bool) -> None:
+    """Precision/recall/F1 of the cooperation detector on labelled items, beside the keyword
+    alert ("сотруднич", "соглашени", "меморандум", "партнёр", "совместн"), and how often
+    the cooperating countries are exactly right. Items: JSON lines with title, text,
+    is_cooperation and (for cooperation items) countries.
+
+    \b
+    Example:
+      monitor eval cooperation models/data/cooperation.jsonl
+      monitor eval cooperation models/data/factrueval_dev_cooperation.jsonl \\
+        --factru ../shared/data/factrueval-2016/devset
+    """
+    from .evaluate import eval_cooperation
+
+    rows = _cooperation_rows(path, factru)
+    with _progress() as progress:
+        task = progress.add_task("Analysing items", total=len(rows))
+        result = eval_cooperation(rows, on_item=lambda: progress.advance(task))
+    if fmt == "json":
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    _print_table(f"Cooperation, {len(rows)} items",
+                 ["system", "precision", "recall", "F1", "flagged"],
+                 [[name, r["precision"], r["recall"], r["f1"], r["flagged"]]
+                  for name, r in (("monitor", result["monitor"]),
+                                  ("keyword alert", result["keyword_alert"]))])
+    click.echo(f"Exact country sets: {result['exact_countries']} "
+               f"({result['items_with_countries']} cooperation items with gold countries)")
+    if errors:
+        for error in result["errors"]:
+            click.echo("  " + json.dumps(error, ensure_ascii=False))
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["cooperation", "all"]), default="all")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Written training set (default: models/data/cooperation.jsonl).")
+@click.option("--factru", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Also train on the factRuEval dev stream (texts from this directory, "
+                   "labels from models/data/factrueval_dev_cooperation.jsonl).")
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Where to write the model (default: models/).")
+def train(what: str, data: str | None, factru: str | None, seed: int, out: str | None) -> None:
+    """Train the models in models/ from the labelled data (reproducible with --seed).
+
+    The cooperation scorer is a logistic regression over the detector's rule features;
+    its card (weights, threshold, cross-validated figures per data source) is written to
+    models/cooperation.json.
+
+    \b
+    Example (how the shipped model was made):
+      monitor train cooperation --factru ../shared/data/factrueval-2016/devset
+    """
+    from .cooperation import models_dir
+    from .evaluate import factru_cooperation_rows, load_jsonl
+    from .train import train_cooperation
+
+    base = models_dir()
+    sources = {"written": load_jsonl(Path(data) if data else base / "data" / "cooperation.jsonl")}
+    if factru:
+        sources["factrueval_dev"] = factru_cooperation_rows(
+            Path(factru), base / "data" / "factrueval_dev_cooperation.jsonl")
+    total = sum(len(rows) for rows in sources.values())
+    with _progress() as progress:
+        task = progress.add_task("Extracting features", total=total)
+        card = train_cooperation(sources, Path(out) if out else base, seed=seed,
+                                 on_item=lambda: progress.advance(task))
+    cv = card["cross_validation"]
+    click.echo(f"cooperation model {card['version']}: threshold {card['threshold']}")
+    for name in sources:
+        m = cv[name]
+        click.echo(f"  {name}: cross-validated precision {m['precision']}, recall "
+                   f"{m['recall']}, F1 {m['f1']} ({m['items']} items, {m['positives']} positive)")
+
+
 def main() -> None:
     cli(prog_name="monitor")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
+from .gazetteer import Match, matches
 from .nlp import token_offsets
 
 # --- cues (lemmas) -------------------------------------------------------------------------
@@ -223,11 +224,13 @@ def _org_country(name: str, country: str | None) -> str | None:
     return "RU?" if _CYRILLIC.search(name or "") else None  # "?" = guessed
 
 
-def _party(span: Span, is_entity: bool) -> dict | None:
+def _party(span: Span, match: Match | None) -> dict | None:
+    """The party a mention stands for: an entity span, or a gazetteer match (`match`)."""
+    is_entity = match is None
     if is_entity:
         kind, country, canonical = span._.kind, span._.country, span._.canonical
     else:
-        kind, country, canonical = span._.gaz_kind, span._.gaz_country, span._.gaz_canonical
+        kind, country, canonical = match.kind, match.country, match.canonical
     if is_entity and span.label_ == "PER":
         return {"name": span._.normal or span.text, "kind": "person", "country": None}
     if is_entity and span.root.lemma_ in FACILITY_NAMES:
@@ -250,24 +253,23 @@ def _party(span: Span, is_entity: bool) -> dict | None:
     return None
 
 
-def _mentions(doc: Doc, sent: Span) -> list[tuple[Span, bool]]:
-    """(span, is_entity) for NER entities and gazetteer matches inside a sentence; an entity
-    wins over a match it overlaps, unless the entity is unlinked and the match is not."""
+def _mentions(doc: Doc, sent: Span) -> list[tuple[Span, Match | None]]:
+    """(span, gazetteer match or None for an entity) inside a sentence; an entity wins over
+    a match it overlaps, unless the entity is unlinked and the match is not."""
     ents = [e for e in doc.ents if e.start >= sent.start and e.end <= sent.end]
     taken = {i for e in ents if e._.kind for i in range(e.start, e.end)}
-    extra = [s for s in doc.spans.get("parties", [])
-             if s.start >= sent.start and s.end <= sent.end
-             and not any(i in taken for i in range(s.start, s.end))]
-    covered = {i for s in extra for i in range(s.start, s.end)}
+    extra = [m for m in matches(doc) if m.start >= sent.start and m.end <= sent.end
+             and not any(i in taken for i in range(m.start, m.end))]
+    covered = {i for m in extra for i in range(m.start, m.end)}
     ents = [e for e in ents if e._.kind or not any(i in covered for i in range(e.start, e.end))]
-    return [(e, True) for e in ents] + [(s, False) for s in extra]
+    return [(e, None) for e in ents] + [(doc[m.start:m.end], m) for m in extra]
 
 
 def sentence_cues(doc: Doc, sent: Span) -> SentenceCues:
     cues = SentenceCues(span=sent)
     lemmas = [t.lemma_ for t in sent]
     coop_tokens = []
-    in_names = {i for span in list(doc.ents) + list(doc.spans.get("parties", []))
+    in_names = {i for span in [*doc.ents, *matches(doc)]
                 if span.start >= sent.start and span.end <= sent.end
                 for i in range(span.start, span.end)}
     for token in sent:
@@ -301,8 +303,8 @@ def sentence_cues(doc: Doc, sent: Span) -> SentenceCues:
     # "МТС и Nokia создадут сеть": two parties as coordinated subjects act together.
     mentions = _mentions(doc, sent)
     party_tokens = {}
-    for mention, is_entity in mentions:
-        party = _party(mention, is_entity)
+    for mention, match in mentions:
+        party = _party(mention, match)
         if party and party["kind"] != "person":
             party_tokens[mention.root.i] = party["name"]
     for token in sent:
@@ -331,8 +333,8 @@ def sentence_cues(doc: Doc, sent: Span) -> SentenceCues:
                 or any(t.lemma_ in either_way for t in neighbours):
             cues.negated = True
             cues.negative["ending"] = cues.negative.get("ending", 0) + 1
-    for mention, is_entity in mentions:
-        party = _party(mention, is_entity)
+    for mention, match in mentions:
+        party = _party(mention, match)
         if party is None:
             continue
         if party["kind"] in ("city", "region", "country") and _is_location(mention.root):
@@ -409,8 +411,7 @@ def _unique(parties: list[dict]) -> list[dict]:
 
 def _org_countries(doc: Doc) -> dict[str, str]:
     """Organisation name -> country, from a country adjective just before it."""
-    adjectives = {s.start: s._.gaz_country for s in doc.spans.get("parties", [])
-                  if s._.gaz_kind == "country_adj"}
+    adjectives = {m.start: m.country for m in matches(doc) if m.kind == "country_adj"}
     result = {}
     for ent in doc.ents:
         if ent.label_ != "ORG":
@@ -474,8 +475,12 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation
     international = len(countries) >= 2 or any(p["kind"] == "intl_org" for p in parties)
     result.scope = "international" if international else "domestic"
     body = [c for c in coop if starts[c.span.start] >= text_start] or coop
-    best = max(body, key=lambda c: (c.coop + c.joint + int(c.sign_agreement),
-                                    len(c.actors), -c.span.start))
+    def strength(c: SentenceCues) -> tuple:
+        named = sum(1 for t in c.span if t.lemma_ in COOP_NOUNS)  # says "сотрудничество"
+        return (2 * named + c.coop + c.joint + int(c.sign_agreement), c.parties,
+                -c.span.start)
+
+    best = max(body, key=strength)
     result.evidence = _sentence_text(doc, best.span)
     return result, features
 

@@ -33,6 +33,23 @@ ADJ_KINDS = {"country_adj", "region_adj", "demonym"}
 
 
 @dataclass(frozen=True)
+class Match:
+    """A gazetteer match in a Doc (token offsets). Kept in `doc.user_data["gazetteer"]`:
+    spaCy span extensions are keyed by character offsets, and a compound adjective such as
+    "российско-японского" is two matches over the same characters."""
+
+    start: int
+    end: int
+    kind: str
+    country: str | None
+    canonical: str
+
+
+def matches(doc: Doc) -> list[Match]:
+    return doc.user_data.get("gazetteer", [])
+
+
+@dataclass(frozen=True)
 class Entry:
     kind: str  # country | country_adj | demonym | capital | region | region_adj | city | intl_org
     canonical: str  # the party's canonical name (Россия, Приморский край, ООН)
@@ -216,14 +233,11 @@ def create_gazetteer(nlp: Language, name: str):
                 continue  # "мир", "союз" in lower case are words, not names
             found.append((span, entry))
         by_bounds = {(s.start, s.end): e for s, e in found}
-        spans = filter_spans([s for s, _ in found])
-        result = []
-        for span in spans:
-            entry = by_bounds[(span.start, span.end)]
-            span._.gaz_kind, span._.gaz_country, span._.gaz_canonical = \
-                entry.kind, entry.country, entry.canonical
-            result.append(span)
-        covered = {i for span in result for i in range(span.start, span.end)}
+        result = [Match(span.start, span.end, by_bounds[(span.start, span.end)].kind,
+                        by_bounds[(span.start, span.end)].country,
+                        by_bounds[(span.start, span.end)].canonical)
+                  for span in filter_spans([s for s, _ in found])]
+        covered = {i for m in result for i in range(m.start, m.end)}
         # Compound adjectives: "российско-японского" -> RU and JP.
         for token in doc:
             if token.i in covered or "-" not in token.text:
@@ -233,11 +247,11 @@ def create_gazetteer(nlp: Language, name: str):
             codes.append(adjectives.get(parts[-1]))
             if len(parts) >= 2 and all(codes):
                 for code in dict.fromkeys(codes):
-                    span = Span(doc, token.i, token.i + 1, label="country_adj")
-                    span._.gaz_kind, span._.gaz_country = "country_adj", code
-                    span._.gaz_canonical = country_names().get(code, code)
-                    result.append(span)
-        doc.spans["parties"] = result
+                    result.append(Match(token.i, token.i + 1, "country_adj", code,
+                                        country_names().get(code, code)))
+        result.sort(key=lambda m: (m.start, m.end))
+        doc.user_data["gazetteer"] = result
+        doc.spans["parties"] = [Span(doc, m.start, m.end, label=m.kind) for m in result]
         return doc
 
     return gazetteer

@@ -27,11 +27,9 @@ from . import morph
 
 SEPARATOR = "\n\n"  # between title and text in the combined Doc
 
-# Span attributes. spaCy keys span extension values by character offsets only, so the
-# gazetteer's matches (doc.spans["parties"]) use their own names: an entity and a match
-# over the same characters must not share values.
-for _name in ("normal", "canonical", "country", "kind", "parts",
-              "gaz_kind", "gaz_country", "gaz_canonical"):
+# Attributes of entity spans (doc.ents). spaCy keys span extension values by character
+# offsets only, so gazetteer matches keep theirs elsewhere (gazetteer.matches).
+for _name in ("normal", "canonical", "country", "kind", "parts"):
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=None)
 

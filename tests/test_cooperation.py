@@ -1,0 +1,70 @@
+"""The cooperation detector: the seed story, the parties, and the hard negatives."""
+
+import pytest
+
+from monitor.analysis import analyse
+from monitor.text import clean_article
+
+
+def test_seed_article(seed_article):
+    title, text = clean_article(*seed_article)
+    result = analyse(title, text)
+    assert result.is_cooperation is True and result.cooperation_score >= 0.9
+    assert result.scope == "international"
+    assert result.countries == ["JP", "RU"]
+    names = {p["name"] for p in result.parties}
+    assert "Российско-Японская рабочая группа" in names
+    assert {"Россия", "Япония"} <= names
+    assert result.evidence in text and "сотрудничеств" in result.evidence
+    for party in result.parties:
+        assert set(party) == {"name", "kind", "country"}
+        assert party["kind"] in {"country", "region", "city", "org", "intl_org", "person"}
+
+
+@pytest.mark.parametrize("title,text,countries,scope", [
+    ("Москва и Пекин договорились о расширении сотрудничества в энергетике", "", ["CN", "RU"],
+     "international"),
+    ("Татарстан и Башкирия подписали соглашение о сотрудничестве",
+     "Документ подписали главы регионов в Казани.", ["RU"], "domestic"),
+    ("Россия и Индия подписали соглашение в Пекине", "Стороны договорились о поставках.",
+     ["IN", "RU"], "international"),
+    ("Минздрав России и ВОЗ договорились о сотрудничестве",
+     "Стороны подписали меморандум о борьбе с туберкулёзом.", ["RU"], "international"),
+    ("«Газпром» и китайская CNPC подписали соглашение о поставках газа", "", ["CN", "RU"],
+     "international"),
+])
+def test_cooperation_parties_and_scope(title, text, countries, scope):
+    result = analyse(title, text)
+    assert result.is_cooperation
+    assert result.countries == countries
+    assert result.scope == scope
+
+
+@pytest.mark.parametrize("title,text", [
+    ("Сборная России обыграла команду Японии", "Матч завершился со счётом 3:1."),
+    ("США ввели санкции против российских банков", "Минфин США расширил санкционный список."),
+    ("Израиль нанёс удары по объектам в Сирии", "Армия сообщила об ударах по складам."),
+    ("Россия выслала японских дипломатов", "МИД России объявил двух сотрудников посольства "
+     "Японии персонами нон грата."),
+    ("США повысили пошлины на китайские товары", "Пекин пообещал ответные меры."),
+    ("Сбербанк приобрёл контрольный пакет акций турецкого банка",
+     "Сделка по покупке DenizBank завершена."),
+    ("Россия приостановила сотрудничество с Японией",
+     "Москва прекратила консультации о совместной деятельности."),
+    ("Финляндия прекратила приграничное сотрудничество с Россией",
+     "Финские власти заморозили программы."),
+    ("Казахстан не будет сотрудничать с иностранными компаниями по АЭС",
+     "Правительство отказалось от участия иностранцев."),
+    ("В Уссурийске задержали подозреваемого в краже",
+     "Сотрудники транспортной полиции совместно с полицией Уссурийска задержали вора."),
+])
+def test_hard_negatives(title, text):
+    result = analyse(title, text)
+    assert result.is_cooperation is False
+    assert result.countries == [] and result.parties == [] and result.evidence is None
+
+
+def test_score_is_a_probability():
+    scores = [analyse(t, "").cooperation_score for t in (
+        "Россия и Япония подписали соглашение о сотрудничестве", "Погода в Москве")]
+    assert all(0.0 <= s <= 1.0 for s in scores) and scores[0] > scores[1]

@@ -1,0 +1,50 @@
+"""Canonical parties found by the gazetteer: names, adjectives, demonyms, capitals."""
+
+import pytest
+
+from monitor.nlp import process
+
+
+def parties(title, text=""):
+    from monitor.gazetteer import matches
+
+    doc = process(title, text)
+    found = {(m.kind, m.country) for m in matches(doc)}
+    found |= {(e._.kind, e._.country) for e in doc.ents}
+    return found
+
+
+@pytest.mark.parametrize("text,kind,country", [
+    ("Переговоры с Российской Федерацией", "country", "RU"),
+    ("Позиция РФ не изменилась", "country", "RU"),
+    ("Санкции США", "country", "US"),
+    ("Поставки в Соединённые Штаты Америки", "country", "US"),
+    ("Делегация КНДР", "country", "KP"),
+    ("Соглашение с Южной Кореей", "country", "KR"),
+    ("Проекты японских компаний", "country_adj", "JP"),
+    ("Китайские инвесторы пришли", "country_adj", "CN"),
+    ("Японцы приехали во Владивосток", "demonym", "JP"),
+    ("Туристы из Белоруссии", "country", "BY"),
+    ("Инвестиции в Подмосковье", "region", "RU"),
+    ("Нефтяники Югры", "region", "RU"),
+    ("Газ для ХМАО", "region", "RU"),
+    ("Уголь Кузбасса", "region", "RU"),
+    ("Делегация провинции Хэйлунцзян", "region", "CN"),
+    ("Заявление ООН", "intl_org", None),
+    ("Саммит ШОС", "intl_org", None),
+    ("Встреча БРИКС", "intl_org", None),
+    ("Страны ЕАЭС", "intl_org", None),
+    ("Эксперты МАГАТЭ", "intl_org", None),
+])
+def test_gazetteer_kinds(text, kind, country):
+    assert (kind, country) in parties(text)
+
+
+def test_compound_adjective_gives_both_countries():
+    found = parties("Итоги российско-японского сотрудничества")
+    assert ("country_adj", "RU") in found and ("country_adj", "JP") in found
+
+
+def test_lowercase_common_words_are_not_names():
+    # "мир" (peace/world) and "союз" (union) in lower case are not parties
+    assert parties("В мире заключили союз", "") == set()
