@@ -1,0 +1,98 @@
+"""Benchmark: monitor's analysis vs plain Natasha on the same real texts, one process.
+
+Plain Natasha runs segment, morph, syntax, NER and normalisation (what monitor needs from
+it); monitor runs its whole pipeline: one Natasha pass, the spaCy document model, lemmas,
+gazetteer, normal forms, linking and cooperation detection. Target (issue #4): monitor at
+least 0.8x the speed of plain Natasha.
+
+    .venv/bin/python bench/analyze_speed.py [--texts DIR] [--rounds 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_texts(directory: Path | None) -> list[str]:
+    texts = []
+    seed = ROOT.parent / "shared" / "seed" / "seed-article.txt"
+    if seed.exists():
+        texts.append(seed.read_text(encoding="utf-8"))
+    directory = directory or ROOT.parent / "shared" / "data" / "factrueval-2016" / "devset"
+    if directory.exists():
+        texts += [p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.txt"))]
+    if not texts:  # no ../shared: the bundled demo feeds still give real-sized articles
+        from monitor.demo import demo_feed_dir
+        from monitor.parse import parse_feed
+
+        for path in demo_feed_dir().iterdir():
+            texts += [item.text for item in parse_feed(path.read_bytes()).items]
+    return texts
+
+
+def natasha_plain(texts: list[str]) -> None:
+    from natasha import Doc, MorphVocab
+
+    from monitor.nlp import natasha_models
+
+    models = natasha_models()
+    vocab = natasha_plain.vocab = getattr(natasha_plain, "vocab", None) or MorphVocab()
+    for text in texts:
+        doc = Doc(text)
+        doc.segment(models.segmenter)
+        doc.tag_morph(models.morph_tagger)
+        doc.parse_syntax(models.syntax_parser)
+        doc.tag_ner(models.ner_tagger)
+        for span in doc.spans:
+            span.normalize(vocab)
+
+
+def monitor_full(texts: list[str]) -> None:
+    from monitor.analysis import analyse
+
+    for text in texts:
+        analyse("", text)
+
+
+def timed(function, texts: list[str], rounds: int) -> float:
+    function(texts[:5])  # warm up: models loaded, caches filled as in a running service
+    runs = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        function(texts)
+        runs.append(time.perf_counter() - started)
+    return len(texts) / statistics.median(runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=Path, default=None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    texts = load_texts(args.texts)
+    chars = sum(map(len, texts))
+    natasha = timed(natasha_plain, texts, args.rounds)
+    ours = timed(monitor_full, texts, args.rounds)
+    figures = {"texts": len(texts), "mean_chars": round(chars / len(texts)),
+               "natasha_items_per_s": round(natasha, 2), "monitor_items_per_s": round(ours, 2),
+               "ratio": round(ours / natasha, 3)}
+    for key, value in figures.items():
+        print(f"{key:<22}{value}")
+    verdict = "PASS" if ours / natasha >= 0.8 else "FAIL"
+    print(f"{verdict}: monitor at {ours / natasha:.2f}x plain Natasha (target >= 0.8x)")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
