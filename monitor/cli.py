@@ -198,12 +198,16 @@ def _format_items(items: list[dict], fmt: str) -> str:
     from rich.table import Table
 
     table = Table(show_lines=False, expand=False)
-    for column in ("id", "published", "feed", "title", "entities"):
+    for column in ("id", "published", "feed", "title", "countries", "snippet"):
         table.add_column(column, overflow="fold")
     for item in items:
-        names = ", ".join(dict.fromkeys(e["normal"] for e in item["entities"]))
+        feed = item["feed"] or ""
+        if len(item["feeds"]) > 1:
+            feed += f" (+{len(item['feeds']) - 1})"
+        text = item.get("snippet") or ", ".join(dict.fromkeys(
+            e["normal"] for e in item["entities"]))
         table.add_row(str(item["id"]), (item["published"] or "")[:16].replace("T", " "),
-                      item["feed"] or "", item["title"], names[:120])
+                      feed, item["title"], " ".join(item["countries"]), text[:160])
     buffer = io.StringIO()
     Console(file=buffer, width=160, force_terminal=False).print(table)
     return buffer.getvalue().rstrip("\n")
@@ -211,27 +215,78 @@ def _format_items(items: list[dict], fmt: str) -> str:
 
 @cli.command()
 @click.argument("query", required=False)
+@click.option("--sector", "sectors", multiple=True, metavar="ID",
+              help="Only items in this sector (repeatable: any of them).")
+@click.option("--country", "countries", multiple=True, metavar="ISO",
+              help="Only items where this country cooperates (repeatable: any of them).")
+@click.option("--org", metavar="NAME", help="Only items naming this organisation.")
+@click.option("--person", metavar="NAME", help="Only items naming this person.")
+@click.option("--feed", metavar="NAME", help="Only items carried by this feed.")
+@click.option("--since", metavar="DATE", help="Published on or after DATE (YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", help="Published on or before DATE (YYYY-MM-DD).")
+@click.option("--international", is_flag=True, help="Only international cooperation.")
+@click.option("--all", "include_all", is_flag=True,
+              help="Include items that are not about cooperation.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
 @pass_ctx
-def search(ctx: Context, query: str | None, fmt: str, limit: int, offset: int) -> None:
-    """Search stored items; without a query, list the latest.
+def search(ctx: Context, query: str | None, sectors, countries, org, person, feed, since,
+           until, international, include_all, fmt: str, limit: int, offset: int) -> None:
+    """Search cooperation items; without a query, list the latest.
+
+    Words match in any inflection («водоочистку» finds «водоочистки»); "quoted phrases",
+    OR between alternatives and -word to exclude also work. Best matches first (title
+    counts three times), newest first without a query.
 
     \b
     Example:
-      monitor search                      # latest 20 items
-      monitor search Япония --format json
-      monitor search "водоочистки" --format csv --limit 100 > items.csv
+      monitor search                                   # latest cooperation items
+      monitor search "японских компаний" --country JP --since 2026-03-01
+      monitor search водоочистка OR отходы -санкции --format json
+      monitor search --all --feed ТАСС --format csv --limit 100 > items.csv
     """
+    from .search import QueryError, SearchQuery
     from .search import search as run_search
 
-    items = run_search(ctx.db(), query, limit=limit, offset=offset)
-    if not items and fmt == "table":
-        click.echo("No items found.", err=True)
+    q = SearchQuery(text=query, sectors=list(sectors), countries=list(countries), org=org,
+                    person=person, feed=feed, since=since, until=until,
+                    international=international, include_all=include_all, limit=limit,
+                    offset=offset)
+    try:
+        result = run_search(ctx.db(), q)
+    except QueryError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "table":
+        if not result.items:
+            click.echo("No items found." + ("" if include_all else
+                                             " (Only cooperation items are searched; "
+                                             "--all searches everything.)"), err=True)
+            return
+        click.echo(_format_items(result.items, fmt))
+        click.echo(f"{len(result.items)} of {result.total} items", err=True)
         return
-    click.echo(_format_items(items, fmt))
+    click.echo(_format_items(result.items, fmt))
+
+
+@cli.command()
+@pass_ctx
+def reindex(ctx: Context) -> None:
+    """Rebuild the full-text search index from the stored items.
+
+    The index is kept up to date as items are analysed; rebuild it after changing the
+    lemmatiser or restoring a database from elsewhere.
+
+    \b
+    Example:
+      monitor --db monitor.db reindex
+    """
+    db = ctx.db()
+    with _progress() as progress:
+        task = progress.add_task("Indexing items", total=store.count_items(db))
+        count = store.reindex(db, on_item=lambda: progress.advance(task))
+    click.echo(f"Indexed {count} items.")
 
 
 @cli.command()
@@ -289,6 +344,7 @@ def demo(demo_db: str) -> None:
       monitor demo --db /tmp/demo.db && monitor --db /tmp/demo.db search Япония
     """
     from .demo import demo_config, demo_feed_dir, serve_directory
+    from .search import SearchQuery
     from .search import search as run_search
 
     try:
@@ -299,7 +355,7 @@ def demo(demo_db: str) -> None:
         click.echo(f"Serving sample feeds at {base_url}")
         config = demo_config(base_url)
         poll_and_analyse(db, config)
-    items = run_search(db, None, limit=20)
+    items = run_search(db, SearchQuery(include_all=True, limit=20)).items
     click.echo(_format_items(items, "table"))
     click.echo(f"\nStored in {demo_db}. Try: monitor --db {demo_db} search Япония --format json")
 

@@ -1,15 +1,209 @@
-"""Finding stored items. Today: latest items and plain substring queries; issue #6 brings
-morphology-aware full text and filters."""
+"""Finding stored items: morphology-aware full text (SQLite FTS5 over lemmas) and filters.
+
+Query language: words (all must match, in any inflection), "quoted phrases", `OR` between
+alternatives, `-word` to exclude. Results are ranked by bm25 with the title weighted three
+times the text; without a query, newest first. By default only cooperation items are shown.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import shlex
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 
 import sqlite_utils
+
+from .lemmas import lemmatize, search_lemma, words
+
+TITLE_WEIGHT = 3.0
+
+
+class QueryError(ValueError):
+    """The search query cannot be understood; the message says why."""
+
+
+@dataclass
+class SearchQuery:
+    text: str | None = None
+    sectors: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    org: str | None = None
+    person: str | None = None
+    feed: str | None = None
+    since: str | None = None  # ISO date or datetime, inclusive
+    until: str | None = None  # ISO date (the whole day) or datetime, inclusive
+    international: bool = False
+    include_all: bool = False  # also items that are not cooperation
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass
+class SearchResult:
+    items: list[dict]
+    total: int
+    query_lemmas: list[str]
 
 
 def _casefold(value: str | None) -> str:
     return (value or "").casefold()
+
+
+def _quote(lemma: str) -> str:
+    return '"' + lemma.replace('"', '""') + '"'
+
+
+def parse_query(text: str) -> tuple[str | None, list[str]]:
+    """The FTS5 MATCH expression for a user query, and the lemmas to highlight.
+
+    `водоочистка "японских компаний" OR Китай -санкции` becomes
+    `"водоочистка" AND ("японский компания" OR "китай") NOT ("санкция")`.
+    """
+    try:
+        parts = shlex.split(text.replace("«", '"').replace("»", '"'), posix=True)
+    except ValueError:
+        raise QueryError("unbalanced quotes in the query") from None
+    groups: list[list[str]] = []  # AND of OR-groups
+    negatives: list[str] = []
+    highlight: list[str] = []
+    pending_or = False
+    for part in parts:
+        if part.upper() in ("OR", "ИЛИ"):
+            pending_or = True
+            continue
+        negative = part.startswith("-") and len(part) > 1
+        lemmas = lemmatize(part[1:] if negative else part).split()
+        if not lemmas:
+            continue
+        expr = _quote(" ".join(lemmas))
+        if negative:
+            negatives.append(expr)
+            continue
+        highlight.extend(lemmas)
+        if pending_or and groups:
+            groups[-1].append(expr)
+        else:
+            groups.append([expr])
+        pending_or = False
+    if not groups:
+        if negatives:
+            raise QueryError("a query needs at least one word to look for besides -exclusions")
+        return None, []
+    expression = " AND ".join(g[0] if len(g) == 1 else "(" + " OR ".join(g) + ")"
+                              for g in groups)
+    if negatives:
+        expression += " NOT (" + " OR ".join(negatives) + ")"
+    return expression, highlight
+
+
+def _day_bound(value: str, end: bool) -> str:
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            if end:
+                moment += timedelta(days=1) - timedelta(seconds=1)
+        else:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise QueryError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _filters(q: SearchQuery) -> tuple[list[str], list]:
+    where, params = [], []
+    if not q.include_all:
+        where.append("items.is_cooperation = 1")
+    if q.international:
+        where.append("items.scope = 'international'")
+    for sector in q.sectors:
+        where.append("EXISTS (SELECT 1 FROM item_sectors s WHERE s.item_id = items.id "
+                     "AND s.sector = ?)")
+        params.append(sector)
+    if q.countries:
+        marks = ",".join("?" * len(q.countries))
+        where.append(f"EXISTS (SELECT 1 FROM item_countries c WHERE c.item_id = items.id "
+                     f"AND c.country IN ({marks}))")
+        params.extend(code.upper() for code in q.countries)
+    for value, kind in ((q.org, "ORG"), (q.person, "PER")):
+        if value:
+            where.append(
+                "EXISTS (SELECT 1 FROM item_entities ie JOIN entities e ON e.id = ie.entity_id "
+                "WHERE ie.item_id = items.id AND e.type = ? AND "
+                "(instr(monitor_casefold(e.normal), ?) > 0 "
+                " OR instr(monitor_casefold(coalesce(e.canonical, '')), ?) > 0))")
+            params.extend([kind, value.casefold(), value.casefold()])
+    if q.feed:
+        where.append("EXISTS (SELECT 1 FROM item_sources src JOIN feeds f ON f.id = src.feed_id "
+                     "WHERE src.item_id = items.id AND monitor_casefold(f.name) = ?)")
+        params.append(q.feed.casefold())
+    if q.since:
+        where.append("items.published >= ?")
+        params.append(_day_bound(q.since, end=False))
+    if q.until:
+        where.append("items.published <= ?")
+        params.append(_day_bound(q.until, end=True))
+    return where, params
+
+
+def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
+           limit: int = 20, offset: int = 0) -> SearchResult:
+    """Run a search; a plain string is a query over cooperation items."""
+    if not isinstance(query, SearchQuery):
+        query = SearchQuery(text=query, limit=limit, offset=offset)
+    db.conn.create_function("monitor_casefold", 1, _casefold, deterministic=True)
+    expression, highlight = parse_query(query.text) if query.text and query.text.strip() \
+        else (None, [])
+    where, params = _filters(query)
+    if expression:
+        base = ("FROM items_fts JOIN items ON items.id = items_fts.rowid "
+                "WHERE items_fts MATCH ?")
+        params = [expression] + params
+        order = f"bm25(items_fts, {TITLE_WEIGHT}, 1.0), items.published DESC"
+    else:
+        base = "FROM items WHERE 1"
+        order = "items.published DESC, items.id DESC"
+    condition = "".join(f" AND {w}" for w in where)
+    total = db.execute(f"SELECT count(*) {base}{condition}", params).fetchone()[0]
+    ids = [row[0] for row in db.execute(
+        f"SELECT items.id {base}{condition} ORDER BY {order} LIMIT ? OFFSET ?",
+        params + [query.limit, query.offset])]
+    items = item_details(db, ids)
+    for item in items:
+        item["snippet"] = snippet(item["text"], highlight)
+        item["snippet_html"] = snippet(item["text"], highlight, html_marks=True)
+    return SearchResult(items=items, total=total, query_lemmas=highlight)
+
+
+def snippet(text: str, lemmas: list[str], *, width: int = 220, html_marks: bool = False) -> str:
+    """A window of `text` around the first matched word, matched words marked (with <mark>
+    and the rest escaped for HTML, or with «» for the terminal)."""
+    wanted = set(lemmas)
+    found = [m for m in words(text) if search_lemma(m.group()) in wanted] if wanted else []
+    start = max(0, found[0].start() - width // 3) if found else 0
+    stop = min(len(text), start + width)
+    if start > 0:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < start + 30 else start
+    pieces, cursor = [], start
+    for match in found:
+        if match.start() < start or match.end() > stop:
+            continue
+        pieces.append(_esc(text[cursor:match.start()], html_marks))
+        word = _esc(match.group(), html_marks)
+        pieces.append(f"<mark>{word}</mark>" if html_marks else f"«{word}»")
+        cursor = match.end()
+    pieces.append(_esc(text[cursor:stop], html_marks))
+    result = "".join(pieces).replace("\n", " ")
+    return ("…" if start > 0 else "") + result + ("…" if stop < len(text) else "")
+
+
+def _esc(value: str, html_marks: bool) -> str:
+    return html.escape(value) if html_marks else value
 
 
 def item_details(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict]:
@@ -37,7 +231,8 @@ def item_details(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict]:
             entity["canonical"] = row["canonical"]
         if row["country"]:
             entity["country"] = row["country"]
-        entities[row["item_id"]].append(entity)
+        if entity not in entities[row["item_id"]]:
+            entities[row["item_id"]].append(entity)
     sectors: dict[int, list] = {i: [] for i in item_ids}
     for row in db.query(
         f"SELECT item_id, sector, score FROM item_sectors WHERE item_id IN ({marks})"
@@ -74,20 +269,3 @@ def item_details(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict]:
             "analysed": row["analysed_at"] is not None,
         })
     return result
-
-
-def search(db: sqlite_utils.Database, query: str | None = None, *, limit: int = 20,
-           offset: int = 0) -> list[dict]:
-    """Latest items first; with a query, items whose title or text contains every word
-    (case-insensitive)."""
-    db.conn.create_function("monitor_casefold", 1, _casefold, deterministic=True)
-    where, params = [], []
-    for word in (query or "").split():
-        where.append("instr(monitor_casefold(title || ' ' || text), ?) > 0")
-        params.append(word.casefold())
-    sql = "SELECT id FROM items"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY published DESC, id DESC LIMIT ? OFFSET ?"
-    ids = [row[0] for row in db.execute(sql, params + [limit, offset])]
-    return item_details(db, ids)

@@ -133,9 +133,19 @@ def _v2(db: sqlite_utils.Database) -> None:
                "WHERE fulltext_status = 'pending'")
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    """Full-text search over lemmatised title and text (filled as items are analysed;
+    `monitor reindex` rebuilds it), and indexes for the search filters."""
+    db.execute("CREATE VIRTUAL TABLE items_fts USING fts5(title, text, "
+               "tokenize = 'unicode61 remove_diacritics 0')")
+    db.execute("CREATE INDEX items_coop_published ON items(is_cooperation, published)")
+    db.execute("CREATE INDEX item_sources_feed ON item_sources(feed_id)")
+    db.execute("CREATE INDEX entities_normal ON entities(normal)")
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -419,6 +429,7 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
                 "INSERT OR IGNORE INTO item_countries (item_id, country) VALUES (?, ?)",
                 [item_id, country],
             )
+        index_item(db, item_id)
         db["items"].update(
             item_id,
             {
@@ -433,6 +444,32 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
                 "parties": json.dumps(analysis.parties, ensure_ascii=False),
             },
         )
+
+
+def index_item(db: sqlite_utils.Database, item_id: int) -> None:
+    """(Re)write an item's row in the full-text index (inside the caller's transaction)."""
+    from .lemmas import lemmatize
+
+    row = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
+    db.execute("DELETE FROM items_fts WHERE rowid = ?", [item_id])
+    if row:
+        db.execute("INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)",
+                   [item_id, lemmatize(row[0]), lemmatize(row[1])])
+
+
+def reindex(db: sqlite_utils.Database, on_item: Callable[[], None] | None = None,
+            batch: int = 500) -> int:
+    """Rebuild the full-text index from the stored items (resumable: batches commit)."""
+    ids = [row[0] for row in db.execute("SELECT id FROM items ORDER BY id")]
+    with transaction(db):
+        db.execute("DELETE FROM items_fts")
+    for start in range(0, len(ids), batch):
+        with transaction(db):
+            for item_id in ids[start:start + batch]:
+                index_item(db, item_id)
+                if on_item:
+                    on_item()
+    return len(ids)
 
 
 def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str) -> None:
