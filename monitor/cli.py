@@ -129,26 +129,82 @@ def poll(ctx: Context, feed_names: tuple[str, ...]) -> None:
     poll_and_analyse(db, config, feed_names)
 
 
+WEB_OPTIONS = [
+    click.option("--host", default="127.0.0.1", show_default=True,
+                 help="Address of the web UI; any other than localhost needs "
+                      "MONITOR_WEB_PASSWORD."),
+    click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True),
+]
+
+
+def web_options(function):
+    for option in reversed(WEB_OPTIONS):
+        function = option(function)
+    return function
+
+
 @cli.command()
+@web_options
+@click.option("--web/--no-web", default=True, show_default=True,
+              help="Also serve the web UI (as `monitor serve` does).")
 @pass_ctx
-def run(ctx: Context) -> None:
-    """Run the service: poll each feed on its schedule and analyse new items until stopped.
+def run(ctx: Context, host: str, port: int, web: bool) -> None:
+    """Run the service: poll each feed on its schedule, analyse new items and serve the web
+    UI, until stopped.
 
     Ctrl-C or SIGTERM stops it cleanly between two items; nothing stored is lost and a
     restart carries on where it stopped.
 
     \b
     Example:
-      monitor run
-      monitor --config feeds.yaml --db /var/lib/monitor/monitor.db run
+      monitor run                       # web UI on http://127.0.0.1:8001
+      monitor --config feeds.yaml --db /var/lib/monitor/monitor.db run --no-web
     """
     from .service import StopFlag, run_service
+    from .web import UnsafeBind, serve_in_thread
 
     config = ctx.config()
     db = ctx.db(required_config=True)
+    server = None
+    if web:
+        try:
+            server = serve_in_thread(config.db_path(ctx.db_override), host, port)
+        except UnsafeBind as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"monitor: web UI on http://{host}:{port}/")
     stop = StopFlag()
     stop.install()
-    run_service(db, config, stop=stop, report=lambda line: click.echo(line))
+    try:
+        run_service(db, config, stop=stop, report=lambda line: click.echo(line))
+    finally:
+        if server is not None:
+            server.should_exit = True
+
+
+@cli.command()
+@web_options
+@pass_ctx
+def serve(ctx: Context, host: str, port: int) -> None:
+    """Serve the analysts' web UI (in Russian) over the database, read-only.
+
+    Search with facets by sector, country, organisation, outlet and month; each item with
+    its entities highlighted and all its sources; an overview with charts; Datasette's
+    tables, SQL, JSON and CSV underneath. Listens on 127.0.0.1 unless told otherwise, and
+    refuses any other address without MONITOR_WEB_PASSWORD (login "monitor").
+
+    \b
+    Example:
+      monitor serve                      # http://127.0.0.1:8001/
+      MONITOR_WEB_PASSWORD=secret monitor serve --host 0.0.0.0 --port 8080
+    """
+    from .web import UnsafeBind, serve as serve_web
+
+    path = ctx.config(required=False).db_path(ctx.db_override)
+    store.open_db(path).conn.close()  # create or migrate before serving read-only
+    try:
+        serve_web(path, host, port)
+    except UnsafeBind as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -280,7 +336,8 @@ def reindex(ctx: Context) -> None:
 
     \b
     Example:
-      monitor --db monitor.db reindex
+      monitor reindex
+      monitor --db archive.db reindex
     """
     db = ctx.db()
     with _progress() as progress:

@@ -99,7 +99,7 @@ def test_unwritable_database_gives_one_clear_line(tmp_path, write_config):
         f"Error: {garbage}: cannot use database: file is not a database"]
 
 
-COMMANDS = ["poll", "run", "analyze", "search", "feeds", "demo"]
+COMMANDS = ["poll", "run", "analyze", "search", "feeds", "demo", "serve", "reindex", "train"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

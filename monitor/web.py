@@ -1,0 +1,388 @@
+"""The analysts' web UI: a Datasette plugin plus `serve()` to run it.
+
+Datasette serves the SQLite store read-only (tables, SQL, JSON and CSV export, stable links);
+this plugin adds the lemmatising SQL functions and three pages in Russian:
+`/` (search with facets), `/item/<id>` (the story, its entities highlighted, all sources)
+and `/overview` (items per sector and per country over time).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hmac
+import io
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlencode
+
+from datasette import Response, hookimpl
+
+from .gazetteer import country_names
+from .lemmas import lemmatize, search_lemma
+from .search import QueryError, SearchQuery, item_details, search
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+FACET_LIMIT = 12
+SECTOR_NAMES_RU = {}  # filled from models/sectors.yaml once issue #5 lands
+
+
+class UnsafeBind(Exception):
+    """Refused to listen on a non-local address without a password."""
+
+
+# --- plugin hooks -----------------------------------------------------------------------
+
+@hookimpl
+def prepare_connection(conn):
+    """SQL functions for Datasette's SQL editor: monitor_lemmas('японских компаний')."""
+    conn.create_function("monitor_lemmas", 1, lambda t: lemmatize(t or ""), deterministic=True)
+    conn.create_function("monitor_lemma", 1, lambda w: search_lemma(w or ""), deterministic=True)
+    conn.create_function("monitor_casefold", 1, lambda t: (t or "").casefold(),
+                         deterministic=True)
+
+
+@hookimpl
+def register_routes():
+    return [
+        (r"^/$", search_page),
+        (r"^/search\.(?P<format>json|csv)$", search_export),
+        (r"^/item/(?P<item_id>\d+)$", item_page),
+        (r"^/overview$", overview_page),
+    ]
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """HTTP Basic auth when a password is configured (required off localhost)."""
+    password = os.environ.get("MONITOR_WEB_PASSWORD")
+    if not password:
+        return None
+
+    def wrap(app):
+        async def guarded(scope, receive, send):
+            if scope["type"] == "http":
+                headers = dict(scope.get("headers") or [])
+                given = headers.get(b"authorization", b"").decode("latin-1")
+                expected = "Basic " + base64.b64encode(f"monitor:{password}".encode()).decode()
+                if not hmac.compare_digest(given, expected):
+                    await send({"type": "http.response.start", "status": 401, "headers": [
+                        [b"www-authenticate", b'Basic realm="monitor"'],
+                        [b"content-type", b"text/plain; charset=utf-8"]]})
+                    await send({"type": "http.response.body",
+                                "body": "Нужен пароль (пользователь monitor)".encode()})
+                    return
+            await app(scope, receive, send)
+
+        return guarded
+
+    return wrap
+
+
+# --- pages --------------------------------------------------------------------------------
+
+def _db_name(datasette) -> str:
+    return next(name for name in datasette.databases if name != "_internal")
+
+
+def _query_from(request) -> SearchQuery:
+    args = request.args
+    return SearchQuery(
+        text=args.get("q") or None,
+        sectors=args.getlist("sector"),
+        countries=args.getlist("country"),
+        org=args.get("org") or None,
+        person=args.get("person") or None,
+        feed=args.get("feed") or None,
+        since=args.get("since") or None,
+        until=args.get("until") or None,
+        international=args.get("international") == "1",
+        include_all=args.get("all") == "1",
+        limit=min(int(args.get("limit") or 20), 200),
+        offset=max(int(args.get("offset") or 0), 0),
+    )
+
+
+def _run(datasette, query: SearchQuery):
+    """Run a search and its facets on a read-only connection of Datasette's."""
+    database = datasette.get_database(_db_name(datasette))
+
+    def work(conn):
+        import sqlite_utils
+
+        db = sqlite_utils.Database(conn)
+        result = search(db, query)
+        facets = _facets(db, query)
+        return result, facets
+
+    return database.execute_fn(work)
+
+
+def _facets(db, query: SearchQuery) -> dict:
+    """Counts by sector, country, organisation, feed and month over the whole result set."""
+    everything = SearchQuery(**{**query.__dict__, "limit": 100_000, "offset": 0})
+    ids = [item["id"] for item in search(db, everything).items] if query.text else None
+    if ids is None:
+        from .search import _filters
+
+        where, params = _filters(query)
+        condition = " AND ".join(where) or "1"
+        ids = [r[0] for r in db.execute(f"SELECT items.id FROM items WHERE {condition}",
+                                        params)]
+    if not ids:
+        return {}
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS facet_ids (id INTEGER PRIMARY KEY)")
+    db.execute("DELETE FROM facet_ids")
+    db.conn.executemany("INSERT INTO facet_ids VALUES (?)", [(i,) for i in ids])
+    sql = {
+        "sector": "SELECT sector, count(*) n FROM item_sectors JOIN facet_ids ON facet_ids.id = item_id "
+                  "GROUP BY sector ORDER BY n DESC",
+        "country": "SELECT country, count(*) n FROM item_countries JOIN facet_ids ON facet_ids.id = item_id "
+                   "GROUP BY country ORDER BY n DESC",
+        "org": "SELECT e.normal, count(DISTINCT ie.item_id) n FROM item_entities ie "
+               "JOIN facet_ids ON facet_ids.id = ie.item_id JOIN entities e ON e.id = ie.entity_id "
+               "WHERE e.type = 'ORG' GROUP BY e.normal ORDER BY n DESC",
+        "feed": "SELECT f.name, count(*) n FROM item_sources s JOIN facet_ids ON facet_ids.id = s.item_id "
+                "JOIN feeds f ON f.id = s.feed_id GROUP BY f.name ORDER BY n DESC",
+        "month": "SELECT substr(published, 1, 7) m, count(*) n FROM items "
+                 "JOIN facet_ids ON facet_ids.id = items.id GROUP BY m ORDER BY m DESC",
+    }
+    facets = {name: [(value, count) for value, count in db.execute(q).fetchall()[:FACET_LIMIT]]
+              for name, q in sql.items()}
+    db.execute("DELETE FROM facet_ids")
+    return facets
+
+
+def _link(request, **changes) -> str:
+    """The current search URL with some parameters changed (None removes one)."""
+    from urllib.parse import parse_qsl
+
+    params = parse_qsl(request.query_string, keep_blank_values=False)
+    keys = set(changes)
+    kept = [(k, v) for k, v in params if k not in keys and k != "offset"]
+    for key, value in changes.items():
+        if value is None:
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            kept.append((key, v))
+    return "/?" + urlencode(kept)
+
+
+async def search_page(datasette, request):
+    query = _query_from(request)
+    error = None
+    try:
+        result, facets = await _run(datasette, query)
+    except QueryError as exc:
+        result, facets, error = None, {}, str(exc)
+    facet_links = {}
+    for name, values in facets.items():
+        links = []
+        for value, count in values:
+            if name == "month":
+                year, month = value.split("-")
+                last = "31" if month in ("01", "03", "05", "07", "08", "10", "12") else \
+                    "30" if month != "02" else "29"
+                href = _link(request, since=f"{value}-01", until=f"{value}-{last}")
+            elif name in ("sector", "country"):
+                href = _link(request, **{name: [*request.args.getlist(name), value]})
+            else:
+                href = _link(request, **{name: value})
+            links.append({"value": value, "count": count, "href": href})
+        facet_links[name] = links
+    page = query.offset // query.limit + 1
+    context = {
+        "q": query.text or "", "query": query, "result": result, "error": error,
+        "facets": facet_links, "page": page,
+        "next_link": _link(request, offset=str(query.offset + query.limit))
+        if result and query.offset + query.limit < result.total else None,
+        "json_link": "/search.json?" + request.query_string,
+        "csv_link": "/search.csv?" + request.query_string,
+        "active": [(k, v) for k, values in _active(request) for v in values],
+        "clear_links": {f"{k}={v}": _link(request, **{k: [x for x in request.args.getlist(k)
+                                                          if x != v] or None})
+                        for k, values in _active(request) for v in values},
+        "sector_names": SECTOR_NAMES_RU,
+        "country_names": country_names(),
+        "database": _db_name(datasette),
+    }
+    return Response.html(await datasette.render_template("monitor_search.html", context,
+                                                         request=request))
+
+
+def _active(request):
+    for key in ("sector", "country", "org", "person", "feed", "since", "until"):
+        values = request.args.getlist(key)
+        if values:
+            yield key, values
+
+
+async def search_export(datasette, request):
+    format = request.url_vars["format"]
+    try:
+        result, _ = await _run(datasette, _query_from(request))
+    except QueryError as exc:
+        return Response.json({"error": str(exc)}, status=400)
+    items = [{k: v for k, v in item.items() if k != "snippet_html"} for item in result.items]
+    if format == "json":
+        return Response.json({"total": result.total, "items": items})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "published", "feed", "title", "url", "countries", "sectors",
+                     "evidence"])
+    for item in items:
+        writer.writerow([item["id"], item["published"], item["feed"], item["title"],
+                         item["url"], " ".join(item["countries"]),
+                         " ".join(s["id"] for s in item["sectors"]), item["evidence"] or ""])
+    return Response(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+
+
+async def item_page(datasette, request):
+    from .highlight import entities_html
+
+    item_id = request.url_vars["item_id"]
+    database = datasette.get_database(_db_name(datasette))
+
+    def work(conn):
+        import sqlite_utils
+
+        db = sqlite_utils.Database(conn)
+        details = item_details(db, [int(item_id)])
+        if not details:
+            return None
+        sources = [dict(r) for r in db.query(
+            "SELECT f.name, s.url, s.first_seen FROM item_sources s JOIN feeds f "
+            "ON f.id = s.feed_id WHERE s.item_id = ? ORDER BY s.first_seen", [int(item_id)])]
+        mentions = [dict(r) for r in db.query(
+            "SELECT e.type, ie.start, ie.stop, ie.in_title FROM item_entities ie "
+            "JOIN entities e ON e.id = ie.entity_id WHERE ie.item_id = ?", [int(item_id)])]
+        return details[0], sources, mentions
+
+    found = await database.execute_fn(work)
+    if found is None:
+        return Response.html("<h1>Нет такой новости</h1>", status=404)
+    item, sources, mentions = found
+    context = {"item": item, "sources": sources,
+               "text_html": entities_html(item["text"], mentions),
+               "sector_names": SECTOR_NAMES_RU, "country_names": country_names(),
+               "database": _db_name(datasette)}
+    return Response.html(await datasette.render_template("monitor_item.html", context,
+                                                         request=request))
+
+
+async def overview_page(datasette, request):
+    database = datasette.get_database(_db_name(datasette))
+
+    def work(conn):
+        by = {}
+        for name, sql in {
+            "country": "SELECT substr(i.published, 1, 7), c.country, count(*) FROM items i "
+                       "JOIN item_countries c ON c.item_id = i.id WHERE i.is_cooperation = 1 "
+                       "GROUP BY 1, 2",
+            "sector": "SELECT substr(i.published, 1, 7), s.sector, count(*) FROM items i "
+                      "JOIN item_sectors s ON s.item_id = i.id WHERE i.is_cooperation = 1 "
+                      "GROUP BY 1, 2",
+        }.items():
+            by[name] = conn.execute(sql).fetchall()
+        totals = conn.execute("SELECT count(*), sum(is_cooperation = 1) FROM items").fetchone()
+        return by, totals
+
+    by, totals = await database.execute_fn(work)
+    charts = {name: _chart(rows) for name, rows in by.items()}
+    context = {"charts": charts, "total": totals[0] or 0, "cooperation": totals[1] or 0,
+               "database": _db_name(datasette)}
+    return Response.html(await datasette.render_template("monitor_overview.html", context,
+                                                         request=request))
+
+
+COLORS = ["#2f6fb3", "#d9822b", "#3c9a5f", "#b23b3b", "#7b5ea7", "#8c6d3f", "#d16ba5",
+          "#6b6b6b"]
+
+
+def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
+           height: int = 220) -> dict:
+    """A small SVG line chart: items per month for the `top` most frequent series."""
+    totals = Counter()
+    for _month, series, count in rows:
+        totals[series] += count
+    names = [name for name, _ in totals.most_common(top)]
+    months = sorted({month for month, _, _ in rows if month})
+    if not months or not names:
+        return {"svg": "", "legend": [], "empty": True}
+    values = {(m, s): c for m, s, c in rows}
+    peak = max(values.get((m, s), 0) for m in months for s in names) or 1
+    pad, inner_w, inner_h = 30, width - 40, height - 40
+    step = inner_w / max(1, len(months) - 1)
+    lines = []
+    for index, name in enumerate(names):
+        points = " ".join(
+            f"{pad + i * step:.1f},{pad + inner_h - inner_h * values.get((m, name), 0) / peak:.1f}"
+            for i, m in enumerate(months))
+        lines.append(f'<polyline fill="none" stroke="{COLORS[index % len(COLORS)]}" '
+                     f'stroke-width="2" points="{points}"/>')
+    labels = "".join(
+        f'<text x="{pad + i * step:.1f}" y="{height - 5}" font-size="10" '
+        f'text-anchor="middle">{m}</text>' for i, m in enumerate(months)
+        if len(months) <= 12 or i % max(1, len(months) // 12) == 0)
+    axis = (f'<text x="2" y="{pad + 4}" font-size="10">{peak}</text>'
+            f'<line x1="{pad}" y1="{pad + inner_h}" x2="{width - 10}" y2="{pad + inner_h}" '
+            f'stroke="#999"/>')
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'role="img">{axis}{"".join(lines)}{labels}</svg>')
+    legend = [{"name": n, "color": COLORS[i % len(COLORS)], "total": totals[n]}
+              for i, n in enumerate(names)]
+    return {"svg": svg, "legend": legend, "empty": False}
+
+
+# --- serving --------------------------------------------------------------------------------
+
+def make_datasette(db_path: Path):
+    """A Datasette over the store: read-only, with this plugin's pages and SQL functions."""
+    from datasette.app import Datasette
+    from datasette.plugins import pm
+
+    import monitor.web as plugin
+
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name="monitor-web")
+    return Datasette(
+        [str(db_path)],
+        settings={"sql_time_limit_ms": 3000, "default_page_size": 50,
+                  "allow_download": False},
+        metadata={"title": "monitor — сотрудничество в новостях",
+                  "description": "Новости о сотрудничестве стран, регионов и организаций"},
+        template_dir=str(Path(__file__).parent / "templates"),
+    )
+
+
+def check_bind(host: str) -> None:
+    if host not in LOCAL_HOSTS and not os.environ.get("MONITOR_WEB_PASSWORD"):
+        raise UnsafeBind(
+            f"refusing to listen on {host} without a password: set MONITOR_WEB_PASSWORD "
+            "(login 'monitor') or bind 127.0.0.1")
+
+
+def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001) -> None:
+    """Serve the web UI until interrupted."""
+    import uvicorn
+
+    check_bind(host)
+    app = make_datasette(db_path).app()
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001):
+    """Start the web UI in a daemon thread (for `monitor run`); returns the uvicorn server."""
+    import threading
+
+    import uvicorn
+
+    check_bind(host)
+    app = make_datasette(db_path).app()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # the main thread owns signals
+    thread = threading.Thread(target=server.run, name="web", daemon=True)
+    thread.start()
+    return server

@@ -1,0 +1,219 @@
+"""The web UI in a real headless Chromium (Debian's), driven by Playwright, against a real
+`monitor serve` process over a database built by polling loopback feeds."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from feedserver import FeedServer, rss
+from monitor.cli import cli
+from monitor.web import UnsafeBind, check_bind
+
+ARTICLES = [
+    {"title": "Россия и Япония будут сотрудничать в сфере водоочистки",
+     "link": "https://news.example/water", "pubDate": "Sun, 01 Feb 2026 09:00:00 +0300",
+     "description": "Минстрой России и японские компании договорились о совместных проектах "
+                    "по очистке сточных вод в Воронеже и Владивостоке."},
+    {"title": "Россия и Китай подписали соглашение о поставках газа",
+     "link": "https://news.example/gas", "pubDate": "Tue, 05 May 2026 09:00:00 +0300",
+     "description": "«Газпром» и китайская CNPC заключили соглашение о поставках газа."},
+    # The title's *text* contains a script tag (entity-escaped in the feed): it must be
+    # shown as text, never run.
+    {"title": "&lt;script&gt;alert('x')&lt;/script&gt; Россия и Индия договорились о "
+              "сотрудничестве",
+     "link": "https://news.example/xss", "pubDate": "Wed, 06 May 2026 09:00:00 +0300",
+     "description": "<p>Стороны подписали меморандум о сотрудничестве "
+                    "<img src=x onerror=alert(1)> в образовании.</p>"},
+]
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    server = FeedServer()
+    tmp = tmp_path_factory.mktemp("web")
+    try:
+        a = server.add("/a.xml", rss(ARTICLES))
+        b = server.add("/b.xml", rss(ARTICLES[:1]))
+        config = tmp / "feeds.yaml"
+        config.write_text(yaml.safe_dump({"feeds": [
+            {"name": "Лента А", "url": a, "local": True},
+            {"name": "Лента Б", "url": b, "local": True}]}, allow_unicode=True), "utf-8")
+        db = tmp / "m.db"
+        result = CliRunner().invoke(cli, ["--config", str(config), "--db", str(db), "poll"])
+        assert result.exit_code == 0, result.output
+    finally:
+        server.close()
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--db", str(db), "serve",
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/overview", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("monitor serve did not start: " + (proc.stdout.read() or ""))
+    yield {"base": base, "db": db}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = _chromium()
+    if path is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install chromium); "
+                    ".ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs
+    yield page
+    context.close()
+
+
+@pytest.mark.slow
+def test_search_facet_and_item_page(site, page):
+    page.goto(site["base"] + "/")
+    page.fill("input[name=q]", "водоочистку")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    titles = page.locator("article.item h2").all_inner_texts()
+    assert titles == ["Россия и Япония будут сотрудничать в сфере водоочистки"]
+    assert "Найдено: 1" in page.inner_text(".summary")
+
+    # a facet narrows the results and shows as an active filter
+    page.goto(site["base"] + "/")
+    assert len(page.locator("article.item").all()) == 3
+    page.locator("[data-facet=country] a", has_text="Япония").click()
+    page.wait_for_load_state()
+    assert "country=JP" in page.url
+    assert page.locator("article.item h2").all_inner_texts() == [titles[0]]
+    assert "JP" in page.inner_text(".active")
+
+    # the item page: entities highlighted, both outlets listed
+    page.click("article.item h2 a")
+    page.wait_for_load_state()
+    assert page.inner_text("h1.item-title") == titles[0]
+    marks = page.locator(".entities-text mark").all_inner_texts()
+    assert any("Воронеж" in m for m in marks) and any("Владивосток" in m for m in marks)
+    rows = page.locator("table.sources tr").all_inner_texts()
+    assert len(rows) == 3 and "Лента А" in rows[1] + rows[2] and "Лента Б" in rows[1] + rows[2]
+    page.screenshot(path=str(site["db"].parent / "item.png"))
+
+
+@pytest.mark.slow
+def test_feed_html_is_never_rendered(site, page):
+    page.goto(site["base"] + "/?q=Индия")
+    [title] = page.locator("article.item h2").all_inner_texts()
+    assert title == "<script>alert('x')</script> Россия и Индия договорились о сотрудничестве"
+    assert page.locator("article.item script").count() == 0
+    assert page.locator("img").count() == 0
+    page.click("article.item h2 a")
+    page.wait_for_load_state()
+    assert page.inner_text("h1.item-title").startswith("<script>alert('x')</script>")
+    assert page.locator("main script, main img").count() == 0
+    assert page.dialogs == []
+
+
+@pytest.mark.slow
+def test_overview_and_exports(site, page):
+    page.goto(site["base"] + "/overview")
+    assert page.locator("[data-chart=country] svg polyline").count() >= 2
+    data = httpx.get(site["base"] + "/search.json", params={"q": "газ"}).json()
+    assert data["total"] == 1 and data["items"][0]["countries"] == ["CN", "RU"]
+    csv_text = httpx.get(site["base"] + "/search.csv").text
+    assert csv_text.splitlines()[0].startswith("id,published,feed,title")
+    # Datasette underneath: tables, SQL, with the lemmatising function
+    sql = httpx.get(site["base"] + "/m.json", params={
+        "sql": "select monitor_lemmas('японских компаний') as l", "_shape": "array"}).json()
+    assert sql == [{"l": "японский компания"}]
+
+
+@pytest.mark.slow
+def test_read_only(site):
+    count = lambda: httpx.get(site["base"] + "/m.json", params={  # noqa: E731
+        "sql": "select count(*) as n from items", "_shape": "array"}).json()[0]["n"]
+    before = count()
+    response = httpx.get(site["base"] + "/m.json", params={"sql": "delete from items"})
+    assert response.status_code >= 400 or "error" in response.text.lower()
+    assert count() == before == 3
+
+
+def test_refuses_other_addresses_without_password(monkeypatch):
+    monkeypatch.delenv("MONITOR_WEB_PASSWORD", raising=False)
+    check_bind("127.0.0.1")
+    with pytest.raises(UnsafeBind, match="MONITOR_WEB_PASSWORD"):
+        check_bind("0.0.0.0")
+    result = CliRunner().invoke(cli, ["--db", "unused.db", "serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 1 and "refusing to listen on 0.0.0.0" in result.output
+    monkeypatch.setenv("MONITOR_WEB_PASSWORD", "secret")
+    check_bind("0.0.0.0")
+
+
+@pytest.mark.slow
+def test_password_protects_every_page(tmp_path):
+    db = tmp_path / "m.db"
+    from monitor import store
+
+    store.open_db(db).conn.close()
+    port = _free_port()
+    env = dict(os.environ, MONITOR_WEB_PASSWORD="secret")
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--db", str(db), "serve",
+                             "--port", str(port)], env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                response = httpx.get(base + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert response.status_code == 401
+        assert httpx.get(base + "/m.json", timeout=2).status_code == 401
+        assert httpx.get(base + "/", auth=("monitor", "secret"), timeout=5).status_code == 200
+        assert httpx.get(base + "/", auth=("monitor", "wrong"), timeout=5).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
