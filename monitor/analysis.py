@@ -1,21 +1,24 @@
 """`analyse(title, text) -> Analysis`: the one NLP entry point the rest of monitor calls.
 
 It builds the spaCy document model (`nlp.process`), then reads off the entities with normal
-forms and links, the cooperation verdict with its parties, countries and evidence, and (once
-issue #5 lands) the sectors.
+forms and links, the cooperation verdict with its parties, countries and evidence, and the
+sectors with the lemmas that made them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import sectors
 from .cooperation import load_model
 from .entities import Entity, doc_entities
 from .nlp import process
 
 
 def model_version() -> str:
-    return f"ner-natasha-1.6+coop-{load_model().version}"
+    """Names every model that tagged an item (stored with it; `monitor reprocess` re-tags
+    items whose version differs)."""
+    return f"ner-natasha-1.6+coop-{load_model().version}+sectors-{sectors.model_version()}"
 
 
 @dataclass
@@ -57,6 +60,7 @@ def analyse(title: str, text: str) -> Analysis:
         countries=coop.countries if coop.is_cooperation else [],
         parties=coop.parties if coop.is_cooperation else [],
         evidence=coop.evidence if coop.is_cooperation else None,
+        sectors=sectors.classify(title or "", text or ""),
         model_version=model_version(),
         doc=doc,
     )

@@ -36,6 +36,9 @@ class Context:
                     raise click.ClickException(str(exc)) from None
         return self._config
 
+    def db_path(self):
+        return self.config(required=False).db_path(self.db_override)
+
     def db(self, *, required_config: bool = False):
         config = self.config(required=required_config)
         path = config.db_path(self.db_override)
@@ -512,6 +515,41 @@ def _cooperation_rows(path: str, factru: str | None) -> list[dict]:
         raise click.ClickException(str(exc)) from None
 
 
+@eval_group.command(name="sectors")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def eval_sectors_command(path: str | None, fmt: str) -> None:
+    """Score the sector classifier on labelled items: per-sector precision, recall, F1.
+
+    FILE holds JSON lines {"title", "text", "sectors": [IDs]}; rows with "split" score only
+    when it is "heldout". Default: the held-out split of models/data/sectors.jsonl, which
+    training never sees.
+
+    \b
+    Examples:
+      monitor eval sectors
+      monitor eval sectors my_labelled_news.jsonl --format json
+    """
+    from .cooperation import models_dir
+    from .evaluate import evaluate_sectors, load_jsonl
+
+    rows = load_jsonl(Path(path) if path else models_dir() / "data" / "sectors.jsonl")
+    rows = [r for r in rows if r.get("split", "heldout") == "heldout"]
+    try:
+        result = evaluate_sectors(rows)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'sector':<12} {'P':>6} {'R':>6} {'F1':>6} {'support':>8}")
+    for sector, m in result["per_sector"].items():
+        click.echo(f"{sector:<12} {m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f} "
+                   f"{m['support']:>8}")
+    click.echo(f"micro-F1 {result['micro_f1']:.3f}, macro-F1 {result['macro_f1']:.3f} on "
+               f"{result['items']} items (model {result['model_version']})")
+
+
 @eval_group.command(name="cooperation")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--factru", type=click.Path(exists=True, file_okay=False), default=None,
@@ -552,46 +590,143 @@ def eval_cooperation_command(path: str, factru: str | None, fmt: str, errors: bo
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["cooperation", "all"]), default="all")
+@click.argument("what", type=click.Choice(["sectors", "cooperation", "all"]), default="all")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Written training set (default: models/data/cooperation.jsonl).")
+              help="Written training set (default: models/data/sectors.jsonl or "
+                   "models/data/cooperation.jsonl).")
 @click.option("--factru", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Also train on the factRuEval dev stream (texts from this directory, "
-                   "labels from models/data/factrueval_dev_cooperation.jsonl).")
+              help="Cooperation: also train on the factRuEval dev stream (texts from this "
+                   "directory, labels from models/data/factrueval_dev_cooperation.jsonl).")
+@click.option("--labels/--no-labels", default=True, show_default=True,
+              help="Use analysts' labels stored in the database (see `monitor label`).")
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Where to write the model (default: models/).")
-def train(what: str, data: str | None, factru: str | None, seed: int, out: str | None) -> None:
+              help="Where to write the models (default: models/).")
+@pass_ctx
+def train(ctx: Context, what: str, data: str | None, factru: str | None, labels: bool,
+          seed: int, out: str | None) -> None:
     """Train the models in models/ from the labelled data (reproducible with --seed).
 
-    The cooperation scorer is a logistic regression over the detector's rule features;
-    its card (weights, threshold, cross-validated figures per data source) is written to
-    models/cooperation.json.
+    The sector classifier learns from models/data/sectors.jsonl, the sector vocabulary in
+    models/data/sector_terms.yaml and analysts' labels in the database; it is written to
+    models/sectors.skops with its card models/sectors.json (cross-validated and held-out
+    figures per sector). The cooperation scorer is a logistic regression over the
+    detector's rule features, written to models/cooperation.json. Run `monitor reprocess`
+    afterwards to re-tag stored items.
 
     \b
-    Example (how the shipped model was made):
+    Examples (how the shipped models were made):
+      monitor train sectors
       monitor train cooperation --factru ../shared/data/factrueval-2016/devset
     """
     from .cooperation import models_dir
     from .evaluate import factru_cooperation_rows, load_jsonl
-    from .train import train_cooperation
+    from .sectors import sector_ids
+    from .train import load_sector_lexicon, train_cooperation, train_sectors
 
     base = models_dir()
-    sources = {"written": load_jsonl(Path(data) if data else base / "data" / "cooperation.jsonl")}
-    if factru:
-        sources["factrueval_dev"] = factru_cooperation_rows(
-            Path(factru), base / "data" / "factrueval_dev_cooperation.jsonl")
-    total = sum(len(rows) for rows in sources.values())
+    out_dir = Path(out) if out else base
+    db = ctx.db() if labels and Path(ctx.db_path()).exists() else None
+    if what in ("sectors", "all"):
+        written = load_jsonl(Path(data) if data and what == "sectors"
+                             else base / "data" / "sectors.jsonl")
+        analyst = store.labelled_items(db) if db else []
+        folds = len({r.get("fold") for r in written if r.get("split") != "heldout"})
+        with _progress() as progress:
+            task = progress.add_task("Training the sector classifier", total=folds + 2)
+            card = train_sectors(written, load_sector_lexicon(base / "data" / "sector_terms.yaml"),
+                                 sector_ids(), out_dir, analyst=analyst, seed=seed,
+                                 on_step=lambda _step: progress.advance(task))
+        cv, held = card["cross_validation"], card["heldout"]
+        click.echo(f"sector model {card['version']}: cross-validated macro-F1 {cv['macro_f1']}, "
+                   f"micro-F1 {cv['micro_f1']}"
+                   + (f"; held-out micro-F1 {held['micro_f1']}, macro-F1 {held['macro_f1']}"
+                      if held else "")
+                   + f" ({len(written)} written items, {len(analyst)} analysts' labels)")
+    if what in ("cooperation", "all"):
+        sources = {"written": load_jsonl(Path(data) if data and what == "cooperation"
+                                         else base / "data" / "cooperation.jsonl")}
+        if factru:
+            sources["factrueval_dev"] = factru_cooperation_rows(
+                Path(factru), base / "data" / "factrueval_dev_cooperation.jsonl")
+        analyst_coop = store.cooperation_labels(db) if db else []
+        if analyst_coop:
+            sources["analysts"] = analyst_coop
+        total = sum(len(rows) for rows in sources.values())
+        with _progress() as progress:
+            task = progress.add_task("Extracting features", total=total)
+            card = train_cooperation(sources, out_dir, seed=seed,
+                                     on_item=lambda: progress.advance(task))
+        cv = card["cross_validation"]
+        click.echo(f"cooperation model {card['version']}: threshold {card['threshold']}")
+        for name in sources:
+            m = cv[name]
+            click.echo(f"  {name}: cross-validated precision {m['precision']}, recall "
+                       f"{m['recall']}, F1 {m['f1']} ({m['items']} items, "
+                       f"{m['positives']} positive)")
+
+
+@cli.command()
+@click.argument("item_id", metavar="ITEM", type=int)
+@click.option("--sector", "sectors", multiple=True, metavar="ID",
+              help="The item belongs to this sector (repeatable).")
+@click.option("--not-sector", "not_sectors", multiple=True, metavar="ID",
+              help="The item does not belong to this sector (repeatable).")
+@click.option("--cooperation", type=click.Choice(["yes", "no"]), default=None,
+              help="Whether the item reports cooperation.")
+@pass_ctx
+def label(ctx: Context, item_id: int, sectors, not_sectors, cooperation: str | None) -> None:
+    """Correct an item's tags. The labels apply to that item at once and teach the models at
+    the next `monitor train`; `monitor reprocess` then re-tags the other items.
+
+    \b
+    Example:
+      monitor label 42 --sector water --not-sector energy --cooperation yes
+    """
+    from .sectors import sector_ids
+
+    known = set(sector_ids())
+    unknown = [s for s in (*sectors, *not_sectors) if s not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown sector {', '.join(unknown)}; sectors: "
+                                 f"{', '.join(sorted(known))}", param_hint="--sector")
+    if not (sectors or not_sectors or cooperation):
+        raise click.UsageError("nothing to label: give --sector, --not-sector or --cooperation")
+    db = ctx.db()
+    try:
+        store.add_labels(db, item_id, sectors=sectors, not_sectors=not_sectors,
+                         cooperation=None if cooperation is None else cooperation == "yes")
+    except store.StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    tags = store.relabel_stored(db, item_id)
+    title = db.execute("SELECT title FROM items WHERE id = ?", [item_id]).fetchone()[0]
+    click.echo(f"Labelled item {item_id} «{title}»: sectors now {', '.join(tags) or '-'}"
+               + (f", cooperation {cooperation}" if cooperation else ""))
+
+
+@cli.command()
+@click.option("--since", metavar="DATE", default=None,
+              help="Only items published on or after DATE (YYYY-MM-DD).")
+@pass_ctx
+def reprocess(ctx: Context, since: str | None) -> None:
+    """Re-tag stored items with the current models (after `monitor train`).
+
+    Only items tagged by another model version are redone, one commit per item, so an
+    interrupted run continues where it stopped. Analysts' labels stay in force.
+
+    \b
+    Example:
+      monitor train sectors && monitor reprocess --since 2026-01-01
+    """
+    from .ingest import reprocess as run_reprocess
+
+    db = ctx.db()
     with _progress() as progress:
-        task = progress.add_task("Extracting features", total=total)
-        card = train_cooperation(sources, Path(out) if out else base, seed=seed,
-                                 on_item=lambda: progress.advance(task))
-    cv = card["cross_validation"]
-    click.echo(f"cooperation model {card['version']}: threshold {card['threshold']}")
-    for name in sources:
-        m = cv[name]
-        click.echo(f"  {name}: cross-validated precision {m['precision']}, recall "
-                   f"{m['recall']}, F1 {m['f1']} ({m['items']} items, {m['positives']} positive)")
+        task = progress.add_task("Re-tagging items", total=None)
+        count = run_reprocess(db, since=since,
+                              on_total=lambda n: progress.update(task, total=n),
+                              on_item=lambda _id: progress.advance(task))
+    click.echo(f"Re-tagged {count} items.")
 
 
 def main() -> None:

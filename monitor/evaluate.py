@@ -312,3 +312,23 @@ def factru_cooperation_rows(directory: Path, labels_path: Path) -> list[dict]:
                          "is_cooperation": label["is_cooperation"],
                          "countries": label.get("countries")})
     return rows
+
+
+def evaluate_sectors(rows: list[dict]) -> dict:
+    """Per-sector precision/recall/F1 and micro/macro averages of the installed sector model
+    on labelled rows (`title`, `text`, `sectors`)."""
+    import numpy as np
+
+    from .sectors import load_model, sector_lemmas
+    from .train import sector_metrics
+
+    model = load_model()
+    if model is None:
+        raise ValueError("no sector model in models/ (run `monitor train sectors`)")
+    if not rows:
+        raise ValueError("no labelled rows to score")
+    probs = model.scores([sector_lemmas(r.get("title", ""), r.get("text", "")) for r in rows])
+    y = np.array([[s in r["sectors"] for s in model.sectors] for r in rows], dtype=int)
+    result = sector_metrics(model.sectors, y, probs >= model.thresholds)
+    result["model_version"] = model.version
+    return result

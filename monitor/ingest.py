@@ -22,6 +22,7 @@ def analyse_item(db: sqlite_utils.Database, item: dict) -> bool:
     except Exception as exc:  # a bug or a pathological text must not stall the queue
         store.save_analysis_error(db, item["id"], f"{type(exc).__name__}: {exc}")
         return False
+    store.apply_labels(db, item["id"], result)
     store.save_analysis(db, item["id"], result)
     return True
 
@@ -45,4 +46,27 @@ def analyse_pending(db: sqlite_utils.Database, *, on_item: Callable[[int], None]
                 on_item(item["id"])
             if limit and done >= limit:
                 return done
+    return done
+
+
+def reprocess(db: sqlite_utils.Database, *, since: str | None = None,
+              on_total: Callable[[int], None] | None = None,
+              on_item: Callable[[int], None] | None = None,
+              should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Re-analyse stored items tagged by other model versions than the current ones (each
+    item commits on its own, so an interrupted run resumes where it stopped)."""
+    from .analysis import model_version
+
+    ids = store.items_to_reprocess(db, model_version(), since)
+    if on_total:
+        on_total(len(ids))
+    done = 0
+    for item_id in ids:
+        if should_stop():
+            break
+        row = db.execute("SELECT id, title, text FROM items WHERE id = ?", [item_id]).fetchone()
+        analyse_item(db, {"id": row[0], "title": row[1], "text": row[2]})
+        done += 1
+        if on_item:
+            on_item(item_id)
     return done

@@ -143,9 +143,25 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX entities_normal ON entities(normal)")
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """Sector tags keep the lemmas that made them; analysts' corrections are stored."""
+    db.execute("ALTER TABLE item_sectors ADD COLUMN terms TEXT")  # JSON list of lemmas
+    db.execute(
+        """CREATE TABLE item_labels (
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            kind TEXT NOT NULL,            -- sector | cooperation
+            sector TEXT NOT NULL DEFAULT '',  -- the sector ID ('' for cooperation)
+            value INTEGER NOT NULL,        -- 1: yes, 0: no
+            labelled_at TEXT NOT NULL,
+            PRIMARY KEY (item_id, kind, sector)
+        )"""
+    )
+    db.execute("CREATE INDEX items_model_version ON items(model_version)")
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -421,8 +437,10 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
             )
         for sector in analysis.sectors:
             db.execute(
-                "INSERT OR REPLACE INTO item_sectors (item_id, sector, score) VALUES (?, ?, ?)",
-                [item_id, sector["id"], sector["score"]],
+                "INSERT OR REPLACE INTO item_sectors (item_id, sector, score, terms) "
+                "VALUES (?, ?, ?, ?)",
+                [item_id, sector["id"], sector["score"],
+                 json.dumps(sector.get("terms", []), ensure_ascii=False)],
             )
         for country in analysis.countries:
             db.execute(
@@ -497,3 +515,103 @@ def count_items(db: sqlite_utils.Database) -> int:
 def iter_item_ids(db: sqlite_utils.Database) -> Iterator[int]:
     for (item_id,) in db.execute("SELECT id FROM items ORDER BY id"):
         yield item_id
+
+
+# --- analysts' labels ---------------------------------------------------------------------
+
+
+def add_labels(db: sqlite_utils.Database, item_id: int, *, sectors: Iterable[str] = (),
+               not_sectors: Iterable[str] = (), cooperation: bool | None = None) -> None:
+    """Record an analyst's corrections for one item (a later label replaces an earlier one)."""
+    if not db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone():
+        raise StoreError(f"no item with id {item_id}")
+    now = utcnow()
+    rows = [("sector", s, 1) for s in sectors] + [("sector", s, 0) for s in not_sectors]
+    if cooperation is not None:
+        rows.append(("cooperation", "", int(cooperation)))
+    with transaction(db):
+        for kind, sector, value in rows:
+            db.execute("INSERT OR REPLACE INTO item_labels (item_id, kind, sector, value, "
+                       "labelled_at) VALUES (?, ?, ?, ?, ?)", [item_id, kind, sector, value, now])
+
+
+def item_labels(db: sqlite_utils.Database, item_id: int) -> dict:
+    """`{"sectors": {id: bool}, "cooperation": bool | None}` for one item."""
+    labels: dict = {"sectors": {}, "cooperation": None}
+    for kind, sector, value in db.execute(
+            "SELECT kind, sector, value FROM item_labels WHERE item_id = ?", [item_id]):
+        if kind == "sector":
+            labels["sectors"][sector] = bool(value)
+        else:
+            labels["cooperation"] = bool(value)
+    return labels
+
+
+def labelled_items(db: sqlite_utils.Database) -> list[dict]:
+    """Items with analysts' sector labels, as training rows: the label set is the item's
+    current tags with the analyst's additions and removals applied."""
+    rows = []
+    ids = [r[0] for r in db.execute(
+        "SELECT DISTINCT item_id FROM item_labels WHERE kind = 'sector' ORDER BY item_id")]
+    for item_id in ids:
+        item = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
+        current = {r[0] for r in db.execute(
+            "SELECT sector FROM item_sectors WHERE item_id = ?", [item_id])}
+        for sector, value in item_labels(db, item_id)["sectors"].items():
+            (current.add if value else current.discard)(sector)
+        rows.append({"id": f"item-{item_id}", "title": item[0], "text": item[1],
+                     "sectors": sorted(current)})
+    return rows
+
+
+def cooperation_labels(db: sqlite_utils.Database) -> list[dict]:
+    """Items with an analyst's cooperation yes/no, as training rows."""
+    return [{"id": f"item-{r[0]}", "title": r[1], "text": r[2], "is_cooperation": bool(r[3])}
+            for r in db.execute(
+                "SELECT i.id, i.title, i.text, l.value FROM item_labels l "
+                "JOIN items i ON i.id = l.item_id WHERE l.kind = 'cooperation' ORDER BY i.id")]
+
+
+def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> None:
+    """An analyst's word is final for that item: labels override the models' output."""
+    labels = item_labels(db, item_id)
+    if labels["cooperation"] is not None:
+        analysis.is_cooperation = labels["cooperation"]
+    tags = {s["id"]: s for s in analysis.sectors}
+    for sector, value in labels["sectors"].items():
+        if value and sector not in tags:
+            tags[sector] = {"id": sector, "score": 1.0, "terms": ["(analyst)"]}
+        elif not value:
+            tags.pop(sector, None)
+    analysis.sectors = sorted(tags.values(), key=lambda s: -s["score"])
+
+
+def relabel_stored(db: sqlite_utils.Database, item_id: int) -> list[str]:
+    """Apply an item's labels to its stored tags at once; returns its sectors."""
+    labels = item_labels(db, item_id)
+    with transaction(db):
+        for sector, value in labels["sectors"].items():
+            if value:
+                db.execute("INSERT OR IGNORE INTO item_sectors (item_id, sector, score, terms) "
+                           "VALUES (?, ?, 1.0, ?)", [item_id, sector, '["(analyst)"]'])
+            else:
+                db.execute("DELETE FROM item_sectors WHERE item_id = ? AND sector = ?",
+                           [item_id, sector])
+        if labels["cooperation"] is not None:
+            db.execute("UPDATE items SET is_cooperation = ? WHERE id = ?",
+                       [int(labels["cooperation"]), item_id])
+    return [r[0] for r in db.execute(
+        "SELECT sector FROM item_sectors WHERE item_id = ? ORDER BY score DESC", [item_id])]
+
+
+def items_to_reprocess(db: sqlite_utils.Database, model_version: str,
+                       since: str | None = None) -> list[int]:
+    """Stored, analysed items whose tags came from another model version (so an interrupted
+    `monitor reprocess` resumes where it stopped)."""
+    sql = ("SELECT id FROM items WHERE analysed_at IS NOT NULL "
+           "AND coalesce(model_version, '') != ?")
+    params: list = [model_version]
+    if since:
+        sql += " AND published >= ?"
+        params.append(since)
+    return [r[0] for r in db.execute(sql + " ORDER BY id", params)]

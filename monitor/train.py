@@ -112,3 +112,184 @@ def train_cooperation(sources: dict[str, list[dict]], out_dir: Path, *, seed: in
                                       encoding="utf-8")
     load_model.cache_clear()
     return card
+
+
+# --- sectors ----------------------------------------------------------------------------
+
+SECTOR_C = 4.0  # inverse regularisation of each sector's logistic regression
+LEXICON_WEIGHT = 10.0  # sample weight of the lexicon pseudo-documents
+ANALYST_WEIGHT = 5.0  # an analyst's correction counts as much as five written items
+LEXICON_DOCS = 40  # pseudo-documents per sector, besides one per term
+
+
+def lexicon_documents(terms: dict[str, list[str]], seed: int) -> list[dict]:
+    """Each sector's hand-written vocabulary as short labelled pseudo-documents: one per
+    term and `LEXICON_DOCS` random bags of six terms."""
+    import random
+
+    rng = random.Random(seed)
+    docs = []
+    for sector, words in terms.items():
+        for word in words:
+            docs.append({"text": word, "sectors": [sector]})
+        for _ in range(LEXICON_DOCS):
+            docs.append({"text": ", ".join(rng.sample(words, min(6, len(words)))),
+                         "sectors": [sector]})
+    return docs
+
+
+def _fit_sectors(texts: list[str], y: np.ndarray, weights: np.ndarray, seed: int,
+                 sectors: list[str]):
+    """A SectorModel with uncalibrated scores (Platt identity, thresholds 0.5)."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from .sectors import SectorModel
+
+    word = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), sublinear_tf=True,
+                           lowercase=False, dtype=np.float32)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2,
+                           sublinear_tf=True, max_features=80_000, lowercase=False,
+                           dtype=np.float32)
+    word.fit(texts)
+    char.fit(texts)
+    n = y.shape[1]
+    model = SectorModel(word, char, np.zeros((0, n)), np.zeros(n), np.tile([1.0, 0.0], (n, 1)),
+                        np.full(n, 0.5), list(sectors), "fold")
+    doc_word, doc_char, *_ = model.matrices(texts)  # the features classification will see
+    x = hstack([doc_word, doc_char], format="csr")
+    coef, intercept = [], []
+    for j in range(n):
+        regression = LogisticRegression(C=SECTOR_C, class_weight="balanced",
+                                        solver="liblinear", max_iter=1000, random_state=seed)
+        regression.fit(x, y[:, j], sample_weight=weights)
+        coef.append(regression.coef_[0])
+        intercept.append(regression.intercept_[0])
+    model.coef = np.array(coef, dtype=np.float32).T
+    model.intercept = np.array(intercept)
+    return model
+
+
+def _prf(y: np.ndarray, pred: np.ndarray) -> dict:
+    tp = int((pred & (y == 1)).sum())
+    fp = int((pred & (y == 0)).sum())
+    fn = int((~pred & (y == 1)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "support": int(y.sum())}
+
+
+def sector_metrics(sectors: list[str], y: np.ndarray, pred: np.ndarray) -> dict:
+    """Per-sector precision/recall/F1 and their micro and macro averages."""
+    per = {s: _prf(y[:, j], pred[:, j]) for j, s in enumerate(sectors)}
+    micro = _prf(y.ravel(), pred.ravel())
+    return {"per_sector": per, "micro_f1": micro["f1"], "micro_precision": micro["precision"],
+            "micro_recall": micro["recall"],
+            "macro_f1": round(float(np.mean([m["f1"] for m in per.values()])), 4),
+            "items": int(len(y))}
+
+
+def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: list[str],
+                  out_dir: Path, *, analyst: list[dict] | None = None, seed: int = 13,
+                  on_step: Callable[[str], None] | None = None) -> dict:
+    """Fit the sector model and write `out_dir/sectors.skops` and its card.
+
+    `written` rows carry `title`, `text`, `sectors`, `fold` (0-5) and `split`; fold 5 is
+    the held-out split, scored once at the end. Cross-validation holds out one fold at a
+    time, so no written sentence is ever both trained on and scored (items of a fold share
+    sentences, folds do not). Out-of-fold scores calibrate each sector (Platt) and tune its
+    threshold. `analyst` rows (`title`, `text`, `sectors`) are analysts' corrections: they
+    join every training fold with extra weight, never the scoring."""
+    from sklearn.linear_model import LogisticRegression
+
+    from .sectors import save_model, sector_lemmas
+
+    step = on_step or (lambda _name: None)
+    analyst = analyst or []
+
+    def lemma_text(row: dict) -> str:
+        return sector_lemmas(row.get("title", ""), row.get("text", ""))
+
+    def labels(rows: list[dict]) -> np.ndarray:
+        return np.array([[s in row["sectors"] for s in sectors] for row in rows], dtype=int)
+
+    train_rows = [r for r in written if r.get("split") != "heldout"]
+    heldout_rows = [r for r in written if r.get("split") == "heldout"]
+    extra_rows = lexicon_documents(terms, seed) + analyst
+    extra_texts = [lemma_text(r) for r in extra_rows]
+    extra_y = labels(extra_rows)
+    extra_w = np.array([LEXICON_WEIGHT] * (len(extra_rows) - len(analyst))
+                       + [ANALYST_WEIGHT] * len(analyst))
+    texts = [lemma_text(r) for r in train_rows]
+    y = labels(train_rows)
+    folds = np.array([r.get("fold", 0) for r in train_rows])
+    step("lemmas")
+
+    oof = np.zeros(y.shape)
+    fold_ids = sorted(set(folds.tolist()))
+    for f in fold_ids:
+        train_index, test_index = np.where(folds != f)[0], np.where(folds == f)[0]
+        fold_model = _fit_sectors([texts[i] for i in train_index] + extra_texts,
+                                  np.vstack([y[train_index], extra_y]),
+                                  np.r_[np.ones(len(train_index)), extra_w], seed, sectors)
+        oof[test_index] = fold_model.raw([texts[i] for i in test_index])[0]
+        step(f"fold {f}")
+
+    platt = np.zeros((len(sectors), 2))
+    thresholds = np.zeros(len(sectors))
+    calibrated = np.zeros(y.shape)
+    for j in range(len(sectors)):
+        calibrator = LogisticRegression(C=1e4, max_iter=1000).fit(oof[:, [j]], y[:, j])
+        platt[j] = [calibrator.coef_[0][0], calibrator.intercept_[0]]
+        calibrated[:, j] = calibrator.predict_proba(oof[:, [j]])[:, 1]
+        best = (0.5, -1.0)
+        for threshold in np.arange(0.1, 0.91, 0.025):
+            f1 = _prf(y[:, j], calibrated[:, j] >= threshold)["f1"]
+            if f1 > best[1] + 1e-9:
+                best = (round(float(threshold), 3), f1)
+        thresholds[j] = best[0]
+    cv = sector_metrics(sectors, y, calibrated >= thresholds)
+
+    model = _fit_sectors(texts + extra_texts, np.vstack([y, extra_y]),
+                         np.r_[np.ones(len(texts)), extra_w], seed, sectors)
+    step("final model")
+    digest = hashlib.sha1(json.dumps(
+        [[r.get("title", ""), r.get("text", ""), r["sectors"]] for r in written + analyst]
+        + [terms], ensure_ascii=False).encode()).hexdigest()[:8]
+    version = f"{datetime.now(timezone.utc):%Y%m%d}-{digest}-{len(written) + len(analyst)}"
+    model.platt, model.thresholds, model.version = platt, thresholds, version
+    heldout = None
+    if heldout_rows:
+        probs = model.scores([lemma_text(r) for r in heldout_rows])
+        heldout = sector_metrics(sectors, labels(heldout_rows), probs >= thresholds)
+    card = {
+        "version": version,
+        "sectors": list(sectors),
+        "thresholds": {s: float(t) for s, t in zip(sectors, thresholds)},
+        "data": {"written_train": len(train_rows), "written_heldout": len(heldout_rows),
+                 "analyst_labels": len(analyst),
+                 "lexicon_terms": sum(len(v) for v in terms.values()),
+                 "per_sector_train": {s: int(y[:, j].sum()) for j, s in enumerate(sectors)},
+                 "no_sector_train": int((y.sum(axis=1) == 0).sum())},
+        "params": {"C": SECTOR_C, "lexicon_weight": LEXICON_WEIGHT,
+                   "analyst_weight": ANALYST_WEIGHT, "seed": seed},
+        "cross_validation": {"folds": len(fold_ids), **cv},
+        "heldout": heldout,
+    }
+    save_model(model, out_dir, card)
+    return card
+
+
+def load_sector_lexicon(path: Path) -> dict[str, list[str]]:
+    """The hand-written vocabulary per sector, plus each sector's own Russian name."""
+    import yaml
+
+    from .sectors import taxonomy
+
+    terms = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for sector in taxonomy():
+        terms.setdefault(sector["id"], []).append(sector["ru"])
+    return terms

@@ -21,12 +21,12 @@ from urllib.parse import urlencode
 from datasette import Response, hookimpl
 
 from .gazetteer import country_names
+from .sectors import sector_names
 from .lemmas import lemmatize, search_lemma
 from .search import QueryError, SearchQuery, item_details, search
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 FACET_LIMIT = 12
-SECTOR_NAMES_RU = {}  # filled from models/sectors.yaml once issue #5 lands
 
 
 class UnsafeBind(Exception):
@@ -204,7 +204,7 @@ async def search_page(datasette, request):
         "clear_links": {f"{k}={v}": _link(request, **{k: [x for x in request.args.getlist(k)
                                                           if x != v] or None})
                         for k, values in _active(request) for v in values},
-        "sector_names": SECTOR_NAMES_RU,
+        "sector_names": sector_names(),
         "country_names": country_names(),
         "database": _db_name(datasette),
     }
@@ -266,7 +266,7 @@ async def item_page(datasette, request):
     item, sources, mentions = found
     context = {"item": item, "sources": sources,
                "text_html": entities_html(item["text"], mentions),
-               "sector_names": SECTOR_NAMES_RU, "country_names": country_names(),
+               "sector_names": sector_names(), "country_names": country_names(),
                "database": _db_name(datasette)}
     return Response.html(await datasette.render_template("monitor_item.html", context,
                                                          request=request))

@@ -1,0 +1,247 @@
+"""Sector tags: a multi-label linear classifier over lemmas, with the words that made it.
+
+Input is the article's search lemmas (`lemmas.lemmatize`, the same lemmas search indexes,
+context-free so training needs no parser). Features: TF-IDF of lemma unigrams and bigrams
+plus character 3-5-grams inside words (they carry unseen compounds such as «водоочистной»
+to «водоочистка»). One logistic regression per sector, stacked into one weight matrix so
+classifying is a sparse matrix product; each sector's raw score is calibrated by Platt
+scaling fitted on out-of-fold scores, and compared with a threshold tuned by
+cross-validation. `terms` are the lemmas whose weight × TF-IDF pushed a sector's score most.
+
+The taxonomy is `models/sectors.yaml` (IDs are stable API). The model lives in
+`models/sectors.skops` (skops, never pickle; loaded with an explicit list of trusted types)
+and its card in `models/sectors.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .cooperation import models_dir
+from .lemmas import lemmatize
+
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+|[,;:]\s+| — ")  # sentences and clauses
+MODEL_FILE = "sectors.skops"
+CARD_FILE = "sectors.json"
+TAXONOMY_FILE = "sectors.yaml"
+# Types the model file may contain; anything else makes loading fail (skops' safety net).
+TRUSTED_TYPES = [
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "numpy.float64", "numpy.int64", "numpy.dtype", "builtins.slice",
+    "numpy.ndarray", "scipy.sparse._csr.csr_matrix", "scipy.sparse._csr.csr_array",
+    "scipy.sparse._dia.dia_matrix",
+]
+
+
+@lru_cache(maxsize=1)
+def taxonomy() -> list[dict]:
+    """The sectors: `id`, `ru`, `en`, `covers`, in the taxonomy's order."""
+    path = models_dir() / TAXONOMY_FILE
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def sector_ids() -> list[str]:
+    return [s["id"] for s in taxonomy()]
+
+
+def sector_names(lang: str = "ru") -> dict[str, str]:
+    return {s["id"]: s[lang] for s in taxonomy()}
+
+
+@dataclass
+class SectorModel:
+    word: object  # TfidfVectorizer over lemma 1-2-grams
+    char: object  # TfidfVectorizer over char_wb 3-5-grams (transformed by `_char_rows`)
+    coef: np.ndarray  # (features, sectors)
+    intercept: np.ndarray  # (sectors,)
+    platt: np.ndarray  # (sectors, 2): calibrated = sigmoid(a * raw + b)
+    thresholds: np.ndarray  # (sectors,)
+    sectors: list[str]
+    version: str
+
+    def __post_init__(self):
+        self._grams: dict[str, np.ndarray] = {}
+
+    def raw(self, lemma_texts: list[str]):
+        """Raw scores (texts x sectors): the larger of the whole text's and its best
+        sentence's, so a sector named once in a long article still counts; plus the
+        word-feature matrix of the whole texts (for `terms`)."""
+        doc_word, doc_char, sent_word, sent_char, owner = self.matrices(lemma_texts)
+        best = self._linear(doc_word, doc_char)
+        if len(owner):
+            np.maximum.at(best, owner, self._linear(sent_word, sent_char))
+        return best, doc_word
+
+    def matrices(self, lemma_texts: list[str]):
+        """TF-IDF rows of each text and of each of its sentences (lines), for the word and
+        the char features. Equal to the fitted vectorizers' own transform, except that word
+        bigrams never span two sentences; computed from per-word caches, because
+        scikit-learn's analyzers dominate the classification time otherwise."""
+        word_vocab = self.word.vocabulary_
+        word_columns: list[int] = []
+        word_counts: list[int] = []  # word features per unit
+        char_arrays: list[np.ndarray] = []
+        char_counts: list[int] = []
+        owner: list[int] = []  # the text of each unit
+        for i, text in enumerate(lemma_texts):
+            for unit in text.split("\n"):
+                tokens = unit.split()
+                if not tokens:
+                    continue
+                before = len(word_columns)
+                word_columns.extend(word_vocab[t] for t in tokens if t in word_vocab)
+                word_columns.extend(word_vocab[b] for b in map(" ".join, zip(tokens, tokens[1:]))
+                                    if b in word_vocab)
+                word_counts.append(len(word_columns) - before)
+                chars = [self._char_columns(t) for t in tokens]
+                char_arrays.extend(chars)
+                char_counts.append(sum(len(c) for c in chars))
+                owner.append(i)
+        owner_array = np.array(owner, dtype=np.int64)
+        texts = len(lemma_texts)
+        word_units = np.repeat(np.arange(len(owner)), word_counts)
+        char_units = np.repeat(np.arange(len(owner)), char_counts)
+        word_cols = np.array(word_columns, dtype=np.int64)
+        char_cols = (np.concatenate(char_arrays) if char_arrays
+                     else np.zeros(0, dtype=np.int64))
+        return (_tfidf(owner_array[word_units], word_cols, texts, self.word.idf_),
+                _tfidf(owner_array[char_units], char_cols, texts, self.char.idf_),
+                _tfidf(word_units, word_cols, len(owner), self.word.idf_),
+                _tfidf(char_units, char_cols, len(owner), self.char.idf_),
+                owner_array)
+
+    def _char_columns(self, word: str) -> np.ndarray:
+        columns = self._grams.get(word)
+        if columns is None:
+            vocabulary = self.char.vocabulary_
+            low, high = self.char.ngram_range
+            columns = np.array([vocabulary[g] for g in _char_wb_ngrams(word, low, high)
+                                if g in vocabulary], dtype=np.int64)
+            if len(self._grams) < 500_000:
+                self._grams[word] = columns
+        return columns
+
+    def scores(self, lemma_texts: list[str]) -> np.ndarray:
+        """Calibrated probabilities, one row per text, one column per sector."""
+        return self.calibrate(self.raw(lemma_texts)[0])
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(raw * self.platt[:, 0] + self.platt[:, 1])))
+
+    def classify(self, lemma_texts: list[str], *, terms: int = 5) -> list[list[dict]]:
+        """Per text (sentences separated by newlines), `[{"id", "score", "terms"}]` above
+        threshold, best first."""
+        if not lemma_texts:
+            return []
+        raw, x_word = self.raw(lemma_texts)
+        probs = self.calibrate(raw)
+        names = self.word.get_feature_names_out() if terms else None
+        result = []
+        for row, p in enumerate(probs):
+            tags = []
+            for j in np.argsort(-p):
+                if p[j] < self.thresholds[j]:
+                    continue
+                tag = {"id": self.sectors[j], "score": round(float(p[j]), 4)}
+                if terms:
+                    tag["terms"] = self._terms(x_word, row, j, names, terms)
+                tags.append(tag)
+            result.append(tags)
+        return result
+
+    def _linear(self, x_word, x_char) -> np.ndarray:
+        from scipy.sparse import hstack
+
+        x = hstack([x_word, x_char], format="csr")
+        return np.asarray(x @ self.coef) + self.intercept
+
+    def _terms(self, x_word, row: int, sector: int, names, count: int) -> list[str]:
+        start, stop = x_word.indptr[row], x_word.indptr[row + 1]
+        columns = x_word.indices[start:stop]
+        contributions = x_word.data[start:stop] * self.coef[columns, sector]
+        order = np.argsort(-contributions)
+        return [str(names[columns[i]]) for i in order[:count] if contributions[i] > 0]
+
+
+def _tfidf(rows: np.ndarray, columns: np.ndarray, n_rows: int, idf: np.ndarray):
+    """A CSR matrix from (row, column) occurrences: sublinear tf times idf, L2-normalised
+    rows, as TfidfVectorizer(sublinear_tf=True) computes them."""
+    from scipy.sparse import csr_matrix
+    from sklearn.preprocessing import normalize
+
+    matrix = csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)),
+                        shape=(n_rows, len(idf)))
+    matrix.sum_duplicates()
+    matrix.data = ((1.0 + np.log(matrix.data)) * idf[matrix.indices]).astype(np.float32)
+    return normalize(matrix, copy=False)
+
+
+def _char_wb_ngrams(word: str, low: int, high: int) -> list[str]:
+    """scikit-learn's char_wb n-grams of one word (padded with spaces)."""
+    padded = f" {word} "
+    grams = []
+    for n in range(low, high + 1):
+        if len(padded) < n:
+            continue
+        grams.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
+    return grams
+
+
+def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
+    import skops.io as sio
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sio.dump({"word": model.word, "char": model.char, "coef": model.coef,
+              "intercept": model.intercept, "platt": model.platt,
+              "thresholds": model.thresholds}, out_dir / MODEL_FILE)
+    (out_dir / CARD_FILE).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
+                                     encoding="utf-8")
+    load_model.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def load_model() -> SectorModel | None:
+    """The trained model, or None when models/ has none (then items get no sectors:
+    they are never guessed)."""
+    import skops.io as sio
+
+    directory = models_dir()
+    path, card_path = directory / MODEL_FILE, directory / CARD_FILE
+    if not path.exists() or not card_path.exists():
+        return None
+    unknown = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    if unknown:
+        raise ValueError(f"{path}: refusing to load unexpected types {unknown}")
+    parts = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    expected = {"word", "char", "coef", "intercept", "platt", "thresholds"}
+    if not isinstance(parts, dict) or set(parts) != expected:
+        raise ValueError(f"{path}: not a sector model (expected parts {sorted(expected)})")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    return SectorModel(parts["word"], parts["char"], parts["coef"], parts["intercept"],
+                       parts["platt"], parts["thresholds"], card["sectors"], card["version"])
+
+
+def model_version() -> str:
+    model = load_model()
+    return model.version if model else "none"
+
+
+def sector_lemmas(title: str, text: str) -> str:
+    """The classifier's input: search lemmas of the title and of each sentence of the text,
+    one sentence per line."""
+    parts = [title or ""] + SENTENCE_END.split(text or "")
+    return "\n".join(line for line in (lemmatize(p) for p in parts) if line)
+
+
+def classify(title: str, text: str) -> list[dict]:
+    """Sectors of one article, best first (empty when no model is installed)."""
+    model = load_model()
+    return model.classify([sector_lemmas(title, text)])[0] if model else []

@@ -1,0 +1,175 @@
+"""The sector classifier: its data, the shipped model, explanations, and analysts' labels."""
+
+import json
+import shutil
+from collections import Counter
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT
+from feedserver import rss
+from monitor import sectors, store
+from monitor.cli import cli
+from monitor.sectors import sector_lemmas
+
+DATA = ROOT / "models" / "data" / "sectors.jsonl"
+REQUIRED_SEED_SECTORS = {"water", "waste", "energy", "urban", "transport"}
+
+
+def rows():
+    return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+
+
+def test_taxonomy_ids_are_the_shared_specs():
+    shared = ROOT.parent / "shared" / "spec" / "sectors.yaml"
+    if not shared.exists():
+        pytest.skip("../shared is absent")
+    import yaml
+
+    assert [s["id"] for s in yaml.safe_load(shared.read_text(encoding="utf-8"))] \
+        == sectors.sector_ids()
+
+
+def test_training_data_has_enough_items_per_sector_and_a_heldout_split():
+    data = rows()
+    counts = Counter(s for row in data for s in row["sectors"])
+    assert len(data) >= 1300
+    assert set(counts) == set(sectors.sector_ids())
+    assert min(counts.values()) >= 80
+    assert sum(1 for row in data if not row["sectors"]) >= 50  # items with no sector
+    assert sum(1 for row in data if len(row["sectors"]) > 1) >= 300
+    heldout = [row for row in data if row["split"] == "heldout"]
+    assert 150 <= len(heldout) < len(data) / 4
+    assert {row["fold"] for row in heldout} == {5}
+
+
+def test_model_card_reports_every_sector():
+    card = json.loads((ROOT / "models" / "sectors.json").read_text(encoding="utf-8"))
+    assert card["version"] == sectors.model_version()
+    for part in ("cross_validation", "heldout"):
+        assert set(card[part]["per_sector"]) == set(sectors.sector_ids())
+    assert card["cross_validation"]["macro_f1"] >= 0.85
+
+
+def test_seed_article_gets_its_sectors_with_reasons(seed_article):
+    tags = sectors.classify(*seed_article)
+    ids = [t["id"] for t in tags]
+    assert REQUIRED_SEED_SECTORS <= set(ids)
+    assert [t["score"] for t in tags] == sorted((t["score"] for t in tags), reverse=True)
+    by_id = {t["id"]: t for t in tags}
+    assert any("вод" in term for term in by_id["water"]["terms"])
+    assert all(t["terms"] for t in tags)
+
+
+@pytest.mark.parametrize("title, text, sector", [
+    ("В Уфе откроется новая больница", "Клиника примет пациентов с онкологическими заболеваниями.",
+     "health"),
+    ("Университеты договорились об обмене студентами",
+     "Вузы двух стран запустят программу двойных дипломов магистратуры.", "education"),
+    ("Пограничники провели совместные учения",
+     "Учения по охране государственной границы прошли на горном участке.", "defense"),
+])
+def test_plain_news_gets_the_obvious_sector(title, text, sector):
+    assert sectors.classify(title, text)[0]["id"] == sector
+
+
+def test_a_diplomatic_courtesy_has_no_sector():
+    assert sectors.classify("Губернатор принял генерального консула",
+                            "Стороны обсудили перспективы развития отношений.") == []
+
+
+def test_fast_features_equal_scikit_learns():
+    model = sectors.load_model()
+    texts = [sector_lemmas(r["title"], r["text"]).replace("\n", " ") for r in rows()[:40]]
+    doc_word, doc_char, *_ = model.matrices(texts)
+    assert np.allclose(doc_char.toarray(), model.char.transform(texts).toarray(), atol=1e-6)
+    assert np.allclose(doc_word.toarray(), model.word.transform(texts).toarray(), atol=1e-6)
+
+
+def test_model_file_with_unexpected_types_is_refused(tmp_path, monkeypatch):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    for name in ("sectors.yaml", "sectors.json"):
+        shutil.copy(ROOT / "models" / name, tmp_path / name)
+    sio.dump({"word": FunctionTransformer(func=json.loads)}, tmp_path / "sectors.skops")
+    monkeypatch.setenv("MONITOR_MODELS", str(tmp_path))
+    sectors.load_model.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="refusing to load"):
+            sectors.load_model()
+    finally:
+        monkeypatch.delenv("MONITOR_MODELS")
+        sectors.load_model.cache_clear()
+
+
+def test_analyze_output_carries_sectors():
+    line = json.dumps({"id": "x", "title": "Россия и Египет построят опреснительную станцию",
+                       "text": "Станция обеспечит пресной водой 200 тысяч жителей."},
+                      ensure_ascii=False)
+    result = CliRunner().invoke(cli, ["analyze", "-", "--workers", "1"], input=line + "\n")
+    out = json.loads(result.stdout.splitlines()[0])
+    assert out["sectors"][0]["id"] == "water"
+    assert set(out["sectors"][0]) == {"id", "score", "terms"}
+    assert "+sectors-" in out["model_version"]
+
+
+def test_label_command_rejects_unknown_sectors_and_items(tmp_path):
+    db = tmp_path / "m.db"
+    store.open_db(db)
+    result = CliRunner().invoke(cli, ["--db", str(db), "label", "1", "--sector", "wat"])
+    assert result.exit_code != 0 and "unknown sector wat" in result.output
+    result = CliRunner().invoke(cli, ["--db", str(db), "label", "1", "--sector", "water"])
+    assert result.exit_code != 0 and "no item with id 1" in result.output
+
+
+@pytest.mark.slow
+def test_label_train_reprocess_changes_the_items_tags(tmp_path, feed_server, write_config,
+                                                      monkeypatch):
+    """An analyst says a story about a bridge is also about tourism: the label applies at
+    once, the retrained model learns it, and reprocessing keeps it."""
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models", models)
+    monkeypatch.setenv("MONITOR_MODELS", str(models))
+    sectors.load_model.cache_clear()
+    url = feed_server.add("/f.xml", rss([{
+        "title": "Мост через Амур откроют для грузовиков",
+        "link": "https://news.example/bridge",
+        "description": "Россия и Китай договорились открыть мост Благовещенск — Хэйхэ для "
+                       "грузового движения, сообщили в Минтрансе."}]))
+    config = write_config({"feeds": [{"name": "Лента", "url": url, "local": True}]})
+    db_path = tmp_path / "m.db"
+    run = lambda *args: CliRunner().invoke(cli, ["--config", str(config), "--db",  # noqa: E731
+                                                 str(db_path), *args])
+    try:
+        assert run("poll").exit_code == 0
+        db = store.open_db(db_path)
+        item_id, version_before = db.execute("SELECT id, model_version FROM items").fetchone()
+        before = {r[0] for r in db.execute("SELECT sector FROM item_sectors")}
+        assert "transport" in before and "culture" not in before
+        lemmas = sector_lemmas(*db.execute("SELECT title, text FROM items").fetchone())
+        culture = sectors.sector_ids().index("culture")
+        score_before = sectors.load_model().scores([lemmas])[0][culture]
+
+        result = run("label", str(item_id), "--sector", "culture", "--not-sector", "trade")
+        assert result.exit_code == 0, result.output
+        assert "culture" in result.output
+        result = run("train", "sectors")
+        assert result.exit_code == 0, result.output
+        assert "1 analysts' labels" in result.output
+        assert sectors.model_version() != version_before.rsplit("sectors-", 1)[1]
+        score_after = sectors.load_model().scores([lemmas])[0][culture]
+        assert score_after > score_before  # the model itself learned from the label
+
+        result = run("reprocess")
+        assert result.exit_code == 0, result.output
+        assert "Re-tagged 1 items" in result.output
+        after = {r[0] for r in db.execute("SELECT sector FROM item_sectors")}
+        assert "culture" in after and "trade" not in after and "transport" in after
+        version = db.execute("SELECT model_version FROM items").fetchone()[0]
+        assert version != version_before and sectors.model_version() in version
+        assert "Re-tagged 0 items" in run("reprocess").output  # nothing left: resumable
+    finally:
+        sectors.load_model.cache_clear()
