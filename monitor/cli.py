@@ -705,6 +705,58 @@ def label(ctx: Context, item_id: int, sectors, not_sectors, cooperation: str | N
 
 
 @cli.command()
+@click.option("--subscriber", "names", multiple=True, metavar="NAME",
+              help="Only this subscriber (repeatable; default: all in feeds.yaml).")
+@click.option("--send", "do_send", is_flag=True,
+              help="Send now over SMTP and record what was sent.")
+@click.option("--preview", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Write each digest as DIR/digest-NAME-DATE.eml and .html; send nothing.")
+@pass_ctx
+def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
+    """Build the daily digest e-mail of each subscriber in feeds.yaml.
+
+    Each subscriber gets the cooperation items matching their filters that they have not
+    been sent yet, the same story from several outlets once. Without --send or --preview,
+    only says what each digest would hold. `monitor run` sends them daily at digest.send_at.
+
+    \b
+    Examples:
+      monitor digest --preview out/
+      monitor digest --subscriber Анна --send
+    """
+    from datetime import datetime, timezone
+
+    from . import digest as digests
+
+    if do_send and preview:
+        raise click.UsageError("--send and --preview exclude each other")
+    config = ctx.config()
+    if not config.digest or not config.digest.subscribers:
+        raise click.ClickException(f"{config.path}: no digest subscribers configured "
+                                   "(see `digest:` in README)")
+    chosen = [s for s in config.digest.subscribers if not names or s.name in names]
+    missing = set(names) - {s.name for s in chosen}
+    if missing:
+        raise click.ClickException(f"no subscriber named {', '.join(sorted(missing))}")
+    db = ctx.db()
+    now = datetime.now(timezone.utc)
+    failed = False
+    for subscriber in chosen:
+        day = digests.local_day(subscriber, config.digest, now)
+        if do_send or preview:
+            outcome = digests.deliver(db, config, subscriber, day,
+                                      preview=Path(preview) if preview else None)
+            click.echo(outcome.line())
+            failed |= outcome.status == "failed"
+        else:
+            built = digests.build(db, config.digest, subscriber, day)
+            click.echo(f"{subscriber.name} <{subscriber.email}>: {digests.subject(built)} "
+                       f"({len(built.item_ids)} items)")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
 @click.option("--since", metavar="DATE", default=None,
               help="Only items published on or after DATE (YYYY-MM-DD).")
 @pass_ctx

@@ -103,6 +103,8 @@ class SmtpConfig(_Strict):
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "ssl"] = "none"
     username: str | None = None
+    ca_file: str | None = None  # trust this CA (e.g. a company's own) besides the system's
+    timeout: float = Field(default=30.0, gt=0)
 
 
 class SubscriberConfig(_Strict):
@@ -114,6 +116,7 @@ class SubscriberConfig(_Strict):
     international_only: bool = False
     min_score: float = Field(default=0.0, ge=0, le=1)
     send_empty: bool = False
+    timezone: str | None = None  # overrides digest.timezone for this subscriber
 
 
 class DigestConfig(_Strict):
@@ -122,6 +125,29 @@ class DigestConfig(_Strict):
     timezone: str = "Europe/Moscow"
     base_url: str = "http://127.0.0.1:8001"
     subscribers: list[SubscriberConfig] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception:
+            raise ValueError(f"unknown time zone {value!r} (use names like Europe/Moscow)")
+        return value
+
+    @field_validator("subscribers")
+    @classmethod
+    def _unique_subscribers(cls, subscribers: list[SubscriberConfig]) -> list[SubscriberConfig]:
+        names = [s.name for s in subscribers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"subscriber names must be unique: {', '.join(duplicates)}")
+        for subscriber in subscribers:
+            if subscriber.timezone:
+                cls._known_zone(subscriber.timezone)
+        return subscribers
 
 
 class Config(_Strict):

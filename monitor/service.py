@@ -1,7 +1,7 @@
 """`monitor run`: poll every feed on its own schedule and analyse what arrives, until stopped.
 
 One thread (the caller's) owns the database; fetches run in a bounded thread pool. Between
-fetch completions the loop analyses pending items one at a time, so a slow feed never stalls
+fetch completions the loop sends digests that fall due and analyses pending items one at a time, so a slow feed never stalls
 the others and a stop request (SIGINT/SIGTERM) is honoured between two items.
 """
 
@@ -15,12 +15,15 @@ from typing import Callable
 
 import sqlite_utils
 
-from . import store
+from . import digest, store
 from .config import Config
 from .fetcher import make_client
 from .ingest import analyse_item
 from .poller import (PollSummary, article_job, due_feeds, fetch_feed, limits_from,
                      record_poll, seconds_until_next_poll)
+
+
+DIGEST_CHECK_SECONDS = 30.0  # how often the loop looks for digests that fall due
 
 
 class StopFlag:
@@ -55,6 +58,7 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
     client = make_client(limits)
     pool = ThreadPoolExecutor(max_workers=config.poll.concurrency, thread_name_prefix="fetch")
     in_flight: dict[Future, tuple[str, object]] = {}  # future -> ("feed", name) | ("article", id)
+    next_digest_check = 0.0
     report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
            f"database {store.db_filename(db)}; Ctrl-C stops")
     try:
@@ -74,6 +78,9 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
 
             if stop():
                 break
+            if config.digest and time.monotonic() >= next_digest_check:
+                next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
+                digest.send_due(db, config, report)
             pending = store.pending_items(db, limit=1)
             if pending:
                 analyse_item(db, pending[0])

@@ -159,9 +159,42 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_model_version ON items(model_version)")
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    """Daily digests: what each subscriber was sent, and each subscriber's sending state."""
+    db.execute(
+        """CREATE TABLE digest_state (
+            subscriber TEXT PRIMARY KEY,
+            since TEXT NOT NULL,           -- items first seen before this are not sent
+            last_day TEXT,                 -- the subscriber's local date of the last digest
+            failures INTEGER NOT NULL DEFAULT 0,  -- consecutive failed sends
+            retry_at TEXT,
+            last_error TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE digest_deliveries (
+            id INTEGER PRIMARY KEY,
+            subscriber TEXT NOT NULL,
+            day TEXT NOT NULL,
+            sent_at TEXT NOT NULL,         -- when the SMTP server accepted the message
+            message_id TEXT NOT NULL,
+            stories INTEGER NOT NULL,
+            items INTEGER NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE digest_items (
+            subscriber TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            delivery_id INTEGER REFERENCES digest_deliveries(id),
+            PRIMARY KEY (subscriber, item_id)
+        )"""
+    )
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
