@@ -150,8 +150,10 @@ def web_options(function):
 @web_options
 @click.option("--web/--no-web", default=True, show_default=True,
               help="Also serve the web UI (as `monitor serve` does).")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Analysis processes (default: poll.analysis_workers, else all cores).")
 @pass_ctx
-def run(ctx: Context, host: str, port: int, web: bool) -> None:
+def run(ctx: Context, host: str, port: int, web: bool, workers: int | None) -> None:
     """Run the service: poll each feed on its schedule, analyse new items and serve the web
     UI, until stopped.
 
@@ -178,7 +180,8 @@ def run(ctx: Context, host: str, port: int, web: bool) -> None:
     stop = StopFlag()
     stop.install()
     try:
-        run_service(db, config, stop=stop, report=lambda line: click.echo(line))
+        run_service(db, config, stop=stop, report=lambda line: click.echo(line),
+                    workers=workers)
     finally:
         if server is not None:
             server.should_exit = True

@@ -89,6 +89,7 @@ class PollConfig(_Strict):
     max_body_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
     max_backoff: float = 6 * 3600
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # share of the interval
+    analysis_workers: int | None = Field(default=None, ge=1, le=64)  # default: all cores
 
     @field_validator("max_backoff", mode="before")
     @classmethod

@@ -14,6 +14,19 @@ from . import store
 from .analysis import analyse
 
 
+def analyse_text(title: str, text: str):
+    """Analysis in a worker process: the result without its spaCy Doc, so it pickles small."""
+    result = analyse(title, text)
+    result.doc = None
+    return result
+
+
+def save_result(db: sqlite_utils.Database, item_id: int, result) -> None:
+    """Store an analysis done elsewhere (a worker), analysts' labels applied."""
+    store.apply_labels(db, item_id, result)
+    store.save_analysis(db, item_id, result)
+
+
 def analyse_item(db: sqlite_utils.Database, item: dict) -> bool:
     """Analyse one stored item and save the result; an analysis failure is recorded on the
     item (and reported) instead of stopping the service."""

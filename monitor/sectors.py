@@ -9,7 +9,8 @@ scaling fitted on out-of-fold scores, and compared with a threshold tuned by
 cross-validation. `terms` are the lemmas whose weight × TF-IDF pushed a sector's score most.
 
 The taxonomy is `models/sectors.yaml` (IDs are stable API). The model lives in
-`models/sectors.skops` (skops, never pickle; loaded with an explicit list of trusted types)
+`models/sectors.skops` (skops, never pickle: plain arrays, loaded against a list of trusted
+types)
 and its card in `models/sectors.json`.
 """
 
@@ -32,13 +33,7 @@ MODEL_FILE = "sectors.skops"
 CARD_FILE = "sectors.json"
 TAXONOMY_FILE = "sectors.yaml"
 # Types the model file may contain; anything else makes loading fail (skops' safety net).
-TRUSTED_TYPES = [
-    "sklearn.feature_extraction.text.TfidfVectorizer",
-    "sklearn.feature_extraction.text.TfidfTransformer",
-    "numpy.float64", "numpy.int64", "numpy.dtype", "builtins.slice",
-    "numpy.ndarray", "scipy.sparse._csr.csr_matrix", "scipy.sparse._csr.csr_array",
-    "scipy.sparse._dia.dia_matrix",
-]
+TRUSTED_TYPES = ["numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.int64"]
 
 
 @lru_cache(maxsize=1)
@@ -57,9 +52,30 @@ def sector_names(lang: str = "ru") -> dict[str, str]:
 
 
 @dataclass
+class Features:
+    """A fitted TF-IDF vocabulary: what classification needs of a TfidfVectorizer, stored as
+    plain arrays (a vectorizer's vocabulary dict takes seconds to load with skops)."""
+
+    names: np.ndarray  # feature names in column order
+    idf_: np.ndarray
+    ngram_range: tuple[int, int]
+
+    def __post_init__(self):
+        self.vocabulary_ = {name: i for i, name in enumerate(self.names.tolist())}
+
+    @classmethod
+    def of(cls, vectorizer) -> "Features":
+        return cls(vectorizer.get_feature_names_out().astype(str),
+                   vectorizer.idf_.astype(np.float64), tuple(vectorizer.ngram_range))
+
+    def get_feature_names_out(self) -> np.ndarray:
+        return self.names
+
+
+@dataclass
 class SectorModel:
-    word: object  # TfidfVectorizer over lemma 1-2-grams
-    char: object  # TfidfVectorizer over char_wb 3-5-grams (transformed by `_char_rows`)
+    word: Features  # TF-IDF of lemma 1-2-grams
+    char: Features  # TF-IDF of char_wb 3-5-grams
     coef: np.ndarray  # (features, sectors)
     intercept: np.ndarray  # (sectors,)
     platt: np.ndarray  # (sectors, 2): calibrated = sigmoid(a * raw + b)
@@ -199,8 +215,11 @@ def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
     import skops.io as sio
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    sio.dump({"word": model.word, "char": model.char, "coef": model.coef,
-              "intercept": model.intercept, "platt": model.platt,
+    word, char = Features.of(model.word), Features.of(model.char)
+    sio.dump({"word_names": word.names, "word_idf": word.idf_,
+              "word_ngrams": np.array(word.ngram_range), "char_names": char.names,
+              "char_idf": char.idf_, "char_ngrams": np.array(char.ngram_range),
+              "coef": model.coef, "intercept": model.intercept, "platt": model.platt,
               "thresholds": model.thresholds}, out_dir / MODEL_FILE)
     (out_dir / CARD_FILE).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
                                      encoding="utf-8")
@@ -221,12 +240,15 @@ def load_model() -> SectorModel | None:
     if unknown:
         raise ValueError(f"{path}: refusing to load unexpected types {unknown}")
     parts = sio.load(path, trusted=sio.get_untrusted_types(file=path))
-    expected = {"word", "char", "coef", "intercept", "platt", "thresholds"}
+    expected = {"word_names", "word_idf", "word_ngrams", "char_names", "char_idf",
+                "char_ngrams", "coef", "intercept", "platt", "thresholds"}
     if not isinstance(parts, dict) or set(parts) != expected:
         raise ValueError(f"{path}: not a sector model (expected parts {sorted(expected)})")
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    return SectorModel(parts["word"], parts["char"], parts["coef"], parts["intercept"],
-                       parts["platt"], parts["thresholds"], card["sectors"], card["version"])
+    word = Features(parts["word_names"], parts["word_idf"], tuple(parts["word_ngrams"].tolist()))
+    char = Features(parts["char_names"], parts["char_idf"], tuple(parts["char_ngrams"].tolist()))
+    return SectorModel(word, char, parts["coef"], parts["intercept"], parts["platt"],
+                       parts["thresholds"], card["sectors"], card["version"])
 
 
 def model_version() -> str:

@@ -7,10 +7,13 @@ the others and a stop request (SIGINT/SIGTERM) is honoured between two items.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import signal
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor,
+                                ThreadPoolExecutor, wait)
 from typing import Callable
 
 import sqlite_utils
@@ -18,7 +21,8 @@ import sqlite_utils
 from . import digest, store
 from .config import Config
 from .fetcher import make_client
-from .ingest import analyse_item
+from .batch import default_workers
+from .ingest import analyse_item, analyse_text, save_result
 from .poller import (PollSummary, article_job, due_feeds, fetch_feed, limits_from,
                      record_poll, seconds_until_next_poll)
 
@@ -44,22 +48,62 @@ class StopFlag:
         signal.signal(signal.SIGTERM, self.set)
 
 
+def analysis_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes that each load the models once (forkserver: no fetch threads or
+    open database are inherited)."""
+    from .batch import _worker_init
+
+    context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_worker_init)
+
+
+def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: int,
+                   report: Callable[[str], None]) -> None:
+    """Store finished analyses and hand pending items to free workers (two per worker
+    queued, so none idles while the main thread stores)."""
+    for future in [f for f in analysing if f.done()]:
+        item_id = analysing.pop(future)
+        try:
+            save_result(db, item_id, future.result())
+        except Exception as exc:  # the worker failed on this text: record it, go on
+            store.save_analysis_error(db, item_id, f"{type(exc).__name__}: {exc}")
+            report(f"monitor: analysis of item {item_id} failed: {exc}")
+    room = capacity - len(analysing)
+    if room <= 0:
+        return
+    busy = set(analysing.values())
+    for item in store.pending_items(db, limit=room + len(busy)):
+        if item["id"] in busy:
+            continue
+        analysing[workers.submit(analyse_text, item["title"], item["text"])] = item["id"]
+        room -= 1
+        if room <= 0:
+            return
+
+
 def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[], bool],
                 report: Callable[[str], None] = print,
                 on_poll: Callable[[PollSummary], None] | None = None,
-                idle_wait: float = 1.0) -> None:
+                idle_wait: float = 1.0, workers: int | None = None) -> None:
     """Run until `stop()` is true. Feeds are synced from the config first.
 
-    The pool runs two kinds of network jobs, at most `poll.concurrency` at once: feed
+    The thread pool runs two kinds of network jobs, at most `poll.concurrency` at once: feed
     fetches (when a feed falls due) and article-page fetches (feeds with `fulltext: true`).
+    Analysis runs in `workers` processes (default `poll.analysis_workers`, else all cores;
+    1: in this process); results are stored by this thread, items stay pending until then.
     """
     store.sync_feeds(db, config.feeds)
     limits = limits_from(config)
     client = make_client(limits)
     pool = ThreadPoolExecutor(max_workers=config.poll.concurrency, thread_name_prefix="fetch")
     in_flight: dict[Future, tuple[str, object]] = {}  # future -> ("feed", name) | ("article", id)
+    workers = workers or config.poll.analysis_workers or default_workers()
+    processes = analysis_pool(workers) if workers > 1 else None
+    analysing: dict[Future, int] = {}  # analysis future -> item id
     next_digest_check = 0.0
     report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
+           f"{workers} analysis worker{'s' if workers > 1 else ''}, "
            f"database {store.db_filename(db)}; Ctrl-C stops")
     try:
         while not stop():
@@ -81,21 +125,29 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
             if config.digest and time.monotonic() >= next_digest_check:
                 next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
                 digest.send_due(db, config, report)
-            pending = store.pending_items(db, limit=1)
-            if pending:
-                analyse_item(db, pending[0])
-                continue
-            # Nothing to analyse: wait for a fetch to finish or the next feed to fall due.
+            if processes is None:
+                pending = store.pending_items(db, limit=1)
+                if pending:
+                    analyse_item(db, pending[0])
+                    continue
+            else:
+                _pump_analysis(db, processes, analysing, 2 * workers, report)
+            # Wait for a fetch or an analysis to finish, or the next feed to fall due.
             until_due = seconds_until_next_poll(db)
             timeout = idle_wait if until_due is None else min(idle_wait, max(until_due, 0.05))
-            if in_flight:
-                wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+            waitables = list(in_flight) + list(analysing)
+            if waitables:
+                wait(waitables, timeout=timeout, return_when=FIRST_COMPLETED)
             else:
                 time.sleep(timeout)
     finally:
-        # Fetches still running are abandoned: nothing of theirs was stored, so the next
-        # start simply does them again.
+        # Fetches and analyses still running are abandoned: nothing of theirs was stored,
+        # so the next start simply does them again.
         pool.shutdown(wait=False, cancel_futures=True)
+        if processes is not None:
+            for process in list(getattr(processes, "_processes", {}).values()):
+                process.terminate()  # mid-text analyses are redone after a restart
+            processes.shutdown(wait=False, cancel_futures=True)
         client.close()
         report("monitor: stopped")
 

@@ -69,7 +69,7 @@ def test_each_feed_keeps_its_own_interval(tmp_path, feed_server):
     stop = StopFlag()
     timer = threading.Timer(3.5, stop.set)
     timer.start()
-    run_service(db, config, stop=stop, report=lambda line: None, idle_wait=0.1)
+    run_service(db, config, stop=stop, report=lambda line: None, idle_wait=0.1, workers=1)
     timer.cancel()
     assert len(feed_server.requests_to("/slow.xml")) == 1
     assert len(feed_server.requests_to("/fast.xml")) >= 3
