@@ -191,13 +191,16 @@ def _tfidf(rows: np.ndarray, columns: np.ndarray, n_rows: int, idf: np.ndarray):
     """A CSR matrix from (row, column) occurrences: sublinear tf times idf, L2-normalised
     rows, as TfidfVectorizer(sublinear_tf=True) computes them."""
     from scipy.sparse import csr_matrix
-    from sklearn.preprocessing import normalize
 
     matrix = csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)),
                         shape=(n_rows, len(idf)))
     matrix.sum_duplicates()
-    matrix.data = ((1.0 + np.log(matrix.data)) * idf[matrix.indices]).astype(np.float32)
-    return normalize(matrix, copy=False)
+    data = (1.0 + np.log(matrix.data)) * idf[matrix.indices]
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(n_rows), np.diff(matrix.indptr)),
+                                weights=data * data, minlength=n_rows))
+    norms[norms == 0] = 1.0
+    matrix.data = (data / np.repeat(norms, np.diff(matrix.indptr))).astype(np.float32)
+    return matrix
 
 
 def _char_wb_ngrams(word: str, low: int, high: int) -> list[str]:
@@ -226,20 +229,40 @@ def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
     load_model.cache_clear()
 
 
+def _read_arrays(path: Path) -> dict | None:
+    """The model's arrays straight from the skops file when it holds nothing but a dict of
+    numpy arrays (read with allow_pickle=False): skops itself takes ~1.5 s to import, most
+    of monitor's start-up. None when the file holds anything else."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        content = schema.get("content") if schema.get("__loader__") == "DictNode" else None
+        if not isinstance(content, dict) or not all(
+                node.get("__loader__") == "NdArrayNode" and node.get("type") == "numpy"
+                for node in content.values()):
+            return None
+        return {key: np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
+                for key, node in content.items()}
+
+
 @lru_cache(maxsize=1)
 def load_model() -> SectorModel | None:
     """The trained model, or None when models/ has none (then items get no sectors:
     they are never guessed)."""
-    import skops.io as sio
-
     directory = models_dir()
     path, card_path = directory / MODEL_FILE, directory / CARD_FILE
     if not path.exists() or not card_path.exists():
         return None
-    unknown = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
-    if unknown:
-        raise ValueError(f"{path}: refusing to load unexpected types {unknown}")
-    parts = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    parts = _read_arrays(path)
+    if parts is None:
+        import skops.io as sio
+
+        unknown = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+        if unknown:
+            raise ValueError(f"{path}: refusing to load unexpected types {unknown}")
+        parts = sio.load(path, trusted=sio.get_untrusted_types(file=path))
     expected = {"word_names", "word_idf", "word_ngrams", "char_names", "char_idf",
                 "char_ngrams", "coef", "intercept", "platt", "thresholds"}
     if not isinstance(parts, dict) or set(parts) != expected:
