@@ -71,7 +71,9 @@ def monitor_workers(texts: list[str], workers: int) -> float:
 
     lines = [(n, json.dumps({"id": n, "text": t}, ensure_ascii=False))
              for n, t in enumerate(texts * 2)]
-    context = multiprocessing.get_context("fork")
+    # forkserver: workers start clean, as in `monitor run` (a fork of this process, after
+    # the in-process rounds, would inherit its large heap and run slower)
+    context = multiprocessing.get_context("forkserver")
     with context.Pool(workers, initializer=_worker_init) as pool:
         list(pool.imap(analyse_line, lines[:workers * 2], chunksize=1))  # warm each worker
         started = time.perf_counter()
@@ -118,18 +120,20 @@ def main() -> int:
     chars = sum(map(len, texts))
     natasha = timed(natasha_plain, texts, args.rounds)
     ours = timed(monitor_full, texts, args.rounds)
+    one_worker = monitor_workers(texts, 1)
     two = monitor_workers(texts, 2)
     figures = {"texts": len(texts), "mean_chars": round(chars / len(texts)),
                "natasha_items_per_s": round(natasha, 2), "monitor_items_per_s": round(ours, 2),
                "ratio": round(ours / natasha, 3),
+               "monitor_1_worker_items_per_s": round(one_worker, 2),
                "monitor_2_workers_items_per_s": round(two, 2),
-               "speedup_2_workers": round(two / ours, 3),
+               "speedup_2_workers": round(two / one_worker, 3),
                "startup_to_first_output_s": round(startup_seconds(), 2)}
     for key, value in figures.items():
         print(f"{key:<22}{value}")
-    verdict = "PASS" if ours / natasha >= 0.8 and two / ours >= 1.6 else "FAIL"
+    verdict = "PASS" if ours / natasha >= 0.8 and two / one_worker >= 1.6 else "FAIL"
     print(f"{verdict}: monitor at {ours / natasha:.2f}x plain Natasha (target >= 0.8x); "
-          f"2 workers at {two / ours:.2f}x one (target >= 1.6x)")
+          f"2 workers at {two / one_worker:.2f}x one (target >= 1.6x)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 0 if verdict == "PASS" else 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .morph import analyzer
+from .morph import parses
 
 WORD = re.compile(r"[0-9A-Za-zА-Яа-яЁё]+(?:-[0-9A-Za-zА-Яа-яЁё]+)*")
 
@@ -23,8 +23,8 @@ def search_lemma(word: str) -> str:
     if "-" in lower:
         head, _, tail = lower.rpartition("-")
         return f"{head}-{search_lemma(tail)}"
-    parses = analyzer().parse(lower)
-    return parses[0].normal_form.replace("ё", "е") if parses else lower
+    found = parses(lower)
+    return found[0].normal_form.replace("ё", "е") if found else lower
 
 
 def words(text: str) -> list[re.Match]:

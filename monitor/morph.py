@@ -29,12 +29,19 @@ def analyzer() -> pymorphy3.MorphAnalyzer:
     return pymorphy3.MorphAnalyzer()
 
 
+@lru_cache(maxsize=300_000)
+def parses(word: str) -> tuple:
+    """pymorphy3's parses of a word, cached: the tagger-guided lemmas, the search lemmas
+    and the sector classifier's input all ask for the same words."""
+    return tuple(analyzer().parse(word.lower()))
+
+
 @lru_cache(maxsize=200_000)
 def choose_parse(word: str, upos: str | None = None, case: str | None = None,
                  number: str | None = None):
     """The pymorphy3 parse of `word` that best agrees with the tagger's POS, case, number."""
-    parses = analyzer().parse(word)
-    if not parses:
+    parses_ = parses(word)
+    if not parses_:
         return None
     wanted_pos = _UPOS.get(upos or "", set())
     wanted_case = CASES.get(case or "")
@@ -56,7 +63,7 @@ def choose_parse(word: str, upos: str | None = None, case: str | None = None,
             points += 1
         return (points, -index)
 
-    return max(enumerate(parses), key=score)[1]
+    return max(enumerate(parses_), key=score)[1]
 
 
 @lru_cache(maxsize=200_000)
