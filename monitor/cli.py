@@ -404,7 +404,7 @@ def demo(demo_db: str) -> None:
     \b
     Example:
       monitor demo
-      monitor demo --db /tmp/demo.db && monitor --db /tmp/demo.db search Япония
+      monitor demo --db try.db && monitor --db try.db search Япония
     """
     from .demo import demo_config, demo_feed_dir, serve_directory
     from .search import SearchQuery

@@ -29,7 +29,7 @@ from .config import Config, DigestConfig, SmtpConfig, SubscriberConfig
 from .gazetteer import country_names
 from .lemmas import lemmatize
 from .search import item_details
-from .sectors import sector_names
+from .sectors import sector_names, taxonomy
 
 MONTHS = ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
           "сентября", "октября", "ноября", "декабря"]
@@ -87,7 +87,7 @@ def pending_items(db: sqlite_utils.Database, subscriber: SubscriberConfig,
                      f"c.country IN ({','.join('?' * len(subscriber.countries))}))")
         params += [c.upper() for c in subscriber.countries]
     if subscriber.keywords:
-        phrases = [lemmatize(k) for k in subscriber.keywords if lemmatize(k)]
+        phrases = [p for p in map(lemmatize, subscriber.keywords) if p]
         if phrases:
             match = " OR ".join('"' + p.replace('"', '""') + '"' for p in phrases)
             where.append("items.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
@@ -148,16 +148,10 @@ def build(db: sqlite_utils.Database, config: DigestConfig, subscriber: Subscribe
     state = _state(db, subscriber.name)
     found = pending_items(db, subscriber, since=state["since"])
     grouped = stories(found)
-    order = {s["id"]: n for n, s in enumerate(_taxonomy_order())}
+    order = {s["id"]: n for n, s in enumerate(taxonomy())}
     grouped.sort(key=lambda s: (order.get(s.sector, len(order)),
                                 -(s.item["cooperation_score"] or 0)))
     return Digest(subscriber, day, grouped, [i["id"] for i in found])
-
-
-def _taxonomy_order() -> list[dict]:
-    from .sectors import taxonomy
-
-    return taxonomy()
 
 
 # --- composing -----------------------------------------------------------------------------

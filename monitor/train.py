@@ -48,15 +48,9 @@ def _best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
     from sklearn.metrics import brier_score_loss
 
-    pred = p >= threshold
-    tp = int((pred & (y == 1)).sum())
-    fp = int((pred & (y == 0)).sum())
-    fn = int((~pred & (y == 1)).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"items": int(len(y)), "positives": int(y.sum()), "precision": round(precision, 4),
-            "recall": round(recall, 4), "f1": round(f1, 4),
+    m = _prf(y, p >= threshold)
+    return {"items": int(len(y)), "positives": int(y.sum()), "precision": m["precision"],
+            "recall": m["recall"], "f1": m["f1"],
             "brier": round(float(brier_score_loss(y, p)), 4)}
 
 
