@@ -264,8 +264,8 @@ def _format_items(items: list[dict], fmt: str) -> str:
         table.add_column(column, overflow="fold")
     for item in items:
         feed = item["feed"] or ""
-        if len(item["feeds"]) > 1:
-            feed += f" (+{len(item['feeds']) - 1})"
+        if len(item["story_outlets"]) > 1:  # outlets of the story, near copies included
+            feed += f" (+{len(item['story_outlets']) - 1})"
         text = item.get("snippet") or ", ".join(dict.fromkeys(
             e["normal"] for e in item["entities"]))
         table.add_row(str(item["id"]), (item["published"] or "")[:16].replace("T", " "),

@@ -253,10 +253,10 @@ def _party(span: Span, match: Match | None) -> dict | None:
     return None
 
 
-def _mentions(doc: Doc, sent: Span) -> list[tuple[Span, Match | None]]:
+def _mentions(doc: Doc, sent: Span, doc_ents: list[Span]) -> list[tuple[Span, Match | None]]:
     """(span, gazetteer match or None for an entity) inside a sentence; an entity wins over
     a match it overlaps, unless the entity is unlinked and the match is not."""
-    ents = [e for e in doc.ents if e.start >= sent.start and e.end <= sent.end]
+    ents = [e for e in doc_ents if e.start >= sent.start and e.end <= sent.end]
     taken = {i for e in ents if e._.kind for i in range(e.start, e.end)}
     extra = [m for m in matches(doc) if m.start >= sent.start and m.end <= sent.end
              and not any(i in taken for i in range(m.start, m.end))]
@@ -265,11 +265,12 @@ def _mentions(doc: Doc, sent: Span) -> list[tuple[Span, Match | None]]:
     return [(e, None) for e in ents] + [(doc[m.start:m.end], m) for m in extra]
 
 
-def sentence_cues(doc: Doc, sent: Span) -> SentenceCues:
+def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
+    """What one sentence says about cooperation (`doc_ents`: list(doc.ents), built once)."""
     cues = SentenceCues(span=sent)
     lemmas = [t.lemma_ for t in sent]
     coop_tokens = []
-    in_names = {i for span in [*doc.ents, *matches(doc)]
+    in_names = {i for span in [*doc_ents, *matches(doc)]
                 if span.start >= sent.start and span.end <= sent.end
                 for i in range(span.start, span.end)}
     for token in sent:
@@ -301,7 +302,7 @@ def sentence_cues(doc: Doc, sent: Span) -> SentenceCues:
             if lemma in words and name != "ending":
                 cues.negative[name] = cues.negative.get(name, 0) + 1
     # "МТС и Nokia создадут сеть": two parties as coordinated subjects act together.
-    mentions = _mentions(doc, sent)
+    mentions = _mentions(doc, sent, doc_ents)
     party_tokens = {}
     for mention, match in mentions:
         party = _party(mention, match)
@@ -429,8 +430,9 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation
     text_start = doc.user_data["text_start"]
     starts = doc.user_data["char_starts"]
     all_cues, title_cues = [], []
+    doc_ents = list(doc.ents)  # doc.ents builds new Span objects on every access
     for index, sent in enumerate(doc.sents):
-        cues = sentence_cues(doc, sent)
+        cues = sentence_cues(doc, sent, doc_ents)
         cues.index = index
         all_cues.append(cues)
         if starts[sent.start] < text_start:

@@ -1,7 +1,7 @@
 """Daily digest e-mails: each subscriber gets each matching cooperation item exactly once.
 
 Flow: `pending_items` (analysed cooperation items the subscriber has not been sent, matching
-their filters) -> `stories` (near-duplicates from several outlets merged with MinHash LSH)
+their filters) -> `stories` (near copies from several outlets, grouped by their stored story)
 -> `compose` (Russian subject, HTML with inlined CSS and a plain-text alternative) ->
 `send` over SMTP -> `record_delivery`, only after the server accepted the message. A failed
 send is recorded as a failure with a retry time (exponential backoff); nothing is marked
@@ -35,7 +35,6 @@ MONTHS = ["января", "февраля", "марта", "апреля", "ма�
           "сентября", "октября", "ноября", "декабря"]
 RETRY_FIRST = 60.0  # seconds before the first retry of a failed send; doubles up to
 RETRY_MAX = 3600.0
-DUPLICATE_THRESHOLD = 0.5  # Jaccard similarity of word 3-shingles for "the same story"
 
 
 @dataclass
@@ -98,44 +97,19 @@ def pending_items(db: sqlite_utils.Database, subscriber: SubscriberConfig,
     return item_details(db, ids)
 
 
-def _shingles(item: dict) -> set[str]:
-    words = lemmatize(item["title"] + " " + item["text"]).split()
-    return {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))}
-
-
-def stories(items: list[dict], threshold: float = DUPLICATE_THRESHOLD) -> list[Story]:
-    """Merge near-duplicates (the same news rewritten or syndicated by several outlets)
-    with MinHash LSH; each story keeps its highest-scoring item and all outlets."""
-    from datasketch import MinHash, MinHashLSH
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=128)
-    hashes = {}
-    for item in items:
-        minhash = MinHash(num_perm=128, seed=7)
-        for shingle in _shingles(item):
-            minhash.update(shingle.encode("utf-8"))
-        hashes[item["id"]] = minhash
-        lsh.insert(str(item["id"]), minhash)
-    parent = {item["id"]: item["id"] for item in items}
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for item in items:
-        for other in lsh.query(hashes[item["id"]]):
-            parent[root(int(other))] = root(item["id"])
+def stories(items: list[dict]) -> list[Story]:
+    """Group items into stories (near copies from several outlets, found with MinHash when
+    each item was stored: monitor.stories); each story keeps its highest-scoring item and
+    every outlet that carried it."""
     groups: dict[int, list[dict]] = {}
     for item in items:
-        groups.setdefault(root(item["id"]), []).append(item)
+        groups.setdefault(item.get("story_id") or item["id"], []).append(item)
     result = []
     for members in groups.values():
         best = max(members, key=lambda i: (i["cooperation_score"] or 0, -i["id"]))
         outlets: list[str] = []
         for member in sorted(members, key=lambda i: i["first_seen"]):
-            for feed in member["feeds"]:
+            for feed in member["feeds"] + member.get("story_outlets", []):
                 if feed not in outlets:
                     outlets.append(feed)
         sector = best["sectors"][0]["id"] if best["sectors"] else None

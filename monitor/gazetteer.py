@@ -59,7 +59,8 @@ class Entry:
 
 def _data(name: str):
     text = (resources.files("monitor") / "data" / name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    # libyaml's loader when PyYAML has it: 7x faster, and this is on the start-up path
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _clean(name: str) -> str:

@@ -243,12 +243,15 @@ def item_details(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict]:
         f"SELECT item_id, country FROM item_countries WHERE item_id IN ({marks})"
         " ORDER BY country", item_ids):
         countries[row["item_id"]].append(row["country"])
+    story_of = {i: (row["story_id"] or i) for i, row in rows.items()}
+    story_outlets, story_items = _stories(db, sorted(set(story_of.values())))
     result = []
     for item_id in item_ids:
         row = rows.get(item_id)
         if row is None:
             continue
         feeds = row["feed_names"].split("\x1f") if row["feed_names"] else []
+        story = story_of[item_id]
         result.append({
             "id": row["id"],
             "title": row["title"],
@@ -267,5 +270,29 @@ def item_details(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict]:
             "evidence": row["evidence"],
             "parties": json.loads(row["parties"]) if row["parties"] else [],
             "analysed": row["analysed_at"] is not None,
+            "story_id": story,
+            # every outlet that carried this story or a near copy (monitor.stories)
+            "story_outlets": story_outlets.get(story) or feeds,
+            "story_items": story_items.get(story, 1),
         })
     return result
+
+
+def _stories(db: sqlite_utils.Database, story_ids: list[int]) -> tuple[dict, dict]:
+    """Per story id: its outlets in the order they carried it, and its number of items."""
+    if not story_ids:
+        return {}, {}
+    marks = ",".join("?" * len(story_ids))
+    members = f"""SELECT id, COALESCE(story_id, id) AS story FROM items
+                  WHERE story_id IN ({marks}) OR id IN ({marks})"""
+    outlets: dict[int, list[str]] = {}
+    for row in db.execute(
+            f"""SELECT m.story, f.name, min(s.first_seen) AS seen
+                FROM ({members}) m JOIN item_sources s ON s.item_id = m.id
+                JOIN feeds f ON f.id = s.feed_id
+                GROUP BY m.story, f.name ORDER BY m.story, seen, min(s.rowid)""",
+            story_ids + story_ids):
+        outlets.setdefault(row[0], []).append(row[1])
+    counts = dict(db.execute(f"SELECT story, count(*) FROM ({members}) GROUP BY story",
+                             story_ids + story_ids).fetchall())
+    return outlets, counts

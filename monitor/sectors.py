@@ -85,6 +85,7 @@ class SectorModel:
 
     def __post_init__(self):
         self._grams: dict[str, np.ndarray] = {}
+        self._halves: tuple | None = None  # (coef, its word rows, its char rows)
 
     def raw(self, lemma_texts: list[str]):
         """Raw scores (texts x sectors): the larger of the whole text's and its best
@@ -174,10 +175,14 @@ class SectorModel:
         return result
 
     def _linear(self, x_word, x_char) -> np.ndarray:
-        from scipy.sparse import hstack
-
-        x = hstack([x_word, x_char], format="csr")
-        return np.asarray(x @ self.coef) + self.intercept
+        if self._halves is None or self._halves[0] is not self.coef:
+            # Row-major copies, made once: scipy's sparse @ dense copies a column-major
+            # matrix on every call, which cost more than the product itself.
+            split = len(self.word.idf_)
+            self._halves = (self.coef, np.ascontiguousarray(self.coef[:split]),
+                            np.ascontiguousarray(self.coef[split:]))
+        _, coef_word, coef_char = self._halves
+        return np.asarray(x_word @ coef_word) + np.asarray(x_char @ coef_char) + self.intercept
 
     def _terms(self, x_word, row: int, sector: int, names, count: int) -> list[str]:
         start, stop = x_word.indptr[row], x_word.indptr[row + 1]

@@ -18,7 +18,7 @@ from typing import Callable
 
 import sqlite_utils
 
-from . import digest, store
+from . import digest, store, stories
 from .config import Config
 from .fetcher import make_client
 from .batch import default_workers
@@ -28,6 +28,7 @@ from .poller import (PollSummary, article_job, due_feeds, fetch_feed, limits_fro
 
 
 DIGEST_CHECK_SECONDS = 30.0  # how often the loop looks for digests that fall due
+PRUNE_SECONDS = 3600.0  # how often old items' story signatures are dropped
 
 
 class StopFlag:
@@ -101,7 +102,7 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
     workers = workers or config.poll.analysis_workers or default_workers()
     processes = analysis_pool(workers) if workers > 1 else None
     analysing: dict[Future, int] = {}  # analysis future -> item id
-    next_digest_check = 0.0
+    next_digest_check = next_prune = 0.0
     report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
            f"{workers} analysis worker{'s' if workers > 1 else ''}, "
            f"database {store.db_filename(db)}; Ctrl-C stops")
@@ -122,6 +123,10 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
 
             if stop():
                 break
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_SECONDS
+                with store.transaction(db):
+                    stories.prune(db, store.utcnow())
             if config.digest and time.monotonic() >= next_digest_check:
                 next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
                 digest.send_due(db, config, report)

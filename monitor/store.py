@@ -192,9 +192,21 @@ def _v5(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    """Stories: near copies of one news item from several outlets (monitor.stories)."""
+    db.execute("ALTER TABLE items ADD COLUMN story_id INTEGER")  # the story's first item
+    db.execute("UPDATE items SET story_id = id WHERE analysed_at IS NOT NULL")
+    db.execute("CREATE INDEX items_story ON items(story_id)")
+    db.execute("CREATE TABLE story_signatures (item_id INTEGER PRIMARY KEY, "
+               "signature BLOB NOT NULL)")
+    db.execute("CREATE TABLE story_bands (key INTEGER NOT NULL, item_id INTEGER NOT NULL, "
+               "PRIMARY KEY (key, item_id)) WITHOUT ROWID")
+    db.execute("CREATE INDEX story_bands_item ON story_bands(item_id)")
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -457,7 +469,9 @@ def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
 
 
 def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
-    """Replace an item's NLP results in one transaction and mark it analysed."""
+    """Replace an item's NLP results and its story in one transaction; mark it analysed."""
+    from . import stories
+
     with transaction(db):
         for table in ("item_entities", "item_sectors", "item_countries"):
             db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
@@ -481,6 +495,9 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
                 [item_id, country],
             )
         index_item(db, item_id)
+        row = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
+        if row:
+            stories.assign(db, item_id, row[0], row[1])
         db["items"].update(
             item_id,
             {

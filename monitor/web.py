@@ -252,9 +252,13 @@ async def item_page(datasette, request):
         details = item_details(db, [int(item_id)])
         if not details:
             return None
+        story = details[0]["story_id"]
+        # every outlet of the story: this item's sources and its near copies' (stories.py)
         sources = [dict(r) for r in db.query(
-            "SELECT f.name, s.url, s.first_seen FROM item_sources s JOIN feeds f "
-            "ON f.id = s.feed_id WHERE s.item_id = ? ORDER BY s.first_seen", [int(item_id)])]
+            "SELECT f.name, s.url, s.first_seen, i.id AS item_id, i.title FROM items i "
+            "JOIN item_sources s ON s.item_id = i.id JOIN feeds f ON f.id = s.feed_id "
+            "WHERE i.id = ? OR i.story_id = ? ORDER BY s.first_seen, s.rowid",
+            [story, story])]
         mentions = [dict(r) for r in db.query(
             "SELECT e.type, ie.start, ie.stop, ie.in_title FROM item_entities ie "
             "JOIN entities e ON e.id = ie.entity_id WHERE ie.item_id = ?", [int(item_id)])]

@@ -35,6 +35,12 @@ ARTICLES = [
                     "<img src=x onerror=alert(1)> в образовании.</p>"},
 ]
 
+# Another outlet's rewrite of the gas story (own link, own last sentence): a near copy.
+GAS_COPY = {"title": "Россия и Китай подписали соглашение о поставках газа",
+            "link": "https://other.example/gas-deal", "pubDate": "Tue, 05 May 2026 10:00:00 +0300",
+            "description": "«Газпром» и китайская CNPC заключили соглашение о поставках газа. "
+                           "Об этом сообщила пресс-служба компании."}
+
 
 def _chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
@@ -56,7 +62,7 @@ def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web")
     try:
         a = server.add("/a.xml", rss(ARTICLES))
-        b = server.add("/b.xml", rss(ARTICLES[:1]))
+        b = server.add("/b.xml", rss(ARTICLES[:1] + [GAS_COPY]))
         config = tmp / "feeds.yaml"
         config.write_text(yaml.safe_dump({"feeds": [
             {"name": "Лента А", "url": a, "local": True},
@@ -125,7 +131,7 @@ def test_search_facet_and_item_page(site, page):
 
     # a facet narrows the results and shows as an active filter
     page.goto(site["base"] + "/")
-    assert len(page.locator("article.item").all()) == 3
+    assert len(page.locator("article.item").all()) == 4
     page.locator("[data-facet=country] a", has_text="Япония").click()
     page.wait_for_load_state()
     assert "country=JP" in page.url
@@ -141,6 +147,22 @@ def test_search_facet_and_item_page(site, page):
     rows = page.locator("table.sources tr").all_inner_texts()
     assert len(rows) == 3 and "Лента А" in rows[1] + rows[2] and "Лента Б" in rows[1] + rows[2]
     page.screenshot(path=str(site["db"].parent / "item.png"))
+
+
+@pytest.mark.slow
+def test_near_copies_show_as_one_story_with_every_outlet(site, page):
+    page.goto(site["base"] + "/?q=газ")
+    metas = page.locator("article.item .meta").all_inner_texts()
+    assert len(metas) == 2 and all("2 источника" in m for m in metas)
+    page.locator("article.item .meta a.sources").first.click()
+    page.wait_for_load_state()
+    rows = page.locator("table.sources tr").all_inner_texts()
+    assert len(rows) == 3
+    assert sorted(row.split("\t")[0] for row in rows[1:]) == ["Лента А", "Лента Б"]
+    assert sum("своя версия" in row for row in rows) == 1  # the other outlet's own copy
+    # the water story is one item carried by both feeds: one story, two outlets
+    page.goto(site["base"] + "/?q=водоочистка")
+    assert "2 источника" in page.inner_text("article.item .meta")
 
 
 @pytest.mark.slow
@@ -162,7 +184,8 @@ def test_overview_and_exports(site, page):
     page.goto(site["base"] + "/overview")
     assert page.locator("[data-chart=country] svg polyline").count() >= 2
     data = httpx.get(site["base"] + "/search.json", params={"q": "газ"}).json()
-    assert data["total"] == 1 and data["items"][0]["countries"] == ["CN", "RU"]
+    assert data["total"] == 2 and data["items"][0]["countries"] == ["CN", "RU"]
+    assert [sorted(i["story_outlets"]) for i in data["items"]] == [["Лента А", "Лента Б"]] * 2
     csv_text = httpx.get(site["base"] + "/search.csv").text
     assert csv_text.splitlines()[0].startswith("id,published,feed,title")
     # Datasette underneath: tables, SQL, with the lemmatising function
@@ -178,7 +201,7 @@ def test_read_only(site):
     before = count()
     response = httpx.get(site["base"] + "/m.json", params={"sql": "delete from items"})
     assert response.status_code >= 400 or "error" in response.text.lower()
-    assert count() == before == 3
+    assert count() == before == 4
 
 
 def test_refuses_other_addresses_without_password(monkeypatch):
