@@ -335,10 +335,11 @@ def search(ctx: Context, query: str | None, sectors, countries, org, person, fee
 @cli.command()
 @pass_ctx
 def reindex(ctx: Context) -> None:
-    """Rebuild the full-text search index from the stored items.
+    """Rebuild the full-text search index and the stories from the stored items.
 
-    The index is kept up to date as items are analysed; rebuild it after changing the
-    lemmatiser or restoring a database from elsewhere.
+    Both are kept up to date as items are analysed; rebuild them after changing the
+    lemmatiser, restoring a database from elsewhere, or upgrading a database made before
+    stories existed (its near copies are then grouped as new items are).
 
     \b
     Example:

@@ -75,7 +75,7 @@ NEGATIVE = {
               "шахматист", "шахматный", "чемпион", "чемпионка", "призовой", "олимпиада",
               "спортсмен", "тренер", "гонка", "пилот"},
     "sanctions": {"санкция", "эмбарго", "рестрикция", "ограничительный", "антироссийский",
-                  "пошлина", "блокада", "запрет", "запретить", "черный", "чёрный"},
+                  "пошлина", "блокада", "запрет", "запретить"},
     "conflict": {"конфликт", "война", "удар", "обстрел", "атака", "нападение", "вторжение",
                  "столкновение", "боевой", "боевик", "теракт", "противостояние", "эскалация",
                  "агрессия", "провокация", "обвинить", "обвинение", "угроза", "угрожать",
@@ -178,10 +178,14 @@ class SentenceCues:
     index: int = 0  # position of the sentence in the document
 
     @property
+    def named_parties(self) -> int:
+        """Distinct non-person actors the sentence names."""
+        return len({p["name"] for p in self.actors if p["kind"] != "person"})
+
+    @property
     def parties(self) -> int:
         """Distinct non-person actors, or two when the sentence implies a pair."""
-        named = len({p["name"] for p in self.actors if p["kind"] != "person"})
-        return max(named, 2 if self.implied_pair else 0)
+        return max(self.named_parties, 2 if self.implied_pair else 0)
 
     @property
     def is_coop(self) -> bool:
@@ -191,7 +195,8 @@ class SentenceCues:
             return self.parties >= 2 or (self.parties >= 1 and self.coop_verb)
         if self.sign_agreement or self.joint > 0 or self.joint_subjects:
             return self.parties >= 2
-        return self.pair > 0 and len(self.countries | self.orgs) >= 2
+        # "кредит", "поставки" need two sides: named, or "между двумя странами"
+        return self.pair > 0 and (len(self.countries | self.orgs) >= 2 or self.implied_pair)
 
     @property
     def orgs(self) -> set[str]:
@@ -448,12 +453,13 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation
     # A cue without parties of its own refers back to the lead: "Стороны подписали...",
     # "Предметом обсуждения стали вопросы сотрудничества".
     lead = (title_cues or all_cues[:1]) + [c for c in all_cues if c not in title_cues][:1]
-    lead_actors = [p for c in lead for p in c.actors] + \
-        [p for c in lead for p in c.places if p["kind"] == "country"]
+    lead_actors = [(c, p) for c in lead for p in c.actors] + \
+        [(c, p) for c in lead for p in c.places if p["kind"] == "country"]
     for cues in all_cues:
-        if (cues.coop or cues.sign_agreement) and cues.parties < 2 and cues not in lead:
+        if (cues.coop or cues.sign_agreement) and cues.named_parties < 2:
             known = {p["name"] for p in cues.actors}
-            cues.actors = cues.actors + [p for p in lead_actors if p["name"] not in known]
+            cues.actors = cues.actors + [p for c, p in lead_actors
+                                         if c is not cues and p["name"] not in known]
     features = doc_features(all_cues, title_cues)
     score = model.score(features)
     result = Cooperation(is_cooperation=score >= model.threshold, score=round(score, 4))
@@ -464,6 +470,10 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation
     countries = set().union(*(c.countries for c in coop))
     if len(countries) <= 1:
         countries |= {p["country"] for c in coop for p in c.places if p.get("country")}
+    if len(countries) <= 1:
+        # The title names the story's sides: "Японская компания построит завод в Калуге".
+        countries |= {p["country"] for c in title_cues for p in c.actors + c.places
+                      if p.get("country") and not p["country"].endswith("?")}
     if any(p.get("country") == "RU?" for p in actors) and len(countries) < 2:
         countries.add("RU")  # a Russian-named organisation acts with at most one country
     for party in actors:

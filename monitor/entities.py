@@ -173,12 +173,30 @@ def merge_org_country(doc: Doc) -> None:
     doc.set_ents(merged)
 
 
+def relabel_known_orgs(doc: Doc) -> None:
+    """A PER or LOC span whose whole name is a known organisation ("Минцифры", "Сбер") is
+    the NER model misreading a short name: make it an ORG before normal forms and linking.
+    (International organisations tagged LOC, like "ЕС", keep their label.)"""
+    from .gazetteer import lookup, span_lemmas
+
+    ents, changed = [], False
+    for ent in doc.ents:
+        entry = lookup(span_lemmas(ent)) if ent.label_ in ("PER", "LOC") else None
+        if entry is not None and (entry.kind == "org" or
+                                  (entry.kind == "intl_org" and ent.label_ == "PER")):
+            ent, changed = Span(doc, ent.start, ent.end, label="ORG"), True
+        ents.append(ent)
+    if changed:
+        doc.set_ents(ents)
+
+
 @Language.factory("party_linker")
 def create_party_linker(nlp: Language, name: str):
     """Normal forms for every NER span, links to canonical parties, ORG+country merges."""
     from .gazetteer import link_entity
 
     def party_linker(doc: Doc) -> Doc:
+        relabel_known_orgs(doc)
         for ent in doc.ents:
             ent._.normal = normal_form(ent)
             link_entity(ent)

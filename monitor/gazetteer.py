@@ -308,12 +308,13 @@ def link_entity(ent: Span) -> None:
             ent._.kind, ent._.country = "org", code
             return
     if entry is None:
-        # "Министерство ... Японии", "правительства Приморского края": not the party itself,
-        # but the country it belongs to is still worth knowing.
+        # "Министерство ... Японии", "правительства Приморского края", "Университет Нагои":
+        # not the party itself, but the country it belongs to is still worth knowing.
         if ent.label_ == "ORG":
             for token in ent:
                 part = lookup(token.lemma_)
-                if part and part.kind in ("country", "country_adj") and part.country:
+                if part and part.kind in ("country", "country_adj", "capital", "city", "region",
+                                          "region_adj") and part.country:
                     ent._.country = part.country
                     ent._.kind = "org"
                     return

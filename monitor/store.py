@@ -527,16 +527,27 @@ def index_item(db: sqlite_utils.Database, item_id: int) -> None:
 
 def reindex(db: sqlite_utils.Database, on_item: Callable[[], None] | None = None,
             batch: int = 500) -> int:
-    """Rebuild the full-text index from the stored items (resumable: batches commit)."""
+    """Rebuild the full-text index and the stories of analysed items from the stored items
+    (in id order, so each story keeps its first item; batches commit)."""
+    from . import stories
+
     ids = [row[0] for row in db.execute("SELECT id FROM items ORDER BY id")]
     with transaction(db):
         db.execute("DELETE FROM items_fts")
+        db.execute("DELETE FROM story_bands")
+        db.execute("DELETE FROM story_signatures")
     for start in range(0, len(ids), batch):
         with transaction(db):
             for item_id in ids[start:start + batch]:
                 index_item(db, item_id)
+                row = db.execute("SELECT title, text, analysed_at FROM items WHERE id = ?",
+                                 [item_id]).fetchone()
+                if row[2]:
+                    stories.assign(db, item_id, row[0], row[1])
                 if on_item:
                     on_item()
+    with transaction(db):
+        stories.prune(db, utcnow())
     return len(ids)
 
 

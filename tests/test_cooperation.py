@@ -32,6 +32,21 @@ def test_seed_article(seed_article):
      "Стороны подписали меморандум о борьбе с туберкулёзом.", ["RU"], "international"),
     ("«Газпром» и китайская CNPC подписали соглашение о поставках газа", "", ["CN", "RU"],
      "international"),
+    # a short ministry name the NER model reads as PER or LOC is a Russian organisation
+    ("Минпромторг и Узбекистан договорились о сотрудничестве в текстильной отрасли", "",
+     ["RU", "UZ"], "international"),
+    # "X России и Монголии": both countries; "ведомства двух стран" points back to them
+    ("Минобрнауки России и Монголии будут вместе готовить инженеров",
+     "Ведомства двух стран подписали соглашение о совместных программах.", ["MN", "RU"],
+     "international"),
+    # the title names the foreign side; the body names only the organisations
+    ("Новосибирские учёные и китайский университет создадут лабораторию",
+     "Институт катализа СО РАН и Университет Цинхуа договорились о совместных исследованиях.",
+     ["CN", "RU"], "international"),
+    # «черное золото» is oil, not a blacklist: no sanction that would negate the deal
+    ("Поставки «черного золота» в Китай выросли",
+     "Россия и Китай договорились о расширении поставок нефти по нефтепроводу.", ["CN", "RU"],
+     "international"),
 ])
 def test_cooperation_parties_and_scope(title, text, countries, scope):
     result = analyse(title, text)

@@ -75,3 +75,14 @@ def test_offsets_point_into_title_and_text():
     for e in analyse(title, text).entities:
         source = title if e.in_title else text
         assert source[e.start:e.stop] == e.text
+
+
+@pytest.mark.parametrize("text,mention,country", [
+    ("Минцифры и Сбер запустили платформу.", "Минцифры", "RU"),  # NER says LOC
+    ("Минцифры и Сбер запустили платформу.", "Сбер", "RU"),
+    ("Минцифры и Казахстан договорились о признании подписей.", "Минцифры", "RU"),  # NER: PER
+    ("Университет Нагои и МГУ открыли лабораторию.", "Университет Нагои", "JP"),  # a city
+])
+def test_known_organisations_and_their_countries(text, mention, country):
+    e = entity(text, mention)
+    assert (e.type, e.country) == ("ORG", country)

@@ -131,3 +131,15 @@ def test_migration_gives_stored_items_their_own_story(tmp_path, monkeypatch):
     assert store.schema_version(db) == 6
     assert story_of(db, item_id) == item_id
     assert item_details(db, [item_id])[0]["story_outlets"] == ["ТАСС"]
+
+
+def test_reindex_groups_copies_stored_before_stories_existed(db):
+    first = add(db, "ТАСС", *COPIES[0], 1)
+    second = add(db, "Вести", *COPIES[1], 2)
+    with store.transaction(db):  # as a database migrated from version 5 has them
+        db.execute("UPDATE items SET story_id = id")
+        db.execute("DELETE FROM story_bands")
+        db.execute("DELETE FROM story_signatures")
+    assert story_of(db, second) == second
+    assert store.reindex(db) == 2
+    assert (story_of(db, first), story_of(db, second)) == (first, first)
