@@ -283,8 +283,11 @@ def _stories(db: sqlite_utils.Database, story_ids: list[int]) -> tuple[dict, dic
     if not story_ids:
         return {}, {}
     marks = ",".join("?" * len(story_ids))
-    members = f"""SELECT id, COALESCE(story_id, id) AS story FROM items
-                  WHERE story_id IN ({marks}) OR id IN ({marks})"""
+    # Two indexed lookups (an OR would scan the story index): analysed items carry their
+    # story, items not analysed yet are stories of their own.
+    members = f"""SELECT id, story_id AS story FROM items WHERE story_id IN ({marks})
+                  UNION ALL
+                  SELECT id, id FROM items WHERE id IN ({marks}) AND story_id IS NULL"""
     outlets: dict[int, list[str]] = {}
     for row in db.execute(
             f"""SELECT m.story, f.name, min(s.first_seen) AS seen

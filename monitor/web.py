@@ -257,8 +257,8 @@ async def item_page(datasette, request):
         sources = [dict(r) for r in db.query(
             "SELECT f.name, s.url, s.first_seen, i.id AS item_id, i.title FROM items i "
             "JOIN item_sources s ON s.item_id = i.id JOIN feeds f ON f.id = s.feed_id "
-            "WHERE i.id = ? OR i.story_id = ? ORDER BY s.first_seen, s.rowid",
-            [story, story])]
+            "WHERE i.id IN (SELECT id FROM items WHERE story_id = ? UNION SELECT ?) "
+            "ORDER BY s.first_seen, s.rowid", [story, int(item_id)])]
         mentions = [dict(r) for r in db.query(
             "SELECT e.type, ie.start, ie.stop, ie.in_title FROM item_entities ie "
             "JOIN entities e ON e.id = ie.entity_id WHERE ie.item_id = ?", [int(item_id)])]
