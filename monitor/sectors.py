@@ -108,19 +108,20 @@ class SectorModel:
         char_arrays: list[np.ndarray] = []
         char_counts: list[int] = []
         owner: list[int] = []  # the text of each unit
+        lookup, grams, char_columns = word_vocab.get, self._grams.get, self._char_columns
         for i, text in enumerate(lemma_texts):
             for unit in text.split("\n"):
                 tokens = unit.split()
                 if not tokens:
                     continue
-                before = len(word_columns)
-                word_columns.extend(word_vocab[t] for t in tokens if t in word_vocab)
-                word_columns.extend(word_vocab[b] for b in map(" ".join, zip(tokens, tokens[1:]))
-                                    if b in word_vocab)
-                word_counts.append(len(word_columns) - before)
-                chars = [self._char_columns(t) for t in tokens]
-                char_arrays.extend(chars)
-                char_counts.append(sum(len(c) for c in chars))
+                found = [c for c in map(lookup, tokens) if c is not None]
+                found += [c for c in map(lookup, map(" ".join, zip(tokens, tokens[1:])))
+                          if c is not None]
+                word_columns += found
+                word_counts.append(len(found))
+                chars = [c if (c := grams(t)) is not None else char_columns(t) for t in tokens]
+                char_arrays += chars
+                char_counts.append(sum(map(len, chars)))
                 owner.append(i)
         owner_array = np.array(owner, dtype=np.int64)
         texts = len(lemma_texts)
@@ -129,10 +130,16 @@ class SectorModel:
         word_cols = np.array(word_columns, dtype=np.int64)
         char_cols = (np.concatenate(char_arrays) if char_arrays
                      else np.zeros(0, dtype=np.int64))
-        return (_tfidf(owner_array[word_units], word_cols, texts, self.word.idf_),
-                _tfidf(owner_array[char_units], char_cols, texts, self.char.idf_),
-                _tfidf(word_units, word_cols, len(owner), self.word.idf_),
-                _tfidf(char_units, char_cols, len(owner), self.char.idf_),
+        unit_word = _counts(word_units, word_cols, len(owner), len(self.word.idf_))
+        unit_char = _counts(char_units, char_cols, len(owner), len(self.char.idf_))
+        # a text's counts are the sum of its units' (one sparse product, no second build)
+        from scipy.sparse import csr_matrix
+
+        texts_of = csr_matrix((np.ones(len(owner), dtype=np.float32),
+                               (owner_array, np.arange(len(owner)))), shape=(texts, len(owner)))
+        return (_tfidf(texts_of @ unit_word, self.word.idf_),
+                _tfidf(texts_of @ unit_char, self.char.idf_),
+                _tfidf(unit_word, self.word.idf_), _tfidf(unit_char, self.char.idf_),
                 owner_array)
 
     def _char_columns(self, word: str) -> np.ndarray:
@@ -192,19 +199,27 @@ class SectorModel:
         return [str(names[columns[i]]) for i in order[:count] if contributions[i] > 0]
 
 
-def _tfidf(rows: np.ndarray, columns: np.ndarray, n_rows: int, idf: np.ndarray):
-    """A CSR matrix from (row, column) occurrences: sublinear tf times idf, L2-normalised
-    rows, as TfidfVectorizer(sublinear_tf=True) computes them."""
+def _counts(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int):
+    """A CSR matrix of occurrence counts from (row, column) pairs, duplicates summed."""
     from scipy.sparse import csr_matrix
 
     matrix = csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)),
-                        shape=(n_rows, len(idf)))
+                        shape=(n_rows, n_columns))
     matrix.sum_duplicates()
+    return matrix
+
+
+def _tfidf(counts, idf: np.ndarray):
+    """TF-IDF rows from a count matrix: sublinear tf times idf, L2-normalised rows, as
+    TfidfVectorizer(sublinear_tf=True) computes them (a new matrix; `counts` is kept)."""
+    matrix = counts.tocsr(copy=True)
+    matrix.sum_duplicates()
+    lengths = np.diff(matrix.indptr)
     data = (1.0 + np.log(matrix.data)) * idf[matrix.indices]
-    norms = np.sqrt(np.bincount(np.repeat(np.arange(n_rows), np.diff(matrix.indptr)),
-                                weights=data * data, minlength=n_rows))
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(matrix.shape[0]), lengths),
+                                weights=data * data, minlength=matrix.shape[0]))
     norms[norms == 0] = 1.0
-    matrix.data = (data / np.repeat(norms, np.diff(matrix.indptr))).astype(np.float32)
+    matrix.data = (data / np.repeat(norms, lengths)).astype(np.float32)
     return matrix
 
 
