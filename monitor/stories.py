@@ -95,7 +95,7 @@ def assign(db: sqlite_utils.Database, item_id: int, title: str, text: str) -> in
         db.execute("INSERT INTO story_signatures (item_id, signature) VALUES (?, ?)",
                    [item_id, sig.tobytes()])
         db.conn.executemany("INSERT OR IGNORE INTO story_bands (key, item_id) VALUES (?, ?)",
-                       [(key, item_id) for key in keys])
+                            [(key, item_id) for key in keys])
     db.execute("UPDATE items SET story_id = ? WHERE id = ?", [story, item_id])
     return story
 

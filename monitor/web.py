@@ -12,7 +12,6 @@ import base64
 import csv
 import hmac
 import io
-import json
 import os
 from collections import Counter
 from pathlib import Path

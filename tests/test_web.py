@@ -1,7 +1,6 @@
 """The web UI in a real headless Chromium (Debian's), driven by Playwright, against a real
 `monitor serve` process over a database built by polling loopback feeds."""
 
-import json
 import os
 import shutil
 import socket
