@@ -103,17 +103,13 @@ def stories(items: list[dict]) -> list[Story]:
     every outlet that carried it."""
     groups: dict[int, list[dict]] = {}
     for item in items:
-        groups.setdefault(item.get("story_id") or item["id"], []).append(item)
+        groups.setdefault(item["story_id"], []).append(item)
     result = []
     for members in groups.values():
         best = max(members, key=lambda i: (i["cooperation_score"] or 0, -i["id"]))
-        outlets: list[str] = []
-        for member in sorted(members, key=lambda i: i["first_seen"]):
-            for feed in member["feeds"] + member.get("story_outlets", []):
-                if feed not in outlets:
-                    outlets.append(feed)
         sector = best["sectors"][0]["id"] if best["sectors"] else None
-        result.append(Story(best, members, outlets, sector))
+        # every member carries the same story outlets (search.item_details), first seen first
+        result.append(Story(best, members, list(best["story_outlets"]), sector))
     return result
 
 

@@ -278,24 +278,38 @@ def item_details(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict]:
     return result
 
 
+def _story_members(count: int) -> str:
+    """SQL for (id, story) of every item of `count` stories given twice as parameters: two
+    indexed lookups (an OR would scan the story index), because analysed items carry their
+    story and items not analysed yet are stories of their own."""
+    marks = ",".join("?" * count)
+    return f"""SELECT id, story_id AS story FROM items WHERE story_id IN ({marks})
+               UNION ALL
+               SELECT id, id FROM items WHERE id IN ({marks}) AND story_id IS NULL"""
+
+
+def story_sources(db: sqlite_utils.Database, story_id: int) -> list[dict]:
+    """Every source of every item of a story, first seen first: outlet name, URL, time,
+    and the item (id, title) it carried."""
+    return [dict(row) for row in db.query(
+        f"""SELECT f.name, s.url, s.first_seen, i.id AS item_id, i.title
+            FROM ({_story_members(1)}) m JOIN items i ON i.id = m.id
+            JOIN item_sources s ON s.item_id = i.id JOIN feeds f ON f.id = s.feed_id
+            ORDER BY s.first_seen, s.rowid""", [story_id, story_id])]
+
+
 def _stories(db: sqlite_utils.Database, story_ids: list[int]) -> tuple[dict, dict]:
     """Per story id: its outlets in the order they carried it, and its number of items."""
     if not story_ids:
         return {}, {}
-    marks = ",".join("?" * len(story_ids))
-    # Two indexed lookups (an OR would scan the story index): analysed items carry their
-    # story, items not analysed yet are stories of their own.
-    members = f"""SELECT id, story_id AS story FROM items WHERE story_id IN ({marks})
-                  UNION ALL
-                  SELECT id, id FROM items WHERE id IN ({marks}) AND story_id IS NULL"""
     outlets: dict[int, list[str]] = {}
-    for row in db.execute(
-            f"""SELECT m.story, f.name, min(s.first_seen) AS seen
-                FROM ({members}) m JOIN item_sources s ON s.item_id = m.id
-                JOIN feeds f ON f.id = s.feed_id
-                GROUP BY m.story, f.name ORDER BY m.story, seen, min(s.rowid)""",
-            story_ids + story_ids):
-        outlets.setdefault(row[0], []).append(row[1])
-    counts = dict(db.execute(f"SELECT story, count(*) FROM ({members}) GROUP BY story",
-                             story_ids + story_ids).fetchall())
-    return outlets, counts
+    members: dict[int, set[int]] = {}
+    for story, item_id, name in db.execute(
+            f"""SELECT m.story, m.id, f.name
+                FROM ({_story_members(len(story_ids))}) m
+                JOIN item_sources s ON s.item_id = m.id JOIN feeds f ON f.id = s.feed_id
+                ORDER BY m.story, s.first_seen, s.rowid""", story_ids + story_ids):
+        members.setdefault(story, set()).add(item_id)
+        if name not in outlets.setdefault(story, []):
+            outlets[story].append(name)
+    return outlets, {story: len(ids) for story, ids in members.items()}

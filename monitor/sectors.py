@@ -85,7 +85,10 @@ class SectorModel:
 
     def __post_init__(self):
         self._grams: dict[str, np.ndarray] = {}
-        self._halves: tuple | None = None  # (coef, its word rows, its char rows)
+        # Row-major, so the word and char halves are views scipy can use as they are: its
+        # sparse @ dense copies a column-major matrix on every call, which cost more than
+        # the product itself.
+        self.coef = np.ascontiguousarray(self.coef)
 
     def raw(self, lemma_texts: list[str]):
         """Raw scores (texts x sectors): the larger of the whole text's and its best
@@ -182,14 +185,9 @@ class SectorModel:
         return result
 
     def _linear(self, x_word, x_char) -> np.ndarray:
-        if self._halves is None or self._halves[0] is not self.coef:
-            # Row-major copies, made once: scipy's sparse @ dense copies a column-major
-            # matrix on every call, which cost more than the product itself.
-            split = len(self.word.idf_)
-            self._halves = (self.coef, np.ascontiguousarray(self.coef[:split]),
-                            np.ascontiguousarray(self.coef[split:]))
-        _, coef_word, coef_char = self._halves
-        return np.asarray(x_word @ coef_word) + np.asarray(x_char @ coef_char) + self.intercept
+        split = len(self.word.idf_)
+        return np.asarray(x_word @ self.coef[:split]) + np.asarray(x_char @ self.coef[split:]) \
+            + self.intercept
 
     def _terms(self, x_word, row: int, sector: int, names, count: int) -> list[str]:
         start, stop = x_word.indptr[row], x_word.indptr[row + 1]

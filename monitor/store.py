@@ -470,8 +470,6 @@ def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
 
 def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
     """Replace an item's NLP results and its story in one transaction; mark it analysed."""
-    from . import stories
-
     with transaction(db):
         for table in ("item_entities", "item_sectors", "item_countries"):
             db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
@@ -494,10 +492,7 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
                 "INSERT OR IGNORE INTO item_countries (item_id, country) VALUES (?, ?)",
                 [item_id, country],
             )
-        index_item(db, item_id)
-        row = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
-        if row:
-            stories.assign(db, item_id, row[0], row[1])
+        index_item(db, item_id, story=True)
         db["items"].update(
             item_id,
             {
@@ -514,15 +509,21 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
         )
 
 
-def index_item(db: sqlite_utils.Database, item_id: int) -> None:
-    """(Re)write an item's row in the full-text index (inside the caller's transaction)."""
+def index_item(db: sqlite_utils.Database, item_id: int, *, story: bool) -> None:
+    """(Re)write an item's row in the full-text index and, for an analysed item (`story`),
+    its story, from one read and one lemmatisation (inside the caller's transaction)."""
+    from . import stories
     from .lemmas import lemmatize
 
-    row = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
+    row = db.execute("SELECT title, text, first_seen FROM items WHERE id = ?",
+                     [item_id]).fetchone()
     db.execute("DELETE FROM items_fts WHERE rowid = ?", [item_id])
     if row:
+        title, text = lemmatize(row[0]), lemmatize(row[1])
         db.execute("INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)",
-                   [item_id, lemmatize(row[0]), lemmatize(row[1])])
+                   [item_id, title, text])
+        if story:
+            stories.assign(db, item_id, f"{title} {text}", row[2])
 
 
 def reindex(db: sqlite_utils.Database, on_item: Callable[[], None] | None = None,
@@ -531,19 +532,15 @@ def reindex(db: sqlite_utils.Database, on_item: Callable[[], None] | None = None
     (in id order, so each story keeps its first item; batches commit)."""
     from . import stories
 
-    ids = [row[0] for row in db.execute("SELECT id FROM items ORDER BY id")]
+    ids = db.execute("SELECT id, analysed_at IS NOT NULL FROM items ORDER BY id").fetchall()
     with transaction(db):
         db.execute("DELETE FROM items_fts")
         db.execute("DELETE FROM story_bands")
         db.execute("DELETE FROM story_signatures")
     for start in range(0, len(ids), batch):
         with transaction(db):
-            for item_id in ids[start:start + batch]:
-                index_item(db, item_id)
-                row = db.execute("SELECT title, text, analysed_at FROM items WHERE id = ?",
-                                 [item_id]).fetchone()
-                if row[2]:
-                    stories.assign(db, item_id, row[0], row[1])
+            for item_id, analysed in ids[start:start + batch]:
+                index_item(db, item_id, story=bool(analysed))
                 if on_item:
                     on_item()
     with transaction(db):

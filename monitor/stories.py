@@ -17,7 +17,6 @@ from functools import lru_cache
 import numpy as np
 import sqlite_utils
 
-from .lemmas import lemmatize
 
 NUM_PERM = 128
 THRESHOLD = 0.5  # estimated Jaccard similarity of word 3-shingles for "the same story"
@@ -25,17 +24,17 @@ WINDOW_DAYS = 7  # copies of a story appear within days; older items keep no ban
 SEED = 7
 
 
-def shingles(title: str, text: str) -> set[str]:
-    """Word 3-shingles of title and text, on search lemmas."""
-    words = lemmatize(f"{title} {text}").split()
+def shingles(lemmas: str) -> set[str]:
+    """Word 3-shingles of an item's search lemmas (`lemmas.lemmatize` of title and text)."""
+    words = lemmas.split()
     return {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))} if words else set()
 
 
-def signature(title: str, text: str) -> np.ndarray | None:
+def signature(lemmas: str) -> np.ndarray | None:
     """The item's MinHash signature (NUM_PERM uint64 values); None for an empty item."""
     from datasketch import MinHash
 
-    found = shingles(title, text)
+    found = shingles(lemmas)
     if not found:
         return None
     minhash = MinHash(num_perm=NUM_PERM, seed=SEED)
@@ -67,18 +66,18 @@ def band_keys(sig: np.ndarray) -> list[int]:
     return keys
 
 
-def assign(db: sqlite_utils.Database, item_id: int, title: str, text: str) -> int:
-    """Put an item into the story of its earliest near copy seen before it (or start its
-    own story) and store its signature; returns the story id. Runs inside the caller's
-    transaction, so the item's analysis and its story are saved together."""
+def assign(db: sqlite_utils.Database, item_id: int, lemmas: str, first_seen: str) -> int:
+    """Put an item (its search lemmas, as the full-text index holds them) into the story of
+    its earliest near copy seen before it, or start its own story, and store its signature;
+    returns the story id. Runs inside the caller's transaction (`store.index_item`), so the
+    item's analysis and its story are saved together."""
     db.execute("DELETE FROM story_bands WHERE item_id = ?", [item_id])
     db.execute("DELETE FROM story_signatures WHERE item_id = ?", [item_id])
-    sig = signature(title, text)
+    sig = signature(lemmas)
     story = item_id
     if sig is not None:
         keys = band_keys(sig)
-        row = db.execute("SELECT first_seen FROM items WHERE id = ?", [item_id]).fetchone()
-        since = _shift(row[0], -WINDOW_DAYS) if row else ""
+        since = _shift(first_seen, -WINDOW_DAYS)
         marks = ",".join("?" * len(keys))
         # Only earlier items: a story's first item never joins a later copy of itself.
         candidates = db.execute(

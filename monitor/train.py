@@ -9,6 +9,7 @@ threshold, metrics), never as a pickle.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import datetime, timezone
@@ -160,9 +161,8 @@ def _fit_sectors(texts: list[str], y: np.ndarray, weights: np.ndarray, seed: int
         regression.fit(x, y[:, j], sample_weight=weights)
         coef.append(regression.coef_[0])
         intercept.append(regression.intercept_[0])
-    model.coef = np.array(coef, dtype=np.float32).T
-    model.intercept = np.array(intercept)
-    return model
+    return dataclasses.replace(model, coef=np.array(coef, dtype=np.float32).T,
+                               intercept=np.array(intercept))
 
 
 def _prf(y: np.ndarray, pred: np.ndarray) -> dict:

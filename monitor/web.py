@@ -22,7 +22,7 @@ from datasette import Response, hookimpl
 from .gazetteer import country_names
 from .sectors import sector_names
 from .lemmas import lemmatize, search_lemma
-from .search import QueryError, SearchQuery, item_details, search
+from .search import QueryError, SearchQuery, item_details, search, story_sources
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 FACET_LIMIT = 12
@@ -251,13 +251,8 @@ async def item_page(datasette, request):
         details = item_details(db, [int(item_id)])
         if not details:
             return None
-        story = details[0]["story_id"]
         # every outlet of the story: this item's sources and its near copies' (stories.py)
-        sources = [dict(r) for r in db.query(
-            "SELECT f.name, s.url, s.first_seen, i.id AS item_id, i.title FROM items i "
-            "JOIN item_sources s ON s.item_id = i.id JOIN feeds f ON f.id = s.feed_id "
-            "WHERE i.id IN (SELECT id FROM items WHERE story_id = ? UNION SELECT ?) "
-            "ORDER BY s.first_seen, s.rowid", [story, int(item_id)])]
+        sources = story_sources(db, details[0]["story_id"])
         mentions = [dict(r) for r in db.query(
             "SELECT e.type, ie.start, ie.stop, ie.in_title FROM item_entities ie "
             "JOIN entities e ON e.id = ie.entity_id WHERE ie.item_id = ?", [int(item_id)])]
