@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, store
+from . import __version__
 from .config import Config, ConfigError, load_config
 
 DEFAULT_CONFIG = "feeds.yaml"
@@ -40,6 +40,8 @@ class Context:
         return self.config(required=False).db_path(self.db_override)
 
     def db(self, *, required_config: bool = False):
+        from . import store
+
         config = self.config(required=required_config)
         path = config.db_path(self.db_override)
         try:
@@ -82,6 +84,7 @@ def _progress():
 
 def poll_and_analyse(db, config: Config, feed_names=()) -> list:
     """Poll the chosen feeds once, print a line per feed, then analyse new items."""
+    from . import store
     from .ingest import analyse_pending
     from .poller import enabled_feeds, fetch_articles, poll_feeds
 
@@ -203,6 +206,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
       monitor serve                      # http://127.0.0.1:8001/
       MONITOR_WEB_PASSWORD=secret monitor serve --host 0.0.0.0 --port 8080
     """
+    from . import store
     from .web import UnsafeBind, serve as serve_web
 
     path = ctx.config(required=False).db_path(ctx.db_override)
@@ -346,6 +350,8 @@ def reindex(ctx: Context) -> None:
       monitor reindex
       monitor --db archive.db reindex
     """
+    from . import store
+
     db = ctx.db()
     with _progress() as progress:
         task = progress.add_task("Indexing items", total=store.count_items(db))
@@ -365,6 +371,8 @@ def feeds(ctx: Context, fmt: str) -> None:
       monitor feeds
       monitor feeds --format json | jq '.[] | select(.status == "error")'
     """
+    from . import store
+
     config = ctx.config(required=False)
     db = ctx.db()
     if config.feeds:
@@ -407,6 +415,7 @@ def demo(demo_db: str) -> None:
       monitor demo
       monitor demo --db try.db && monitor --db try.db search Япония
     """
+    from . import store
     from .demo import demo_config, demo_feed_dir, serve_directory
     from .search import SearchQuery
     from .search import search as run_search
@@ -623,6 +632,7 @@ def train(ctx: Context, what: str, data: str | None, factru: str | None, labels:
       monitor train sectors
       monitor train cooperation --factru ../shared/data/factrueval-2016/devset
     """
+    from . import store
     from .cooperation import models_dir
     from .evaluate import factru_cooperation_rows, load_jsonl
     from .sectors import sector_ids
@@ -687,6 +697,7 @@ def label(ctx: Context, item_id: int, sectors, not_sectors, cooperation: str | N
     Example:
       monitor label 42 --sector water --not-sector energy --cooperation yes
     """
+    from . import store
     from .sectors import sector_ids
 
     known = set(sector_ids())

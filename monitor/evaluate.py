@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -180,7 +180,7 @@ def load_jsonl(path: Path) -> list[dict]:
 def natasha_normal(text: str, start: int, stop: int) -> str | None:
     """Plain Natasha's normal form (segment, morph, syntax, NER, normalize) of the span
     starting at `start`, or None when its NER did not find it."""
-    from natasha import Doc, MorphVocab
+    from natasha import Doc
 
     from .nlp import natasha_models
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gettext
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -153,8 +154,51 @@ def _words(name: str) -> list[str]:
     return [token.text for token in tokenize(name)]
 
 
-def _lemma_key(words: list[str]) -> list[frozenset[str]]:
-    return [morph.lemma_variants(word) for word in words]
+LEMMA_TABLE = "lemma_variants.json"
+
+
+def compute_lemma_table() -> dict[str, list[str]]:
+    """Every word of every gazetteer name -> the lemmas pymorphy3 gives it out of context."""
+    words = {word for name in entries() for word in _words(name)}
+    return {word: sorted(morph.lemma_variants(word)) for word in sorted(words)}
+
+
+def write_lemma_table() -> None:
+    """Regenerate `data/lemma_variants.json` after editing the gazetteer data:
+    `python -c "from monitor import gazetteer; gazetteer.write_lemma_table()"`."""
+    path = resources.files("monitor") / "data" / LEMMA_TABLE
+    table = compute_lemma_table()
+    lines = [f"{json.dumps(word, ensure_ascii=False)}: {json.dumps(table[word], ensure_ascii=False)}"
+             for word in table]  # one word per line, so that a diff shows what changed
+    with open(str(path), "w", encoding="utf-8") as out:
+        out.write("{\n" + ",\n".join(lines) + "\n}\n")
+
+
+@lru_cache(maxsize=1)
+def _lemma_table() -> dict[str, list[str]]:
+    # Precomputed because asking pymorphy3 for ~3,000 words cost 0.3 s of every start-up.
+    path = resources.files("monitor") / "data" / LEMMA_TABLE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def _variants(word: str) -> list[str]:
+    """Lemma variants in a fixed order (a word missing from the table is asked of pymorphy3)."""
+    found = _lemma_table().get(word)
+    return found if found is not None else sorted(morph.lemma_variants(word))
+
+
+@lru_cache(maxsize=1)
+def name_patterns() -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
+    """Every name -> (its words, up to 16 combinations of their lemma variants)."""
+    result = {}
+    for name in entries():
+        words = _words(name)
+        combos = list(itertools.islice(itertools.product(*map(_variants, words)), 16))
+        result[name] = (words, combos)
+    return result
 
 
 _ORDER = ["country", "intl_org", "org", "region", "capital", "city", "country_adj",
@@ -166,8 +210,9 @@ def lemma_index() -> dict[str, list[tuple[Entry, str]]]:
     """Space-joined lemmas -> (entry, the name as written in the data), for linking NER
     spans under any lemma variant."""
     index: dict[str, list[tuple[Entry, str]]] = {}
+    patterns = name_patterns()
     for name, bucket in entries().items():
-        for combo in itertools.islice(itertools.product(*_lemma_key(_words(name))), 16):
+        for combo in patterns[name][1]:
             key = " ".join(combo).replace("ё", "е")
             for entry in bucket:
                 pairs = index.setdefault(key, [])
@@ -201,13 +246,11 @@ def build_matcher(nlp: Language) -> tuple[PhraseMatcher, dict[str, Entry]]:
     matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
     labels: dict[str, Entry] = {}
     for name, bucket in entries().items():
-        words = _words(name)
+        words, combos = name_patterns()[name]
         entry = min(bucket, key=lambda e: _ORDER.index(e.kind))
         label = f"{entry.kind}|{entry.country or ''}|{entry.code or ''}|{entry.canonical}"
         labels[label] = entry
-        patterns = []
-        for combo in itertools.islice(itertools.product(*_lemma_key(words)), 16):
-            patterns.append(Doc(nlp.vocab, words=words, lemmas=list(combo)))
+        patterns = [Doc(nlp.vocab, words=words, lemmas=list(combo)) for combo in combos]
         matcher.add(label, patterns)
     return matcher, labels
 

@@ -12,8 +12,10 @@ The title and the text share one Doc: the text starts at `doc.user_data["text_st
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -48,9 +50,51 @@ def natasha_models() -> NatashaModels:
     from natasha import NewsEmbedding, NewsMorphTagger, NewsNERTagger, NewsSyntaxParser, \
         Segmenter
 
-    emb = NewsEmbedding()
-    return NatashaModels(Segmenter(), NewsMorphTagger(emb), NewsSyntaxParser(emb),
-                         NewsNERTagger(emb))
+    with _lean_loading():
+        emb = NewsEmbedding()
+        return NatashaModels(Segmenter(), NewsMorphTagger(emb), NewsSyntaxParser(emb),
+                             NewsNERTagger(emb))
+
+
+@contextmanager
+def _lean_loading():
+    """Load Natasha's models without work that nothing here uses (0.5 s of start-up):
+    - navec precomputes a norm per word and products of centroids for word similarity;
+      the taggers read only the quantised codes and indexes (slovnet's InjectNavecVisitor);
+    - the morphology, syntax and NER packs each carry the same 250,000-word vocabulary,
+      and slovnet would split it and build its index three times; they share one (read
+      only) instead.
+    Either step is skipped when the installed navec or slovnet looks different."""
+    patched = []
+    try:
+        from navec.pq import PQ
+
+        if "precompute" in PQ.__dict__:
+            patched.append((PQ, "precompute", PQ.__dict__["precompute"]))
+            PQ.precompute = lambda self: None
+    except ImportError:
+        pass
+    try:
+        from slovnet.exec import pack
+
+        original = pack.bytes_vocab
+        shared: dict[bytes, object] = {}
+
+        def bytes_vocab(data: bytes):
+            content = gzip.decompress(data)
+            if content not in shared:
+                shared[content] = original(data)
+            return shared[content]
+
+        patched.append((pack, "bytes_vocab", original))
+        pack.bytes_vocab = bytes_vocab
+    except (ImportError, AttributeError):
+        pass
+    try:
+        yield
+    finally:
+        for owner, name, original in patched:
+            setattr(owner, name, original)
 
 
 _lock = threading.Lock()
@@ -222,12 +266,30 @@ def create_natasha_ner(nlp: Language, name: str):
     return natasha_ner
 
 
+class NatashaTokenizer:
+    """spaCy's tokenizer slot filled by Natasha: `nlp.make_doc(text)` segments, tags and
+    parses with the same single pass as `make_doc`, and spaCy does not build a second,
+    rule-based Russian tokenizer that nothing would use."""
+
+    def __init__(self, nlp: Language):
+        self.nlp = nlp
+
+    def __call__(self, text: str) -> Doc:
+        return make_doc(self.nlp, "", text)
+
+
+@spacy.registry.tokenizers("monitor.natasha_tokenizer.v1")
+def _natasha_tokenizer():
+    return NatashaTokenizer
+
+
 @lru_cache(maxsize=1)
 def pipeline() -> Language:
     """spacy.blank("ru") with this project's components, built once per process."""
     from . import cooperation, entities, gazetteer  # noqa: F401  (register components)
 
-    nlp = spacy.blank("ru")
+    nlp = spacy.blank("ru", config={
+        "nlp": {"tokenizer": {"@tokenizers": "monitor.natasha_tokenizer.v1"}}})
     nlp.add_pipe("natasha_ner")
     nlp.add_pipe("gazetteer")
     nlp.add_pipe("party_linker")

@@ -145,7 +145,7 @@ def record_poll(db: sqlite_utils.Database, poll: FeedPoll, config: Config) -> Po
                                                jitter=config.poll.jitter))
     elif result.gone:
         summary.status = "disabled"
-        summary.error = f"HTTP 410 Gone: the publisher removed this feed"
+        summary.error = "HTTP 410 Gone: the publisher removed this feed"
         state.update(status="disabled", disabled_reason=summary.error, last_error=summary.error,
                      error_count=row["error_count"] + 1, next_poll=None)
     else:

@@ -1,7 +1,6 @@
 """Evaluation and training commands, run on small slices of real data."""
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

@@ -48,3 +48,20 @@ def test_compound_adjective_gives_both_countries():
 def test_lowercase_common_words_are_not_names():
     # "мир" (peace/world) and "союз" (union) in lower case are not parties
     assert parties("В мире заключили союз", "") == set()
+
+
+def test_lemma_table_is_up_to_date():
+    """data/lemma_variants.json (read at start-up instead of asking pymorphy3) must equal
+    what pymorphy3 gives today; after editing the data, regenerate it with
+    `python -c "from monitor import gazetteer; gazetteer.write_lemma_table()"`."""
+    from monitor import gazetteer
+
+    assert gazetteer._lemma_table() == gazetteer.compute_lemma_table()
+
+
+def test_word_missing_from_lemma_table_is_asked_of_pymorphy():
+    from monitor import gazetteer, morph
+
+    assert "Тьмутаракани" not in gazetteer._lemma_table()
+    assert gazetteer._variants("Тьмутаракани") == sorted(morph.lemma_variants("Тьмутаракани"))
+    assert "тьмутаракань" in gazetteer._variants("Тьмутаракани")

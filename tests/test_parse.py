@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from feedserver import rss
 from monitor.demo import demo_feed_dir
 from monitor.parse import parse_feed

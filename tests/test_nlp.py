@@ -1,0 +1,60 @@
+"""The document model: one Natasha pass into a spaCy Doc, and how its models are loaded."""
+
+import pytest
+
+from monitor import nlp
+
+TEXTS = [
+    "Минстрой России и Министерство земли, инфраструктуры и транспорта Японии подписали "
+    "меморандум. Документ подписал Ирек Файзуллин.",
+    "В Нидерландах открылся офис «Газпрома». Представители Российско-Японской рабочей "
+    "группы обсудили водоочистку в Санкт-Петербурге.",
+]
+
+
+def test_tokenizer_is_natasha():
+    """`nlp(text)` runs the same single Natasha pass as the service (no second tokenizer)."""
+    pipeline = nlp.pipeline()
+    assert isinstance(pipeline.tokenizer, nlp.NatashaTokenizer)
+    doc = pipeline("Министр посетил Москву. Стороны подписали соглашение.")
+    assert [t.text for t in doc][:4] == ["Министр", "посетил", "Москву", "."]
+    assert [t.lemma_ for t in doc][:3] == ["министр", "посетить", "москва"]
+    assert len(list(doc.sents)) == 2
+    assert [(e.text, e.label_) for e in doc.ents] == [("Москву", "LOC")]
+
+
+def _markup(models, text):
+    from natasha import Doc
+
+    doc = Doc(text)
+    doc.segment(models.segmenter)
+    doc.tag_morph(models.morph_tagger)
+    doc.parse_syntax(models.syntax_parser)
+    doc.tag_ner(models.ner_tagger)
+    return ([(t.text, t.pos, t.feats, t.head_id, t.rel) for t in doc.tokens],
+            [(s.start, s.stop, s.type) for s in doc.spans])
+
+
+@pytest.mark.slow
+def test_lean_loading_changes_no_output():
+    """The models loaded without navec's similarity tables and with one shared vocabulary
+    tag, parse and find entities exactly as Natasha's own loading does."""
+    from natasha import NewsEmbedding, NewsMorphTagger, NewsNERTagger, NewsSyntaxParser, \
+        Segmenter
+
+    lean = nlp.natasha_models()
+    encoders = [lean.morph_tagger.infer.encoder, lean.syntax_parser.infer.encoder,
+                lean.ner_tagger.infer.encoder]
+    assert encoders[0].words_vocab is encoders[1].words_vocab is encoders[2].words_vocab
+    emb = NewsEmbedding()
+    plain = nlp.NatashaModels(Segmenter(), NewsMorphTagger(emb), NewsSyntaxParser(emb),
+                              NewsNERTagger(emb))
+    assert plain.morph_tagger.infer.encoder.words_vocab is not encoders[0].words_vocab
+    for text in TEXTS:
+        assert _markup(lean, text) == _markup(plain, text)
+    # and the patches are gone once loading is over
+    from navec.pq import PQ
+    from slovnet.exec import pack
+
+    assert PQ.precompute.__qualname__ == "PQ.precompute"
+    assert pack.bytes_vocab.__module__ == "slovnet.exec.pack"
