@@ -49,7 +49,11 @@ DEVELOP_VERBS = {"развивать", "развить", "расширять", "
                  "наращивать", "нарастить", "углублять", "углубить", "налаживать", "наладить",
                  "обсудить", "обсуждать", "активизировать", "продолжить", "продолжать",
                  "возобновить", "запустить", "реализовать", "реализовывать", "создать",
-                 "построить", "строить", "организовать", "провести"}
+                 "построить", "строить", "организовать", "провести",
+                 # and their nouns: "укрепление связей", "развитие сотрудничества"
+                 "развитие", "расширение", "укрепление", "наращивание", "углубление",
+                 "налаживание", "активизация", "продолжение", "возобновление",
+                 "реализация", "создание", "строительство"}
 # Cues of cooperation that need two parties in the sentence to count: treaties, loans,
 # grants, investment, joining a project, building a plant.
 FACILITY_NAMES = {"гэс", "аэс", "тэц", "тэс", "порт", "аэропорт", "месторождение", "мост",
@@ -193,8 +197,8 @@ class SentenceCues:
             return False
         if self.coop > 0:
             return self.parties >= 2 or (self.parties >= 1 and self.coop_verb)
-        if self.sign_agreement or self.joint > 0 or self.joint_subjects:
-            return self.parties >= 2
+        if self.sign_agreement or self.joint > 0 or self.joint_subjects or self.develop_coop:
+            return self.parties >= 2  # "укрепление связей между странами" needs two sides
         # "кредит", "поставки" need two sides: named, or "между двумя странами"
         return self.pair > 0 and (len(self.countries | self.orgs) >= 2 or self.implied_pair)
 
@@ -322,8 +326,11 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     lemma_set = set(lemmas)
     cues.sign_agreement = bool(lemma_set & SIGN_VERBS) and bool(
         lemma_set & {"соглашение", "меморандум", "договор", "контракт", "протокол"})
-    cues.develop_coop = bool(lemma_set & DEVELOP_VERBS) and bool(
-        lemma_set & (COOP_NOUNS | {"связь", "проект", "отношение"}))
+    # "развивать сотрудничество", "укрепление связей": the object depends on the verb/noun
+    objects = COOP_NOUNS | {"связь", "проект", "отношение"}
+    cues.develop_coop = any(
+        token.lemma_ in DEVELOP_VERBS and any(c.lemma_ in objects for c in token.children)
+        for token in sent)
     # Negation or ending attached to a cooperation cue: "не будут сотрудничать",
     # "приостановили сотрудничество", "отказались от соглашения".
     # Negation: "не будут сотрудничать"; an ending verb governing the cue ("приостановили

@@ -82,8 +82,11 @@ def train_cooperation(sources: dict[str, list[dict]], out_dir: Path, *, seed: in
     threshold, _ = _best_threshold(y, oof)
     model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
     model.fit(x, y)
+    # the data and the fitted weights: a change of the detector's features changes the
+    # version even on the same data, so `monitor reprocess` re-tags stored items
     digest = hashlib.sha1(json.dumps(
-        [[r.get("title", ""), r.get("text", ""), r["is_cooperation"]] for r in rows],
+        [[r.get("title", ""), r.get("text", ""), r["is_cooperation"]] for r in rows]
+        + [np.round(model.coef_[0], 5).tolist(), round(float(model.intercept_[0]), 5)],
         ensure_ascii=False).encode()).hexdigest()[:8]
     version = f"{datetime.now(timezone.utc):%Y%m%d}-{digest}-{len(rows)}"
     card = {
@@ -252,7 +255,8 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     step("final model")
     digest = hashlib.sha1(json.dumps(
         [[r.get("title", ""), r.get("text", ""), r["sectors"]] for r in written + analyst]
-        + [terms], ensure_ascii=False).encode()).hexdigest()[:8]
+        + [terms, np.round(model.intercept, 5).tolist()],
+        ensure_ascii=False).encode()).hexdigest()[:8]
     version = f"{datetime.now(timezone.utc):%Y%m%d}-{digest}-{len(written) + len(analyst)}"
     model.platt, model.thresholds, model.version = platt, thresholds, version
     heldout = None

@@ -83,3 +83,29 @@ def test_score_is_a_probability():
     scores = [analyse(t, "").cooperation_score for t in (
         "Россия и Япония подписали соглашение о сотрудничестве", "Погода в Москве")]
     assert all(0.0 <= s <= 1.0 for s in scores) and scores[0] > scores[1]
+
+
+def _cues(text):
+    from monitor import cooperation, nlp
+
+    doc = nlp.process("", text)
+    return [cooperation.sentence_cues(doc, sent, list(doc.ents)) for sent in doc.sents]
+
+
+@pytest.mark.parametrize("text,develop", [
+    # the noun of a "develop" verb counts like the verb ("укрепление связей")
+    ("Проект способствует укреплению связей между странами.", True),
+    ("Стороны обсудили расширение сотрудничества.", True),
+    ("Министры договорились развивать отношения.", True),
+    # but only with cooperation as its object, not anywhere in the sentence
+    ("Совет по развитию информационного общества обсудил ход проекта.", False),
+])
+def test_develop_cue_needs_its_object(text, develop):
+    assert _cues(text)[0].develop_coop is develop
+
+
+def test_strengthening_ties_between_two_countries_is_cooperation():
+    result = analyse("Россия начала качать нефть в Казахстан",
+                     "Сделка способствует укреплению связей между странами.")
+    assert result.is_cooperation and result.countries == ["KZ", "RU"]
+    assert "укреплению связей" in result.evidence
