@@ -25,6 +25,7 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
+from spacy.vocab import Vocab
 
 from . import morph
 
@@ -244,13 +245,16 @@ def span_lemmas(span: Span) -> str:
 def build_matcher(nlp: Language) -> tuple[PhraseMatcher, dict[str, Entry]]:
     """A PhraseMatcher on LEMMA with one pattern per lemma variant of every name."""
     matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    # Pattern Docs live in a bare Vocab: the matcher compares lemma hashes only, and
+    # Russian's lexical attributes (like_num, shape...) for ~3,000 words cost start-up time.
+    patterns_vocab = Vocab()
     labels: dict[str, Entry] = {}
     for name, bucket in entries().items():
         words, combos = name_patterns()[name]
         entry = min(bucket, key=lambda e: _ORDER.index(e.kind))
         label = f"{entry.kind}|{entry.country or ''}|{entry.code or ''}|{entry.canonical}"
         labels[label] = entry
-        patterns = [Doc(nlp.vocab, words=words, lemmas=list(combo)) for combo in combos]
+        patterns = [Doc(patterns_vocab, words=words, lemmas=list(combo)) for combo in combos]
         matcher.add(label, patterns)
     return matcher, labels
 

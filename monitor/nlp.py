@@ -46,55 +46,70 @@ class NatashaModels:
 
 @lru_cache(maxsize=1)
 def natasha_models() -> NatashaModels:
-    """Natasha's models ship inside its wheel: loading needs no network (about 1 s)."""
-    from natasha import NewsEmbedding, NewsMorphTagger, NewsNERTagger, NewsSyntaxParser, \
-        Segmenter
+    """Natasha's models ship inside its wheel: loading needs no network (about 0.5 s)."""
+    from natasha import NewsMorphTagger, NewsNERTagger, NewsSyntaxParser, Segmenter
 
-    with _lean_loading():
-        emb = NewsEmbedding()
+    emb = tagger_embedding()
+    with _shared_vocabularies():
         return NatashaModels(Segmenter(), NewsMorphTagger(emb), NewsSyntaxParser(emb),
                              NewsNERTagger(emb))
 
 
-@contextmanager
-def _lean_loading():
-    """Load Natasha's models without work that nothing here uses (0.5 s of start-up):
-    - navec precomputes a norm per word and products of centroids for word similarity;
-      the taggers read only the quantised codes and indexes (slovnet's InjectNavecVisitor);
-    - the morphology, syntax and NER packs each carry the same 250,000-word vocabulary,
-      and slovnet would split it and build its index three times; they share one (read
-      only) instead.
-    Either step is skipped when the installed navec or slovnet looks different."""
-    patched = []
-    try:
-        from navec.pq import PQ
+@dataclass
+class TaggerEmbedding:
+    """What Natasha's taggers read of its news embedding (slovnet's InjectNavecVisitor):
+    the embedding's id and its quantised vectors."""
 
-        if "precompute" in PQ.__dict__:
-            patched.append((PQ, "precompute", PQ.__dict__["precompute"]))
-            PQ.precompute = lambda self: None
-    except ImportError:
-        pass
+    meta: object
+    pq: object
+
+
+def tagger_embedding() -> TaggerEmbedding:
+    """The news embedding without what only word lookups and similarity use: navec's own
+    loader (`NewsEmbedding()`) also indexes its 250,000 words and precomputes a norm per
+    word and products of centroids, 0.4 s of every start-up."""
+    from natasha.data import NEWS_EMBEDDING
+    from navec.meta import Meta
+    from navec.navec import META, PQ_
+    from navec.pq import PQ
+    from navec.tar import Tar
+
+    class QuantisedVectors(PQ):
+        def precompute(self):  # the similarity tables
+            pass
+
+    with Tar(NEWS_EMBEDDING) as tar:
+        meta = Meta.from_file(tar.load(META))
+        Meta.check_protocol(meta.protocol)
+        return TaggerEmbedding(meta, QuantisedVectors.from_file(tar.load(PQ_)))
+
+
+@contextmanager
+def _shared_vocabularies():
+    """The morphology, syntax and NER packs each carry the same 250,000-word vocabulary;
+    slovnet would split it and index it three times (0.3 s). While loading, identical
+    vocabularies are built once and shared (the taggers only read them). Skipped when the
+    installed slovnet has no `bytes_vocab`."""
     try:
         from slovnet.exec import pack
 
         original = pack.bytes_vocab
-        shared: dict[bytes, object] = {}
-
-        def bytes_vocab(data: bytes):
-            content = gzip.decompress(data)
-            if content not in shared:
-                shared[content] = original(data)
-            return shared[content]
-
-        patched.append((pack, "bytes_vocab", original))
-        pack.bytes_vocab = bytes_vocab
     except (ImportError, AttributeError):
-        pass
+        yield
+        return
+    shared: dict[bytes, object] = {}
+
+    def bytes_vocab(data: bytes):
+        content = gzip.decompress(data)
+        if content not in shared:
+            shared[content] = original(data)
+        return shared[content]
+
+    pack.bytes_vocab = bytes_vocab
     try:
         yield
     finally:
-        for owner, name, original in patched:
-            setattr(owner, name, original)
+        pack.bytes_vocab = original
 
 
 _lock = threading.Lock()

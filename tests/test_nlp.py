@@ -37,8 +37,9 @@ def _markup(models, text):
 
 @pytest.mark.slow
 def test_lean_loading_changes_no_output():
-    """The models loaded without navec's similarity tables and with one shared vocabulary
-    tag, parse and find entities exactly as Natasha's own loading does."""
+    """The taggers loaded on the quantised vectors alone (no word index, no similarity
+    tables) and with one shared vocabulary tag, parse and find entities exactly as after
+    Natasha's own loading."""
     from natasha import NewsEmbedding, NewsMorphTagger, NewsNERTagger, NewsSyntaxParser, \
         Segmenter
 
@@ -52,9 +53,11 @@ def test_lean_loading_changes_no_output():
     assert plain.morph_tagger.infer.encoder.words_vocab is not encoders[0].words_vocab
     for text in TEXTS:
         assert _markup(lean, text) == _markup(plain, text)
-    # and the patches are gone once loading is over
-    from navec.pq import PQ
+    # the same vectors, and slovnet's loader is itself again once loading is over
+    vectors = nlp.tagger_embedding()
+    assert vectors.meta.id == emb.meta.id
+    assert (vectors.pq.codes == emb.pq.codes).all()
+    assert (vectors.pq.indexes == emb.pq.indexes).all()
     from slovnet.exec import pack
 
-    assert PQ.precompute.__qualname__ == "PQ.precompute"
     assert pack.bytes_vocab.__module__ == "slovnet.exec.pack"
