@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -102,6 +103,8 @@ NEGATIVE = {
               "следователь", "злоумышленник", "хищение", "взятка", "коррупция", "суд",
               "приговор", "следствие"},
 }
+FIGHT = {"борьба", "бороться", "противодействие", "противодействовать", "профилактика",
+         "предотвращение", "предотвратить", "пресечение", "искоренение"}
 LOCATIVE_PREPS = {"в", "во", "на", "из", "изо", "под", "близ", "около", "возле", "до",
                   "через", "по"}
 
@@ -222,7 +225,11 @@ def _is_location(token: Token) -> bool:
                for child in node.children)
 
 
-_CYRILLIC = __import__("re").compile("[А-Яа-яЁё]")
+_CYRILLIC = re.compile("[А-Яа-яЁё]")
+
+
+# "Международная федерация футбола", "Всемирный банк": international by their own name
+_INTERNATIONAL = re.compile("(Международн|Всемирн|Мирово)", re.IGNORECASE)
 
 
 def _org_country(name: str, country: str | None) -> str | None:
@@ -248,6 +255,8 @@ def _party(span: Span, match: Match | None) -> dict | None:
         if kind == "intl_org":
             return {"name": canonical, "kind": "intl_org", "country": None}
         name = span._.normal or span.text
+        if not country and _INTERNATIONAL.match(name):
+            return {"name": name, "kind": "intl_org", "country": None}
         return {"name": name, "kind": "org", "country": _org_country(name, country)}
     if kind in ("country", "country_adj", "demonym"):
         return {"name": canonical, "kind": "country", "country": country}
@@ -272,6 +281,19 @@ def _mentions(doc: Doc, sent: Span, doc_ents: list[Span]) -> list[tuple[Span, Ma
     covered = {i for m in extra for i in range(m.start, m.end)}
     ents = [e for e in ents if e._.kind or not any(i in covered for i in range(e.start, e.end))]
     return [(e, None) for e in ents] + [(doc[m.start:m.end], m) for m in extra]
+
+
+def _fought(token: Token) -> bool:
+    """A negative word that is what the parties fight ("борьба с коррупцией",
+    "противодействие терроризму") is the goal of their cooperation, not a conflict."""
+    node = token
+    for _ in range(3):
+        if node.head.i == node.i:
+            return False
+        node = node.head
+        if node.lemma_ in FIGHT:
+            return True
+    return False
 
 
 def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
@@ -308,7 +330,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             cues.pair += 1
             coop_tokens.append(token)  # negation applies to these cues too
         for name, words in NEGATIVE.items():
-            if lemma in words and name != "ending":
+            if lemma in words and name != "ending" and not _fought(token):
                 cues.negative[name] = cues.negative.get(name, 0) + 1
     # "МТС и Nokia создадут сеть": two parties as coordinated subjects act together.
     mentions = _mentions(doc, sent, doc_ents)

@@ -109,3 +109,29 @@ def test_strengthening_ties_between_two_countries_is_cooperation():
                      "Сделка способствует укреплению связей между странами.")
     assert result.is_cooperation and result.countries == ["KZ", "RU"]
     assert "укреплению связей" in result.evidence
+
+
+@pytest.mark.parametrize("title,text,countries", [
+    # what the parties fight is the goal of their cooperation, not a crime report
+    ("Россия и Китай договорились о совместной борьбе с наркотиками и коррупцией",
+     "Стороны подписали меморандум.", ["CN", "RU"]),
+    ("МВД России и Казахстана объединят усилия в противодействии мошенничеству", "",
+     ["KZ", "RU"]),
+])
+def test_fighting_crime_together_is_cooperation(title, text, countries):
+    result = analyse(title, text)
+    assert result.is_cooperation and result.countries == countries
+    assert result.cooperation_score >= 0.9
+
+
+def test_fight_words_are_not_negative_cues():
+    cues = _cues("Стороны договорились о борьбе с коррупцией и терроризмом.")[0]
+    assert cues.negative == {}
+    assert _cues("Полиция задержала подозреваемого в коррупции.")[0].negative
+
+
+def test_international_organisation_by_its_name():
+    result = analyse("Международная федерация футбола и Интерпол подписали соглашение", "")
+    kinds = {p["name"]: (p["kind"], p["country"]) for p in result.parties}
+    assert kinds["Международная федерация футбола"] == ("intl_org", None)
+    assert result.scope == "international" and result.countries == []
