@@ -7,7 +7,9 @@ federal subjects from `data/regions_ru.yaml`; foreign regions and cities from
 
 Matching runs on lemmas (spaCy `PhraseMatcher(attr="LEMMA")`), so "Японии", "японских
 компаний" and "японцы" all find Japan. Each pattern is added under every lemma pymorphy3
-might give its words, so the matcher agrees with whatever parse the tagger chose.
+might give its words, so the matcher agrees with whatever parse the tagger chose. Those
+lemmas are precomputed in `data/lemma_variants.json` (start-up time); a test keeps the file
+equal to what pymorphy3 gives, and `write_lemma_table()` regenerates it.
 """
 
 from __future__ import annotations

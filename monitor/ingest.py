@@ -15,16 +15,18 @@ from .analysis import analyse
 
 
 def analyse_text(title: str, text: str):
-    """Analysis in a worker process: the result without its spaCy Doc, so it pickles small."""
+    """Analysis in a worker process: the result without its spaCy Doc, so it pickles small,
+    and the item's search data, so the writer does no CPU work of its own."""
     result = analyse(title, text)
     result.doc = None
-    return result
+    return result, store.SearchData.of(title, text)
 
 
-def save_result(db: sqlite_utils.Database, item_id: int, result) -> None:
+def save_result(db: sqlite_utils.Database, item_id: int, worker_result) -> None:
     """Store an analysis done elsewhere (a worker), analysts' labels applied."""
+    result, search = worker_result
     store.apply_labels(db, item_id, result)
-    store.save_analysis(db, item_id, result)
+    store.save_analysis(db, item_id, result, search)
 
 
 def analyse_item(db: sqlite_utils.Database, item: dict) -> bool:

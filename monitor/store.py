@@ -468,8 +468,10 @@ def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
         db["items"].update(item_id, changes)
 
 
-def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
-    """Replace an item's NLP results and its story in one transaction; mark it analysed."""
+def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
+                  search: SearchData | None = None) -> None:
+    """Replace an item's NLP results and its story in one transaction; mark it analysed.
+    `search`: the item's search data when a worker computed it."""
     with transaction(db):
         for table in ("item_entities", "item_sectors", "item_countries"):
             db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
@@ -492,7 +494,7 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
                 "INSERT OR IGNORE INTO item_countries (item_id, country) VALUES (?, ?)",
                 [item_id, country],
             )
-        index_item(db, item_id, story=True)
+        index_item(db, item_id, story=True, data=search)
         db["items"].update(
             item_id,
             {
@@ -509,21 +511,41 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis) -> None:
         )
 
 
-def index_item(db: sqlite_utils.Database, item_id: int, *, story: bool) -> None:
+@dataclass
+class SearchData:
+    """What the full-text index and the story of an item need: its search lemmas and their
+    MinHash signature. CPU work, so the service's analysis workers compute it beside the
+    analysis and the writer only stores it."""
+
+    title: str
+    text: str
+    signature: object  # np.ndarray | None
+
+    @classmethod
+    def of(cls, title: str, text: str) -> "SearchData":
+        from . import stories
+        from .lemmas import lemmatize
+
+        title, text = lemmatize(title), lemmatize(text)
+        return cls(title, text, stories.signature(f"{title} {text}"))
+
+
+def index_item(db: sqlite_utils.Database, item_id: int, *, story: bool,
+               data: SearchData | None = None) -> None:
     """(Re)write an item's row in the full-text index and, for an analysed item (`story`),
-    its story, from one read and one lemmatisation (inside the caller's transaction)."""
+    its story, from one read and one lemmatisation (inside the caller's transaction).
+    `data` computed elsewhere from the same title and text saves the lemmatisation."""
     from . import stories
-    from .lemmas import lemmatize
 
     row = db.execute("SELECT title, text, first_seen FROM items WHERE id = ?",
                      [item_id]).fetchone()
     db.execute("DELETE FROM items_fts WHERE rowid = ?", [item_id])
     if row:
-        title, text = lemmatize(row[0]), lemmatize(row[1])
+        data = data or SearchData.of(row[0], row[1])
         db.execute("INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)",
-                   [item_id, title, text])
+                   [item_id, data.title, data.text])
         if story:
-            stories.assign(db, item_id, f"{title} {text}", row[2])
+            stories.assign(db, item_id, data.signature, row[2])
 
 
 def reindex(db: sqlite_utils.Database, on_item: Callable[[], None] | None = None,

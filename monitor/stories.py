@@ -66,14 +66,14 @@ def band_keys(sig: np.ndarray) -> list[int]:
     return keys
 
 
-def assign(db: sqlite_utils.Database, item_id: int, lemmas: str, first_seen: str) -> int:
-    """Put an item (its search lemmas, as the full-text index holds them) into the story of
-    its earliest near copy seen before it, or start its own story, and store its signature;
-    returns the story id. Runs inside the caller's transaction (`store.index_item`), so the
-    item's analysis and its story are saved together."""
+def assign(db: sqlite_utils.Database, item_id: int, sig: np.ndarray | None,
+           first_seen: str) -> int:
+    """Put an item (the `signature` of its search lemmas) into the story of its earliest
+    near copy seen before it, or start its own story, and store its signature; returns the
+    story id. Runs inside the caller's transaction (`store.index_item`), so the item's
+    analysis and its story are saved together."""
     db.execute("DELETE FROM story_bands WHERE item_id = ?", [item_id])
     db.execute("DELETE FROM story_signatures WHERE item_id = ?", [item_id])
-    sig = signature(lemmas)
     story = item_id
     if sig is not None:
         keys = band_keys(sig)

@@ -148,3 +148,29 @@ def test_reindex_groups_copies_stored_before_stories_existed(db):
     assert story_of(db, second) == second
     assert store.reindex(db) == 2
     assert (story_of(db, first), story_of(db, second)) == (first, first)
+
+
+def test_search_data_from_a_worker_is_what_the_writer_would_store(db):
+    """The service's workers lemmatise and sign items (`ingest.analyse_text`); the writer
+    stores that. The index rows and stories must equal those the writer computes itself."""
+    from monitor.ingest import analyse_text, save_result
+
+    feed_id = store.feed_by_name(db, "ТАСС")["id"]
+    ids = [item_id for item_id, _ in store.add_items(db, feed_id, [NewItem(
+        key=f"https://tass.example/w{n}", url=f"https://tass.example/w{n}", guid=None,
+        title=title, text=text, published=None) for n, (title, text) in
+        enumerate([*COPIES[:2], OTHER])])]
+    for item_id, (title, text) in zip(ids, [*COPIES[:2], OTHER]):
+        analysis, search = analyse_text(title, text)
+        assert search.signature is not None and search.title == lemmatize(title)
+        save_result(db, item_id, (analysis, search))
+
+    def snapshot():
+        return (db.execute("SELECT rowid, title, text FROM items_fts ORDER BY rowid").fetchall(),
+                db.execute("SELECT id, story_id FROM items ORDER BY id").fetchall(),
+                db.execute("SELECT item_id, signature FROM story_signatures ORDER BY item_id")
+                .fetchall())
+    from_workers = snapshot()
+    assert from_workers[1] == [(ids[0], ids[0]), (ids[1], ids[0]), (ids[2], ids[2])]
+    store.reindex(db)  # the writer's own lemmatisation and signatures
+    assert snapshot() == from_workers
