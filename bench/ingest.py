@@ -215,7 +215,7 @@ def main() -> int:
             # shared machine, speed drifts over the minutes between them
             before = analysis_items_per_s(args.sample)
             service = run_service(port, args.feeds, args.items, Path(tmp))
-            components = parts(port, args.feeds, args.items, Path(tmp), args.sample)
+            components = parts(port, args.feeds, args.items, Path(tmp))
             after = analysis_items_per_s(args.sample)
     finally:
         server.terminate()
