@@ -228,7 +228,8 @@ def _is_location(token: Token) -> bool:
 _CYRILLIC = re.compile("[А-Яа-яЁё]")
 
 
-# "Международная федерация футбола", "Всемирный банк": international by their own name
+# "Международная федерация футбола", "Всемирный банк": no country is guessed for these
+# (some are Russian, "Международный институт политической экспертизы", most are not)
 _INTERNATIONAL = re.compile("(Международн|Всемирн|Мирово)", re.IGNORECASE)
 
 
@@ -237,6 +238,8 @@ def _org_country(name: str, country: str | None) -> str | None:
     news, almost always Russian (Минпросвещения, «Камаз», Томский политех)."""
     if country:
         return country
+    if _INTERNATIONAL.match(name or ""):
+        return None
     return "RU?" if _CYRILLIC.search(name or "") else None  # "?" = guessed
 
 
@@ -255,8 +258,6 @@ def _party(span: Span, match: Match | None) -> dict | None:
         if kind == "intl_org":
             return {"name": canonical, "kind": "intl_org", "country": None}
         name = span._.normal or span.text
-        if not country and _INTERNATIONAL.match(name):
-            return {"name": name, "kind": "intl_org", "country": None}
         return {"name": name, "kind": "org", "country": _org_country(name, country)}
     if kind in ("country", "country_adj", "demonym"):
         return {"name": canonical, "kind": "country", "country": country}

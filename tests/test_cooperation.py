@@ -130,8 +130,9 @@ def test_fight_words_are_not_negative_cues():
     assert _cues("Полиция задержала подозреваемого в коррупции.")[0].negative
 
 
-def test_international_organisation_by_its_name():
+def test_no_country_is_guessed_for_an_organisation_called_international():
     result = analyse("Международная федерация футбола и Интерпол подписали соглашение", "")
     kinds = {p["name"]: (p["kind"], p["country"]) for p in result.parties}
-    assert kinds["Международная федерация футбола"] == ("intl_org", None)
+    assert kinds["Международная федерация футбола"] == ("org", None)
+    assert kinds["Интерпол"] == ("intl_org", None)
     assert result.scope == "international" and result.countries == []
