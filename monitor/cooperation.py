@@ -85,7 +85,9 @@ NEGATIVE = {
                  "столкновение", "боевой", "боевик", "теракт", "противостояние", "эскалация",
                  "агрессия", "провокация", "обвинить", "обвинение", "угроза", "угрожать",
                  "протест", "осудить", "спор", "напряжённость", "напряженность", "кризис",
-                 "войско", "оккупация", "пленный"},
+                 "войско", "оккупация", "пленный",
+                 # damage to a shared link is an incident, not a project
+                 "повредить", "повреждение", "диверсия", "взрыв", "подрыв", "авария"},
     "expulsion": {"выслать", "высылка", "выдворить", "выдворение", "грата", "депортировать",
                   "депортация", "отозвать", "закрыть"},
     "acquisition": {"приобрести", "приобретение", "купить", "покупка", "поглощение",
@@ -105,6 +107,14 @@ NEGATIVE = {
 }
 FIGHT = {"борьба", "бороться", "противодействие", "противодействовать", "профилактика",
          "предотвращение", "предотвратить", "пресечение", "искоренение"}
+# A link built or opened between two countries ("кабель от Венесуэлы до Кубы проложат",
+# "паромная линия свяжет Владивосток и Тонхэ") is a joint project even when the countries
+# are only its ends; a link merely mentioned (prices, repairs) is not.
+LINKS = {"кабель", "трубопровод", "нефтепровод", "газопровод", "лэп", "электропередача",
+         "мост", "паром", "паромный", "железнодорожный"}
+LINK_ACTS = BUILD_VERBS | {"соединить", "соединять", "связать", "связывать", "проложить",
+                           "прокладка", "укладка", "строительство", "открытие", "запуск",
+                           "открыться", "пустить", "заработать"}
 LOCATIVE_PREPS = {"в", "во", "на", "из", "изо", "под", "близ", "около", "возле", "до",
                   "через", "по"}
 
@@ -180,6 +190,7 @@ class SentenceCues:
     places: list[dict] = field(default_factory=list)
 
     pair: int = 0  # PAIR_CUES present
+    link: bool = False  # a link (cable, pipeline, bridge, ferry) built or opened
     implied_pair: bool = False  # "стороны", "двух стран"
     joint_subjects: bool = False  # "X и Y <verb>": two parties acting together
     index: int = 0  # position of the sentence in the document
@@ -202,8 +213,14 @@ class SentenceCues:
             return self.parties >= 2 or (self.parties >= 1 and self.coop_verb)
         if self.sign_agreement or self.joint > 0 or self.joint_subjects or self.develop_coop:
             return self.parties >= 2  # "укрепление связей между странами" needs two sides
+        if self.link and len(self.countries | self.place_countries) >= 2:
+            return True
         # "кредит", "поставки" need two sides: named, or "между двумя странами"
         return self.pair > 0 and (len(self.countries | self.orgs) >= 2 or self.implied_pair)
+
+    @property
+    def place_countries(self) -> set[str]:
+        return {p["country"] for p in self.places if p.get("country")}
 
     @property
     def orgs(self) -> set[str]:
@@ -327,6 +344,8 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             cues.joint += 1
         if lemma in WEAK_CUES:
             cues.weak += 1
+        if lemma in LINKS:
+            coop_tokens.append(token)  # "прокачку по нефтепроводу остановили" negates it
         if lemma in PAIR_CUES or (lemma in FACILITIES and token.head.lemma_ in BUILD_VERBS):
             cues.pair += 1
             coop_tokens.append(token)  # negation applies to these cues too
@@ -347,6 +366,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             if partners - {party_tokens[token.i]}:
                 cues.joint_subjects = True
     lemma_set = set(lemmas)
+    cues.link = bool(lemma_set & LINKS) and bool(lemma_set & LINK_ACTS)
     cues.sign_agreement = bool(lemma_set & SIGN_VERBS) and bool(
         lemma_set & {"соглашение", "меморандум", "договор", "контракт", "протокол"})
     # "развивать сотрудничество", "укрепление связей": the object depends on the verb/noun

@@ -136,3 +136,21 @@ def test_no_country_is_guessed_for_an_organisation_called_international():
     assert kinds["Международная федерация футбола"] == ("org", None)
     assert kinds["Интерпол"] == ("intl_org", None)
     assert result.scope == "international" and result.countries == []
+
+
+@pytest.mark.parametrize("title,text,cooperation", [
+    # a link built or opened between two countries is a joint project...
+    ("Подводный кабель соединит Чили и Японию",
+     "Прокладку линии по дну Тихого океана начнут в будущем году.", True),
+    ("Казахстан начал поставлять электроэнергию в Киргизию по новой ЛЭП",
+     "Линия электропередачи связала энергосистемы Казахстана и Киргизии.", True),
+    # ...a link that is only mentioned, damaged or stopped is not
+    ("Туристы жалуются на цены паромов из Финляндии в Эстонию",
+     "Билет на паром из Хельсинки в Таллин подорожал на треть.", False),
+    ("Повреждён газопровод между Финляндией и Эстонией",
+     "На дне Балтийского моря обнаружены следы якоря.", False),
+    ("Польша остановила прокачку нефти по нефтепроводу из России",
+     "Поставки через трубопровод прекращены.", False),
+])
+def test_links_between_two_countries(title, text, cooperation):
+    assert analyse(title, text).is_cooperation is cooperation
