@@ -314,6 +314,16 @@ def _fought(token: Token) -> bool:
     return False
 
 
+def _ends(governor: Token, cue: Token) -> bool:
+    """Does `governor` end the cooperation `cue` under it? Leaving needs "из": "вышли из
+    соглашения" ends it, "газопровод выйдет на полную мощность" does not."""
+    if governor.lemma_ not in NEGATIVE["ending"]:
+        return False
+    if governor.lemma_ in ("выйти", "выход", "уйти"):
+        return any(c.lower_ in ("из", "изо") for c in cue.children)
+    return True
+
+
 def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     """What one sentence says about cooperation (`doc_ents`: list(doc.ents), built once)."""
     cues = SentenceCues(span=sent)
@@ -385,7 +395,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
         governors = [token.head, token.head.head]
         neighbours = [*governors, *token.children, *token.head.children]
         if any(t.lower_ in ("не", "ни") for t in [*token.children, *token.head.children]) \
-                or any(t.lemma_ in NEGATIVE["ending"] for t in governors if t.i != token.i) \
+                or any(_ends(t, token) for t in governors if t.i != token.i) \
                 or any(t.lemma_ in either_way for t in neighbours):
             cues.negated = True
             cues.negative["ending"] = cues.negative.get("ending", 0) + 1

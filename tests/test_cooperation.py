@@ -154,3 +154,12 @@ def test_no_country_is_guessed_for_an_organisation_called_international():
 ])
 def test_links_between_two_countries(title, text, cooperation):
     assert analyse(title, text).is_cooperation is cooperation
+
+
+def test_leaving_needs_from():
+    """"вышли из соглашения" ends cooperation; "выйдет на полную мощность" does not."""
+    assert analyse("США вышли из соглашения о сотрудничестве с Россией", "").is_cooperation \
+        is False
+    cues = _cues("Россия и Китай подписали соглашение, и газопровод выйдет на полную мощность.")
+    assert not cues[0].negated
+    assert _cues("Япония вышла из соглашения с Россией.")[0].negated
