@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
+import time
 from typing import Iterable, Iterator
 
 from .analysis import analyse
@@ -41,11 +43,29 @@ def analyse_line(numbered: tuple[int, str]) -> dict:
     return {"id": item_id, **result}
 
 
-def _worker_init() -> None:
+def _worker_init(parent_pid: int | None = None) -> None:
+    """Load the models once per worker; with `parent_pid`, exit when that process is gone."""
     os.environ["OMP_NUM_THREADS"] = "1"
+    if parent_pid is not None:
+        threading.Thread(target=_exit_without, args=(parent_pid,), daemon=True,
+                         name="parent-watch").start()
     from .nlp import natasha_models as load_models
 
     load_models()
+
+
+def _exit_without(parent_pid: int, every: float = 1.0) -> None:
+    """A worker blocks on its task queue forever if the process that owns the pool is
+    killed (kill -9: no shutdown), holding its models' memory; so it checks every second
+    that the owner still exists and exits when it does not."""
+    while True:
+        time.sleep(every)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # the pid was reused by another user's process
+            os._exit(0)
 
 
 def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -61,7 +81,7 @@ def analyse_lines(lines: Iterable[str], workers: int = 1) -> Iterator[dict]:
             yield analyse_line(numbered)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(workers, initializer=_worker_init) as pool:
+    with context.Pool(workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
         yield from pool.imap(analyse_line, _numbered(lines), chunksize=4)
 
 

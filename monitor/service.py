@@ -51,12 +51,12 @@ class StopFlag:
 
 def analysis_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes that each load the models once (forkserver: no fetch threads or
-    open database are inherited)."""
+    open database are inherited) and exit if this process is killed."""
     from .batch import _worker_init
 
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_worker_init)
+                               initializer=_worker_init, initargs=(os.getpid(),))
 
 
 def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: int,

@@ -180,11 +180,11 @@ def test_analyze_with_two_worker_processes_keeps_order(tmp_path):
                               line_offset=copy * input_lines_per_copy)
 
 
-def test_search_and_feeds_on_an_empty_database(tmp_path):
+def test_search_and_feeds_on_an_empty_database(tmp_path, monkeypatch):
     db = tmp_path / "empty.db"
     result = invoke("--config", tmp_path / "none.yaml", "--db", db, "search", "--format", "json")
     assert result.exit_code == 1 and "no such file" in result.output
-    os.chdir(tmp_path)  # default ./feeds.yaml absent: search still works on the database
+    monkeypatch.chdir(tmp_path)  # default ./feeds.yaml absent: search works on the database
     result = invoke("--db", db, "search", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout) == []
 

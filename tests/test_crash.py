@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,29 @@ def _serve_feeds(feed_server):
     return feeds
 
 
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children, their children...), read from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_when", ["first items stored", "analysis half done"])
 def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path, write_config, feed_server,
@@ -71,11 +95,19 @@ def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path, write_config, f
             if kill_when == "analysis half done" and analysed >= stored // 2 and stored > 20:
                 break
             time.sleep(0.02)
+        workers = _descendants(proc.pid)  # the analysis pool: forkserver and workers
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    # the killed service's workers must not live on holding the models' memory
+    deadline = time.monotonic() + 20
+    while workers and time.monotonic() < deadline:
+        workers = {pid for pid in workers if Path(f"/proc/{pid}").exists()
+                   and _state(pid) != "Z"}
+        time.sleep(0.2)
+    assert not workers, f"orphaned worker processes: {sorted(workers)}"
     analysed_at_kill = _count(db, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
     assert analysed_at_kill < expected, "the kill came too late to test anything"
 
