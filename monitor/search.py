@@ -168,10 +168,24 @@ def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
         base = "FROM items WHERE 1"
         order = "items.published DESC, items.id DESC"
     condition = "".join(f" AND {w}" for w in where)
-    total = db.execute(f"SELECT count(*) {base}{condition}", params).fetchone()[0]
-    ids = [row[0] for row in db.execute(
-        f"SELECT items.id {base}{condition} ORDER BY {order} LIMIT ? OFFSET ?",
-        params + [query.limit, query.offset])]
+    if expression:
+        # One full-text pass for the page and the total: the matches are materialised once
+        # with their rank, instead of a count query running the MATCH a second time.
+        rows = db.execute(
+            f"WITH hits AS MATERIALIZED (SELECT items.id AS id, bm25(items_fts, {TITLE_WEIGHT}, 1.0)"
+            " AS rank,"
+            f" items.published AS published {base}{condition}) "
+            "SELECT id, (SELECT count(*) FROM hits) FROM hits "
+            "ORDER BY rank, published DESC LIMIT ? OFFSET ?",
+            params + [query.limit, query.offset]).fetchall()
+        ids = [row[0] for row in rows]
+        total = rows[0][1] if rows else db.execute(
+            f"SELECT count(*) {base}{condition}", params).fetchone()[0]
+    else:
+        total = db.execute(f"SELECT count(*) {base}{condition}", params).fetchone()[0]
+        ids = [row[0] for row in db.execute(
+            f"SELECT items.id {base}{condition} ORDER BY {order} LIMIT ? OFFSET ?",
+            params + [query.limit, query.offset])]
     items = item_details(db, ids)
     for item in items:
         item["snippet"] = snippet(item["text"], highlight)
