@@ -62,9 +62,7 @@ def _exit_without(parent_pid: int, every: float = 1.0) -> None:
         time.sleep(every)
         try:
             os.kill(parent_pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:  # the pid was reused by another user's process
+        except (ProcessLookupError, PermissionError):  # gone, or its pid reused by another user
             os._exit(0)
 
 

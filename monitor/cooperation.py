@@ -46,7 +46,7 @@ JOINT_ADJ = {"совместный", "совместно", "двусторонн
 PAIR_WORDS = {"сторона", "страна", "государство", "регион", "компания", "ведомство",
               "правительство", "министерство", "партнёр", "партнер", "город", "университет"}
 PAIR_QUANTIFIERS = {"два", "оба", "обе", "двое"}
-DEVELOP_VERBS = {"развивать", "развить", "расширять", "расширить", "укреплять", "укрепить",
+DEVELOP = {"развивать", "развить", "расширять", "расширить", "укреплять", "укрепить",
                  "наращивать", "нарастить", "углублять", "углубить", "налаживать", "наладить",
                  "обсудить", "обсуждать", "активизировать", "продолжить", "продолжать",
                  "возобновить", "запустить", "реализовать", "реализовывать", "создать",
@@ -55,6 +55,8 @@ DEVELOP_VERBS = {"развивать", "развить", "расширять", "
                  "развитие", "расширение", "укрепление", "наращивание", "углубление",
                  "налаживание", "активизация", "продолжение", "возобновление",
                  "реализация", "создание", "строительство"}
+# "развивать сотрудничество", "укрепление связей": what a develop word must govern
+DEVELOP_OBJECTS = COOP_NOUNS | {"связь", "проект", "отношение"}
 # Cues of cooperation that need two parties in the sentence to count: treaties, loans,
 # grants, investment, joining a project, building a plant.
 FACILITY_NAMES = {"гэс", "аэс", "тэц", "тэс", "порт", "аэропорт", "месторождение", "мост",
@@ -105,6 +107,8 @@ NEGATIVE = {
               "следователь", "злоумышленник", "хищение", "взятка", "коррупция", "суд",
               "приговор", "следствие"},
 }
+# a purchase or a sanction negates a cue it governs or depends on ("соглашение о покупке")
+EITHER_WAY = NEGATIVE["acquisition"] | NEGATIVE["sanctions"] | {"огонь", "перемирие"}
 FIGHT = {"борьба", "бороться", "противодействие", "противодействовать", "профилактика",
          "предотвращение", "предотвратить", "пресечение", "искоренение"}
 # A link built or opened between two countries ("кабель от Венесуэлы до Кубы проложат",
@@ -352,6 +356,8 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
                                    and token.text.count("-") == 1 and lemma.endswith("ий")
                                    and lemma.split("-")[0].endswith("о")):
             cues.joint += 1
+        if lemma in DEVELOP and any(c.lemma_ in DEVELOP_OBJECTS for c in token.children):
+            cues.develop_coop = True  # the object depends on the verb or noun
         if lemma in WEAK_CUES:
             cues.weak += 1
         if lemma in LINKS:
@@ -379,24 +385,16 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     cues.link = bool(lemma_set & LINKS) and bool(lemma_set & LINK_ACTS)
     cues.sign_agreement = bool(lemma_set & SIGN_VERBS) and bool(
         lemma_set & {"соглашение", "меморандум", "договор", "контракт", "протокол"})
-    # "развивать сотрудничество", "укрепление связей": the object depends on the verb/noun
-    objects = COOP_NOUNS | {"связь", "проект", "отношение"}
-    cues.develop_coop = any(
-        token.lemma_ in DEVELOP_VERBS and any(c.lemma_ in objects for c in token.children)
-        for token in sent)
-    # Negation or ending attached to a cooperation cue: "не будут сотрудничать",
-    # "приостановили сотрудничество", "отказались от соглашения".
-    # Negation: "не будут сотрудничать"; an ending verb governing the cue ("приостановили
-    # сотрудничество", "заморозила участие в программе сотрудничества"); a purchase or a
-    # sanction attached either way ("соглашение о покупке"). An ending word *under* the cue
-    # is fine: "соглашение об отмене виз" is good news.
-    either_way = NEGATIVE["acquisition"] | NEGATIVE["sanctions"] | {"огонь", "перемирие"}
+    # Negation or ending attached to a cooperation cue: "не будут сотрудничать"; an ending
+    # verb governing the cue ("приостановили сотрудничество", "заморозила участие в
+    # программе сотрудничества"); a purchase or a sanction attached either way ("соглашение
+    # о покупке"). An ending word *under* the cue is fine: "соглашение об отмене виз".
     for token in coop_tokens:
         governors = [token.head, token.head.head]
         neighbours = [*governors, *token.children, *token.head.children]
         if any(t.lower_ in ("не", "ни") for t in [*token.children, *token.head.children]) \
                 or any(_ends(t, token) for t in governors if t.i != token.i) \
-                or any(t.lemma_ in either_way for t in neighbours):
+                or any(t.lemma_ in EITHER_WAY for t in neighbours):
             cues.negated = True
             cues.negative["ending"] = cues.negative.get("ending", 0) + 1
     for mention, match in mentions:

@@ -171,8 +171,9 @@ def write_lemma_table() -> None:
     `python -c "from monitor import gazetteer; gazetteer.write_lemma_table()"`."""
     path = resources.files("monitor") / "data" / LEMMA_TABLE
     table = compute_lemma_table()
-    lines = [f"{json.dumps(word, ensure_ascii=False)}: {json.dumps(table[word], ensure_ascii=False)}"
-             for word in table]  # one word per line, so that a diff shows what changed
+    # one word per line, so that a diff shows what changed
+    lines = [f"{json.dumps(word, ensure_ascii=False)}: {json.dumps(lemmas, ensure_ascii=False)}"
+             for word, lemmas in table.items()]
     with open(str(path), "w", encoding="utf-8") as out:
         out.write("{\n" + ",\n".join(lines) + "\n}\n")
 
@@ -251,13 +252,14 @@ def build_matcher(nlp: Language) -> tuple[PhraseMatcher, dict[str, Entry]]:
     # Russian's lexical attributes (like_num, shape...) for ~3,000 words cost start-up time.
     patterns_vocab = Vocab()
     labels: dict[str, Entry] = {}
+    names = name_patterns()
     for name, bucket in entries().items():
-        words, combos = name_patterns()[name]
+        words, combos = names[name]
         entry = min(bucket, key=lambda e: _ORDER.index(e.kind))
         label = f"{entry.kind}|{entry.country or ''}|{entry.code or ''}|{entry.canonical}"
         labels[label] = entry
-        patterns = [Doc(patterns_vocab, words=words, lemmas=list(combo)) for combo in combos]
-        matcher.add(label, patterns)
+        matcher.add(label, [Doc(patterns_vocab, words=words, lemmas=list(combo))
+                            for combo in combos])
     return matcher, labels
 
 

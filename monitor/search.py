@@ -159,33 +159,29 @@ def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
     expression, highlight = parse_query(query.text) if query.text and query.text.strip() \
         else (None, [])
     where, params = _filters(query)
-    if expression:
-        base = ("FROM items_fts JOIN items ON items.id = items_fts.rowid "
-                "WHERE items_fts MATCH ?")
-        params = [expression] + params
-        order = f"bm25(items_fts, {TITLE_WEIGHT}, 1.0), items.published DESC"
-    else:
-        base = "FROM items WHERE 1"
-        order = "items.published DESC, items.id DESC"
     condition = "".join(f" AND {w}" for w in where)
+    page = [query.limit, query.offset]
     if expression:
-        # One full-text pass for the page and the total: the matches are materialised once
-        # with their rank, instead of a count query running the MATCH a second time.
+        hits = ("FROM items_fts JOIN items ON items.id = items_fts.rowid "
+                f"WHERE items_fts MATCH ?{condition}")
+        params = [expression] + params
+        # One full-text pass gives the page and the total: the matches are materialised
+        # once with their rank (a separate count query ran the MATCH a second time).
         rows = db.execute(
-            f"WITH hits AS MATERIALIZED (SELECT items.id AS id, bm25(items_fts, {TITLE_WEIGHT}, 1.0)"
-            " AS rank,"
-            f" items.published AS published {base}{condition}) "
+            "WITH hits AS MATERIALIZED (SELECT items.id AS id, items.published AS published, "
+            f"bm25(items_fts, {TITLE_WEIGHT}, 1.0) AS rank {hits}) "
             "SELECT id, (SELECT count(*) FROM hits) FROM hits "
-            "ORDER BY rank, published DESC LIMIT ? OFFSET ?",
-            params + [query.limit, query.offset]).fetchall()
+            "ORDER BY rank, published DESC LIMIT ? OFFSET ?", params + page).fetchall()
         ids = [row[0] for row in rows]
-        total = rows[0][1] if rows else db.execute(
-            f"SELECT count(*) {base}{condition}", params).fetchone()[0]
+        total = rows[0][1] if rows else 0
+        if not rows and query.offset:  # a page past the end still tells the total
+            total = db.execute(f"SELECT count(*) {hits}", params).fetchone()[0]
     else:
-        total = db.execute(f"SELECT count(*) {base}{condition}", params).fetchone()[0]
+        base = f"FROM items WHERE 1{condition}"
+        total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
         ids = [row[0] for row in db.execute(
-            f"SELECT items.id {base}{condition} ORDER BY {order} LIMIT ? OFFSET ?",
-            params + [query.limit, query.offset])]
+            f"SELECT items.id {base} ORDER BY items.published DESC, items.id DESC "
+            "LIMIT ? OFFSET ?", params + page)]
     items = item_details(db, ids)
     for item in items:
         item["snippet"] = snippet(item["text"], highlight)

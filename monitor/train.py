@@ -82,13 +82,10 @@ def train_cooperation(sources: dict[str, list[dict]], out_dir: Path, *, seed: in
     threshold, _ = _best_threshold(y, oof)
     model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
     model.fit(x, y)
-    # the data and the fitted weights: a change of the detector's features changes the
-    # version even on the same data, so `monitor reprocess` re-tags stored items
-    digest = hashlib.sha1(json.dumps(
+    version = _version(
         [[r.get("title", ""), r.get("text", ""), r["is_cooperation"]] for r in rows]
         + [np.round(model.coef_[0], 5).tolist(), round(float(model.intercept_[0]), 5)],
-        ensure_ascii=False).encode()).hexdigest()[:8]
-    version = f"{datetime.now(timezone.utc):%Y%m%d}-{digest}-{len(rows)}"
+        len(rows))
     card = {
         "version": version,
         "features": FEATURES,
@@ -166,6 +163,14 @@ def _fit_sectors(texts: list[str], y: np.ndarray, weights: np.ndarray, seed: int
         intercept.append(regression.intercept_[0])
     return dataclasses.replace(model, coef=np.array(coef, dtype=np.float32).T,
                                intercept=np.array(intercept))
+
+
+def _version(trained_on: list, items: int) -> str:
+    """A model version: the date, a digest of what the model was fitted on and to (the
+    labelled data and the fitted weights, so a change of features changes it even on the
+    same data and `monitor reprocess` re-tags stored items), and the number of items."""
+    digest = hashlib.sha1(json.dumps(trained_on, ensure_ascii=False).encode()).hexdigest()[:8]
+    return f"{datetime.now(timezone.utc):%Y%m%d}-{digest}-{items}"
 
 
 def _prf(y: np.ndarray, pred: np.ndarray) -> dict:
@@ -253,11 +258,9 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     model = _fit_sectors(texts + extra_texts, np.vstack([y, extra_y]),
                          np.r_[np.ones(len(texts)), extra_w], seed, sectors)
     step("final model")
-    digest = hashlib.sha1(json.dumps(
+    version = _version(
         [[r.get("title", ""), r.get("text", ""), r["sectors"]] for r in written + analyst]
-        + [terms, np.round(model.intercept, 5).tolist()],
-        ensure_ascii=False).encode()).hexdigest()[:8]
-    version = f"{datetime.now(timezone.utc):%Y%m%d}-{digest}-{len(written) + len(analyst)}"
+        + [terms, np.round(model.intercept, 5).tolist()], len(written) + len(analyst))
     model.platt, model.thresholds, model.version = platt, thresholds, version
     heldout = None
     if heldout_rows:

@@ -52,22 +52,22 @@ def _serve_feeds(feed_server):
     return feeds
 
 
-def _state(pid: int) -> str:
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command name: [state, parent pid, ...]; [] once gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return "gone"
+        return []
+
+
+def _alive(pid: int) -> bool:
+    return _stat(pid)[:1] not in ([], ["Z"])  # a zombie has exited
 
 
 def _descendants(pid: int) -> set[int]:
     """Every process below `pid` (children, their children...), read from /proc."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
+    parents = {int(p.name): int(fields[1]) for p in Path("/proc").glob("[0-9]*")
+               if (fields := _stat(p.name))}
     found, frontier = set(), {pid}
     while frontier:
         frontier = {child for child, parent in parents.items() if parent in frontier}
@@ -104,8 +104,7 @@ def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path, write_config, f
     # the killed service's workers must not live on holding the models' memory
     deadline = time.monotonic() + 20
     while workers and time.monotonic() < deadline:
-        workers = {pid for pid in workers if Path(f"/proc/{pid}").exists()
-                   and _state(pid) != "Z"}
+        workers = {pid for pid in workers if _alive(pid)}
         time.sleep(0.2)
     assert not workers, f"orphaned worker processes: {sorted(workers)}"
     analysed_at_kill = _count(db, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")

@@ -177,3 +177,21 @@ def test_query_translation(query, expression):
 def test_bad_queries_are_refused_clearly(query):
     with pytest.raises(QueryError):
         parse_query(query)
+
+
+def test_text_search_total_on_every_page(db_path):
+    """The total comes with the page for a text query, and is still told on a page past
+    the end; a query with no match has total 0."""
+    from monitor.search import SearchQuery, search
+
+    db = store.open_db(db_path)
+    everything = search(db, SearchQuery(text="россия OR япония OR китай", limit=50,
+                                        include_all=True))
+    assert everything.total == len(everything.items) >= 2
+    first = search(db, SearchQuery(text="россия OR япония OR китай", limit=1,
+                                   include_all=True))
+    assert first.total == everything.total and len(first.items) == 1
+    past = search(db, SearchQuery(text="россия OR япония OR китай", limit=1,
+                                  offset=everything.total + 5, include_all=True))
+    assert past.items == [] and past.total == everything.total
+    assert search(db, SearchQuery(text="водопроводчик", include_all=True)).total == 0

@@ -53,7 +53,7 @@ def add(db, feed: str, title: str, text: str, n: int, first_seen: str | None = N
 
 
 def signature(title: str, text: str):
-    return stories.signature(lemmatize(f"{title} {text}"))
+    return store.SearchData.of(title, text).signature
 
 
 def story_of(db, item_id: int) -> int:
