@@ -70,6 +70,11 @@ PAIR_CUES = {"договор", "кредит", "заём", "займ", "гран
              "поставка", "нефтепровод", "газопровод", "трубопровод", "содействие", "помощь",
              "обмен", "стажировка", "побратим", "выделить", "предоставить", "передать",
              "профинансировать", "финансировать", "транш"}
+# Money or a plant one country's party puts into another country ("Турецкая компания
+# инвестирует в фабрику в Иванове", "Корейская компания построит в Приморье завод") is
+# cross-border cooperation even though the second country is only the place.
+CROSS_BORDER = {"кредит", "заём", "займ", "грант", "инвестировать", "инвестиция", "помощь",
+                "профинансировать", "финансировать", "транш", "вложить"}
 WEAK_CUES = {"партнёр", "партнер", "проект", "инвестиция", "поставка", "обмен", "визит",
              "переговоры", "форум", "делегация", "товарооборот", "стажировка", "программа",
              "инвестор", "встреча", "связь", "экспорт", "импорт"}
@@ -194,6 +199,7 @@ class SentenceCues:
     places: list[dict] = field(default_factory=list)
 
     pair: int = 0  # PAIR_CUES present
+    cross_border: bool = False  # CROSS_BORDER or a plant built: a party invests abroad
     link: bool = False  # a link (cable, pipeline, bridge, ferry) built or opened
     implied_pair: bool = False  # "стороны", "двух стран"
     joint_subjects: bool = False  # "X и Y <verb>": two parties acting together
@@ -220,7 +226,10 @@ class SentenceCues:
         if self.link and len(self.countries | self.place_countries) >= 2:
             return True
         # "кредит", "поставки" need two sides: named, or "между двумя странами"
-        return self.pair > 0 and (len(self.countries | self.orgs) >= 2 or self.implied_pair)
+        if self.pair > 0 and (len(self.countries | self.orgs) >= 2 or self.implied_pair):
+            return True
+        return self.cross_border and bool(self.countries) and \
+            bool(self.place_countries - self.countries)
 
     @property
     def place_countries(self) -> set[str]:
@@ -328,6 +337,25 @@ def _ends(governor: Token, cue: Token) -> bool:
     return True
 
 
+# Relations by which a verb heads a clause of its own: an ending verb beyond one does not end
+# a cue inside it ("отказалась от посредников и заключила соглашение": "заключила" is a conj).
+CLAUSE_RELATIONS = {"conj", "parataxis", "advcl", "acl", "acl:relcl", "ccomp", "csubj",
+                    "appos", "list"}
+
+
+def _governors(token: Token, depth: int = 4) -> list[Token]:
+    """The cue's ancestors up to the verb of its clause and that clause's own chain:
+    "отказалась возобновить переговоры по договору" reaches "отказалась" from "договору";
+    "отказалась от посредников и заключила соглашение" stops at "заключила"."""
+    result, node = [], token
+    while len(result) < depth and node.head.i != node.i:
+        if node.dep_ in CLAUSE_RELATIONS and node.pos_ in ("VERB", "AUX"):
+            break
+        node = node.head
+        result.append(node)
+    return result
+
+
 def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     """What one sentence says about cooperation (`doc_ents`: list(doc.ents), built once)."""
     cues = SentenceCues(span=sent)
@@ -336,6 +364,11 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     in_names = {i for span in [*doc_ents, *matches(doc)]
                 if span.start >= sent.start and span.end <= sent.end
                 for i in range(span.start, span.end)}
+    # "российско-японский" is joint; "северо-кавказский", "научно-технический" are not
+    compounds = {}
+    for m in matches(doc):
+        if m.kind in ("country_adj", "region_adj") and sent.start <= m.start < sent.end:
+            compounds.setdefault(m.start, set()).add(m.canonical)
     for token in sent:
         lemma = token.lemma_
         if token.i in in_names and lemma in COOP_NOUNS | JOINT_ADJ | PAIR_CUES | FACILITIES:
@@ -352,9 +385,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             coop_tokens.append(token)
             if lemma not in COOP_NOUNS:
                 cues.coop_verb = True
-        if lemma in JOINT_ADJ or (token.pos_ == "ADJ" and "-" in token.text
-                                   and token.text.count("-") == 1 and lemma.endswith("ий")
-                                   and lemma.split("-")[0].endswith("о")):
+        if lemma in JOINT_ADJ or len(compounds.get(token.i, ())) >= 2:
             cues.joint += 1
         if lemma in DEVELOP and any(c.lemma_ in DEVELOP_OBJECTS for c in token.children):
             cues.develop_coop = True  # the object depends on the verb or noun
@@ -362,7 +393,10 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             cues.weak += 1
         if lemma in LINKS:
             coop_tokens.append(token)  # "прокачку по нефтепроводу остановили" negates it
-        if lemma in PAIR_CUES or (lemma in FACILITIES and token.head.lemma_ in BUILD_VERBS):
+        built = lemma in FACILITIES and token.head.lemma_ in BUILD_VERBS
+        if lemma in CROSS_BORDER or built:
+            cues.cross_border = True
+        if lemma in PAIR_CUES or built:
             cues.pair += 1
             coop_tokens.append(token)  # negation applies to these cues too
         for name, words in NEGATIVE.items():
@@ -390,10 +424,9 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     # программе сотрудничества"); a purchase or a sanction attached either way ("соглашение
     # о покупке"). An ending word *under* the cue is fine: "соглашение об отмене виз".
     for token in coop_tokens:
-        governors = [token.head, token.head.head]
-        neighbours = [*governors, *token.children, *token.head.children]
+        neighbours = [token.head, token.head.head, *token.children, *token.head.children]
         if any(t.lower_ in ("не", "ни") for t in [*token.children, *token.head.children]) \
-                or any(_ends(t, token) for t in governors if t.i != token.i) \
+                or any(_ends(t, token) for t in _governors(token)) \
                 or any(t.lemma_ in EITHER_WAY for t in neighbours):
             cues.negated = True
             cues.negative["ending"] = cues.negative.get("ending", 0) + 1
@@ -513,6 +546,11 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation
     lead = (title_cues or all_cues[:1]) + [c for c in all_cues if c not in title_cues][:1]
     lead_actors = [(c, p) for c in lead for p in c.actors] + \
         [(c, p) for c in lead for p in c.places if p["kind"] == "country"]
+    # ...unless every cue of the lead is negated: then "Соглашение было подписано в Чикаго"
+    # refers to the purchase ("соглашение о покупке доли") the lead reported.
+    lead_cues = [c for c in lead if c.coop or c.sign_agreement or c.pair]
+    if lead_cues and all(c.negated for c in lead_cues):
+        lead_actors = []
     for cues in all_cues:
         if (cues.coop or cues.sign_agreement) and cues.named_parties < 2:
             known = {p["name"] for p in cues.actors}

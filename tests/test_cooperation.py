@@ -163,3 +163,65 @@ def test_leaving_needs_from():
     cues = _cues("Россия и Китай подписали соглашение, и газопровод выйдет на полную мощность.")
     assert not cues[0].negated
     assert _cues("Япония вышла из соглашения с Россией.")[0].negated
+
+
+@pytest.mark.parametrize("text,joint", [
+    # a compound of two countries is a joint adjective...
+    ("Российско-японская рабочая группа собралась в Токио.", 1),
+    # ...a compound of directions or of fields is not
+    ("Полпред в Северо-Кавказском федеральном округе и глава Чечни приняли участие.", 0),
+    ("Научно-технический центр в Москве и институт в Казани открыли выставку.", 0),
+])
+def test_only_compounds_of_countries_are_joint(text, joint):
+    assert _cues(text)[0].joint == joint
+
+
+@pytest.mark.parametrize("text", [
+    "Япония отказалась возобновить переговоры по мирному договору с Россией.",
+    "Власти Литвы отказались продлевать действие соглашения о сотрудничестве с Китаем.",
+])
+def test_an_ending_verb_further_up_the_clause_negates(text):
+    assert _cues(text)[0].negated
+
+
+def test_an_ending_verb_in_another_clause_does_not_negate():
+    cues = _cues("Компания отказалась от посредников и заключила соглашение о сотрудничестве "
+                 "с Китаем.")
+    assert not cues[0].negated
+
+
+def test_a_back_reference_to_a_negated_lead_is_not_cooperation():
+    """"Соглашение было подписано" after "соглашение о покупке доли" is the purchase."""
+    from monitor import cooperation, nlp
+
+    doc = nlp.process(
+        "Китайский банк купит долю в американском банке",
+        "Промышленный и коммерческий банк Китая подписал соглашение о покупке контрольной "
+        "доли в американском отделении Bank of East Asia. Соглашение было подписано в "
+        "пятницу в Чикаго, во время визита председателя КНР в США. Сделку должны одобрить "
+        "регуляторы.")
+    result, features = cooperation.detect(doc)
+    assert features["coop_sentences"] == 0 and features["lead_coop"] == 0
+    assert result.is_cooperation is False
+    # a lead that is not negated still lends its parties
+    result = analyse("Россия и Индия договорились о сотрудничестве в космосе",
+                     "Соглашение было подписано в Бангалоре.")
+    assert result.is_cooperation and result.countries == ["IN", "RU"]
+
+
+@pytest.mark.parametrize("title,text,cooperation", [
+    # a party of one country investing or building in another is cooperation between them
+    ("Корейская компания построит в Приморье завод по переработке рыбы",
+     "Инвестор вложит 2 млрд рублей в строительство.", True),
+    ("Турецкая компания инвестирует в текстильную фабрику в Иванове",
+     "На предприятии появятся 800 рабочих мест.", True),
+    # investing at home, or a foreign buyer, is not
+    ("Российская компания построит в Подмосковье завод по выпуску кирпича",
+     "Инвестиции составят 3 млрд рублей.", False),
+    ("Китайская компания купила завод в Калуге", "Сумма сделки не раскрывается.", False),
+])
+def test_investing_or_building_in_another_country(title, text, cooperation):
+    result = analyse(title, text)
+    assert result.is_cooperation is cooperation
+    if cooperation:
+        assert len(result.countries) == 2 and "RU" in result.countries

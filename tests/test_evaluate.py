@@ -117,3 +117,18 @@ def test_train_cooperation_writes_a_model_that_loads(tmp_path, monkeypatch):
     finally:
         monkeypatch.delenv("MONITOR_MODELS")
         cooperation.load_model.cache_clear()
+
+
+def test_written_cooperation_set_is_built_from_its_source(tmp_path):
+    """models/data/cooperation.jsonl is what models/data/src/build_cooperation.py writes, so
+    an item edited in the source, or added to the JSONL only, cannot drift apart."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "cooperation.jsonl"
+    subprocess.run([sys.executable, "build_cooperation.py", str(out)], check=True,
+                   cwd=ROOT / "models" / "data" / "src", capture_output=True)
+    shipped = (ROOT / "models" / "data" / "cooperation.jsonl").read_text(encoding="utf-8")
+    assert out.read_text(encoding="utf-8") == shipped
+    rows = [json.loads(line) for line in shipped.splitlines()]
+    assert len({row["id"] for row in rows}) == len(rows) >= 200
