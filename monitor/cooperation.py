@@ -41,7 +41,7 @@ SIGN_VERBS = {"подписать", "подписывать", "заключит�
               "ратифицировать", "продлить"}
 JOINT_ADJ = {"совместный", "совместно", "двусторонний", "многосторонний",
              "межправительственный", "межрегиональный", "межведомственный",
-             "межгосударственный", "взаимовыгодный"}
+             "межгосударственный", "взаимовыгодный", "перекрёстный", "перекрестный"}
 # "Стороны договорились", "президенты двух стран": two parties without naming them.
 PAIR_WORDS = {"сторона", "страна", "государство", "регион", "компания", "ведомство",
               "правительство", "министерство", "партнёр", "партнер", "город", "университет"}
@@ -112,6 +112,9 @@ NEGATIVE = {
               "следователь", "злоумышленник", "хищение", "взятка", "коррупция", "суд",
               "приговор", "следствие"},
 }
+# Talks that failed: negative wherever they stand ("переговоры завершились безрезультатно")
+FAILED = {"безрезультатно", "безрезультатный", "безуспешно", "безуспешный", "тупик",
+          "провал", "провалиться", "провальный"}
 # a purchase or a sanction negates a cue it governs or depends on ("соглашение о покупке")
 EITHER_WAY = NEGATIVE["acquisition"] | NEGATIVE["sanctions"] | {"огонь", "перемирие"}
 FIGHT = {"борьба", "бороться", "противодействие", "противодействовать", "профилактика",
@@ -201,6 +204,7 @@ class SentenceCues:
     pair: int = 0  # PAIR_CUES present
     cross_border: bool = False  # CROSS_BORDER or a plant built: a party invests abroad
     link: bool = False  # a link (cable, pipeline, bridge, ferry) built or opened
+    country_year: bool = False  # "Год России в Болгарии": one country's year in another
     implied_pair: bool = False  # "стороны", "двух стран"
     joint_subjects: bool = False  # "X и Y <verb>": two parties acting together
     index: int = 0  # position of the sentence in the document
@@ -212,8 +216,11 @@ class SentenceCues:
 
     @property
     def parties(self) -> int:
-        """Distinct non-person actors, or two when the sentence implies a pair."""
-        return max(self.named_parties, 2 if self.implied_pair else 0)
+        """Distinct non-person actors, or two when the sentence implies a pair: "стороны",
+        "двух стран", or an international organisation, which acts for its members
+        ("Страны ЕАЭС подписали соглашение")."""
+        implied = self.implied_pair or any(p["kind"] == "intl_org" for p in self.actors)
+        return max(self.named_parties, 2 if implied else 0)
 
     @property
     def is_coop(self) -> bool:
@@ -223,7 +230,8 @@ class SentenceCues:
             return self.parties >= 2 or (self.parties >= 1 and self.coop_verb)
         if self.sign_agreement or self.joint > 0 or self.joint_subjects or self.develop_coop:
             return self.parties >= 2  # "укрепление связей между странами" needs two sides
-        if self.link and len(self.countries | self.place_countries) >= 2:
+        if (self.link or self.country_year) and \
+                len(self.countries | self.place_countries) >= 2:
             return True
         # "кредит", "поставки" need two sides: named, or "между двумя странами"
         if self.pair > 0 and (len(self.countries | self.orgs) >= 2 or self.implied_pair):
@@ -365,10 +373,12 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
                 if span.start >= sent.start and span.end <= sent.end
                 for i in range(span.start, span.end)}
     # "российско-японский" is joint; "северо-кавказский", "научно-технический" are not
-    compounds = {}
+    compounds, country_words = {}, set()
     for m in matches(doc):
         if m.kind in ("country_adj", "region_adj") and sent.start <= m.start < sent.end:
             compounds.setdefault(m.start, set()).add(m.canonical)
+        if m.kind in ("country", "country_adj") and sent.start <= m.start < sent.end:
+            country_words.update(range(m.start, m.end))
     for token in sent:
         lemma = token.lemma_
         if token.i in in_names and lemma in COOP_NOUNS | JOINT_ADJ | PAIR_CUES | FACILITIES:
@@ -391,6 +401,10 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             cues.develop_coop = True  # the object depends on the verb or noun
         if lemma in WEAK_CUES:
             cues.weak += 1
+        if lemma == "год" and any(  # "Год Японии в России", "Год российской культуры"
+                c.dep_ == "nmod" and "Gen" in c.morph.get("Case")
+                and any(t.i in country_words for t in c.subtree) for c in token.children):
+            cues.country_year = True
         if lemma in LINKS:
             coop_tokens.append(token)  # "прокачку по нефтепроводу остановили" negates it
         built = lemma in FACILITIES and token.head.lemma_ in BUILD_VERBS
@@ -402,6 +416,8 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
         for name, words in NEGATIVE.items():
             if lemma in words and name != "ending" and not _fought(token):
                 cues.negative[name] = cues.negative.get(name, 0) + 1
+        if lemma in FAILED:
+            cues.negative["ending"] = cues.negative.get("ending", 0) + 1
     # "МТС и Nokia создадут сеть": two parties as coordinated subjects act together.
     mentions = _mentions(doc, sent, doc_ents)
     party_tokens = {}
@@ -417,7 +433,10 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
                 cues.joint_subjects = True
     lemma_set = set(lemmas)
     cues.link = bool(lemma_set & LINKS) and bool(lemma_set & LINK_ACTS)
-    cues.sign_agreement = bool(lemma_set & SIGN_VERBS) and bool(
+    # "пока не будет подписан протокол" signs nothing
+    signed = any(t.lemma_ in SIGN_VERBS and not any(c.lower_ in ("не", "ни") for c in t.children)
+                 for t in sent)
+    cues.sign_agreement = signed and bool(
         lemma_set & {"соглашение", "меморандум", "договор", "контракт", "протокол"})
     # Negation or ending attached to a cooperation cue: "не будут сотрудничать"; an ending
     # verb governing the cue ("приостановили сотрудничество", "заморозила участие в

@@ -225,3 +225,40 @@ def test_investing_or_building_in_another_country(title, text, cooperation):
     assert result.is_cooperation is cooperation
     if cooperation:
         assert len(result.countries) == 2 and "RU" in result.countries
+
+
+@pytest.mark.parametrize("title", [
+    # an international organisation acts for its members
+    "Страны ЕАЭС подписали соглашение о едином рынке газа",
+    "Государства — члены ШОС утвердили план совместных учений",
+    "Лидеры стран СНГ подписали декларацию о сотрудничестве в сфере культуры",
+])
+def test_members_of_an_international_organisation_are_parties(title):
+    result = analyse(title, "")
+    assert result.is_cooperation and result.scope == "international"
+    assert any(p["kind"] == "intl_org" for p in result.parties)
+
+
+def test_failed_talks_are_a_negative_cue():
+    cues = _cues("Переговоры России и Японии по рыболовству завершились безрезультатно.")[0]
+    assert cues.negative.get("ending") == 1
+
+
+def test_an_agreement_not_yet_signed_is_not_signed():
+    assert not _cues("Рыбаки не выйдут в море, пока не будет подписан протокол.")[0] \
+        .sign_agreement
+    assert _cues("Стороны подписали протокол о квотах.")[0].sign_agreement
+
+
+@pytest.mark.parametrize("title,countries", [
+    # one country's year in another, or a cross year, is a bilateral programme
+    ("В Болгарии открылся Год России", ["BG", "RU"]),
+    ("Минкультуры России и Италии проведут перекрёстный год музеев", ["IT", "RU"]),
+])
+def test_a_country_year_is_cooperation(title, countries):
+    result = analyse(title, "")
+    assert result.is_cooperation and result.countries == countries
+
+
+def test_a_year_of_the_calendar_is_not_a_country_year():
+    assert not _cues("В этом году в Китае выросли продажи машин.")[0].country_year
