@@ -65,6 +65,16 @@ def test_eval_cooperation_on_a_slice(tmp_path):
     assert data["items_with_countries"] == 10
 
 
+def test_shipped_cooperation_model_on_the_held_out_articles():
+    """Articles no model was trained or tuned on: the shipped model keeps the issue's bar
+    (precision and recall >= 0.8) and beats the keyword alert."""
+    data = json.loads(invoke("eval", "cooperation", ROOT / "models/data/cooperation_heldout.jsonl",
+                             "--format", "json").stdout)
+    assert data["monitor"]["items"] == 20
+    assert data["monitor"]["precision"] >= 0.8 and data["monitor"]["recall"] >= 0.8
+    assert data["monitor"]["f1"] > data["keyword_alert"]["f1"]
+
+
 @pytest.mark.slow
 def test_eval_cooperation_on_the_factru_stream(factru):
     labels = ROOT / "models/data/factrueval_dev_cooperation.jsonl"
@@ -119,16 +129,21 @@ def test_train_cooperation_writes_a_model_that_loads(tmp_path, monkeypatch):
         cooperation.load_model.cache_clear()
 
 
-def test_written_cooperation_set_is_built_from_its_source(tmp_path):
-    """models/data/cooperation.jsonl is what models/data/src/build_cooperation.py writes, so
-    an item edited in the source, or added to the JSONL only, cannot drift apart."""
+def test_written_cooperation_sets_are_built_from_their_source(tmp_path):
+    """models/data/cooperation*.jsonl are what models/data/src/build_cooperation.py writes,
+    so an item edited in the source, or added to a JSONL only, cannot drift apart; and no
+    held-out item is in the training set."""
     import subprocess
     import sys
 
-    out = tmp_path / "cooperation.jsonl"
-    subprocess.run([sys.executable, "build_cooperation.py", str(out)], check=True,
+    subprocess.run([sys.executable, "build_cooperation.py", str(tmp_path)], check=True,
                    cwd=ROOT / "models" / "data" / "src", capture_output=True)
-    shipped = (ROOT / "models" / "data" / "cooperation.jsonl").read_text(encoding="utf-8")
-    assert out.read_text(encoding="utf-8") == shipped
-    rows = [json.loads(line) for line in shipped.splitlines()]
-    assert len({row["id"] for row in rows}) == len(rows) >= 200
+    texts = {}
+    for name in ("cooperation.jsonl", "cooperation_heldout.jsonl"):
+        shipped = (ROOT / "models" / "data" / name).read_text(encoding="utf-8")
+        assert (tmp_path / name).read_text(encoding="utf-8") == shipped
+        rows = [json.loads(line) for line in shipped.splitlines()]
+        assert len({row["id"] for row in rows}) == len(rows)
+        texts[name] = {row["text"] for row in rows}
+    assert len(texts["cooperation.jsonl"]) >= 200
+    assert not texts["cooperation.jsonl"] & texts["cooperation_heldout.jsonl"]
