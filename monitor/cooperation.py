@@ -3,9 +3,10 @@
 Rules find the evidence: cooperation cues (сотрудничество, соглашение, договорились,
 совместный...) in sentences that also name parties, and negative cues that mean "not
 cooperation" (matches between national teams, sanctions, conflicts, expulsions, acquisitions,
-cooperation ended or refused, police operations). The rule counts become features of a
-logistic model (weights fitted with scikit-learn by `monitor train cooperation`, stored as
-JSON in `models/cooperation.json`) whose output is the calibrated `cooperation_score`.
+cooperation ended or refused, talks that failed, police operations). The rule counts become
+features of a logistic model (weights fitted with scikit-learn by `monitor train
+cooperation`, stored as JSON in `models/cooperation.json`) whose output is the calibrated
+`cooperation_score`.
 
 Parties are actors, not scenery: "Россия и Индия подписали соглашение в Пекине" is about
 Russia and India; a place governed by "в/на/из" counts only when a single country acts.
@@ -224,15 +225,17 @@ class SentenceCues:
 
     @property
     def is_coop(self) -> bool:
+        """Does the sentence report cooperation? Any one of the ways below is enough."""
         if self.negated:
             return False
-        if self.coop > 0:
-            return self.parties >= 2 or (self.parties >= 1 and self.coop_verb)
-        if self.sign_agreement or self.joint > 0 or self.joint_subjects or self.develop_coop:
-            return self.parties >= 2  # "укрепление связей между странами" needs two sides
+        if self.coop > 0 and (self.parties >= 2 or (self.parties >= 1 and self.coop_verb)):
+            return True  # "Россия и Япония будут сотрудничать", "ШОС договорилась"
+        if (self.sign_agreement or self.joint > 0 or self.joint_subjects or self.develop_coop) \
+                and self.parties >= 2:
+            return True  # "укрепление связей между странами" needs two sides
         if (self.link or self.country_year) and \
                 len(self.countries | self.place_countries) >= 2:
-            return True
+            return True  # the countries may be only the ends or the host
         # "кредит", "поставки" need two sides: named, or "между двумя странами"
         if self.pair > 0 and (len(self.countries | self.orgs) >= 2 or self.implied_pair):
             return True

@@ -262,3 +262,12 @@ def test_a_country_year_is_cooperation(title, countries):
 
 def test_a_year_of_the_calendar_is_not_a_country_year():
     assert not _cues("В этом году в Китае выросли продажи машин.")[0].country_year
+
+
+@pytest.mark.parametrize("text", [
+    # a joint word with one named party must not hide the other ways a sentence qualifies
+    "В Софии открыли перекрёстный Год России в Болгарии.",
+    "Совместный кабель проложат от Венесуэлы до Кубы.",
+])
+def test_any_one_way_of_qualifying_is_enough(text):
+    assert _cues(text)[0].is_coop
