@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from monitor.evaluate import factru_cooperation_rows, load_jsonl  # noqa: E402
-from monitor.train import _best_threshold, cooperation_features  # noqa: E402
+from monitor.train import (  # noqa: E402
+    _best_threshold, _prf, cooperation_features, cooperation_oof, cooperation_regression)
 
 FACTRU = ROOT.parent / "shared" / "data" / "factrueval-2016" / "devset"
 
@@ -49,36 +50,22 @@ def subsets() -> tuple[list[dict], np.ndarray, np.ndarray]:
     return rows, subset, source
 
 
-def scores(x: np.ndarray, y: np.ndarray, strata: np.ndarray, seed: int) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
-    oof = np.zeros(len(y))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, strata):
-        model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
-        oof[test] = model.fit(x[train], y[train]).predict_proba(x[test])[:, 1]
-    return oof
-
-
 def nested(x: np.ndarray, y: np.ndarray, strata: np.ndarray, seed: int) -> np.ndarray:
     """Decisions with the threshold picked on the training part's own out-of-fold scores."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     decided = np.zeros(len(y), dtype=bool)
     for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, strata):
-        threshold, _ = _best_threshold(y[train], scores(x[train], y[train], strata[train], seed))
-        model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
-        decided[test] = model.fit(x[train], y[train]).predict_proba(x[test])[:, 1] >= threshold
+        threshold, _ = _best_threshold(y[train],
+                                       cooperation_oof(x[train], y[train], strata[train], seed))
+        model = cooperation_regression().fit(x[train], y[train])
+        decided[test] = model.predict_proba(x[test])[:, 1] >= threshold
     return decided
 
 
 def prf(y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
-    tp = int((pred & (y == 1)).sum())
-    precision = tp / max(1, int(pred.sum()))
-    recall = tp / max(1, int(y.sum()))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+    figures = _prf(y, pred)
+    return figures["precision"], figures["recall"], figures["f1"]
 
 
 def main() -> None:
@@ -95,7 +82,7 @@ def main() -> None:
     figures = {name: [] for name in names + [f"{n} nested" for n in names]}
     thresholds = []
     for seed in seeds:
-        oof = scores(x, y, strata, seed)
+        oof = cooperation_oof(x, y, strata, seed)
         threshold, _ = _best_threshold(y, oof)
         thresholds.append(threshold)
         decided = nested(x, y, strata, seed)

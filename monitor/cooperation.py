@@ -14,6 +14,7 @@ Russia and India; a place governed by "в/на/из" counts only when a single c
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -128,6 +129,7 @@ LINKS = {"кабель", "трубопровод", "нефтепровод", "г
 LINK_ACTS = BUILD_VERBS | {"соединить", "соединять", "связать", "связывать", "проложить",
                            "прокладка", "укладка", "строительство", "открытие", "запуск",
                            "открыться", "пустить", "заработать"}
+NOT = {"не", "ни"}
 LOCATIVE_PREPS = {"в", "во", "на", "из", "изо", "под", "близ", "около", "возле", "до",
                   "через", "по"}
 
@@ -313,13 +315,12 @@ def _party(span: Span, match: Match | None) -> dict | None:
     return None
 
 
-def _mentions(doc: Doc, sent: Span, doc_ents: list[Span]) -> list[tuple[Span, Match | None]]:
-    """(span, gazetteer match or None for an entity) inside a sentence; an entity wins over
-    a match it overlaps, unless the entity is unlinked and the match is not."""
-    ents = [e for e in doc_ents if e.start >= sent.start and e.end <= sent.end]
+def _mentions(doc: Doc, ents: list[Span], found: list[Match]) -> list[tuple[Span, Match | None]]:
+    """(span, gazetteer match or None for an entity) among a sentence's entities and
+    gazetteer matches; an entity wins over a match it overlaps, unless the entity is
+    unlinked and the match is not."""
     taken = {i for e in ents if e._.kind for i in range(e.start, e.end)}
-    extra = [m for m in matches(doc) if m.start >= sent.start and m.end <= sent.end
-             and not any(i in taken for i in range(m.start, m.end))]
+    extra = [m for m in found if not any(i in taken for i in range(m.start, m.end))]
     covered = {i for m in extra for i in range(m.start, m.end)}
     ents = [e for e in ents if e._.kind or not any(i in covered for i in range(e.start, e.end))]
     return [(e, None) for e in ents] + [(doc[m.start:m.end], m) for m in extra]
@@ -328,14 +329,7 @@ def _mentions(doc: Doc, sent: Span, doc_ents: list[Span]) -> list[tuple[Span, Ma
 def _fought(token: Token) -> bool:
     """A negative word that is what the parties fight ("борьба с коррупцией",
     "противодействие терроризму") is the goal of their cooperation, not a conflict."""
-    node = token
-    for _ in range(3):
-        if node.head.i == node.i:
-            return False
-        node = node.head
-        if node.lemma_ in FIGHT:
-            return True
-    return False
+    return any(node.lemma_ in FIGHT for node in itertools.islice(token.ancestors, 3))
 
 
 def _ends(governor: Token, cue: Token) -> bool:
@@ -370,17 +364,16 @@ def _governors(token: Token, depth: int = 4) -> list[Token]:
 def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     """What one sentence says about cooperation (`doc_ents`: list(doc.ents), built once)."""
     cues = SentenceCues(span=sent)
-    lemmas = [t.lemma_ for t in sent]
     coop_tokens = []
-    in_names = {i for span in [*doc_ents, *matches(doc)]
-                if span.start >= sent.start and span.end <= sent.end
-                for i in range(span.start, span.end)}
+    sent_ents = [e for e in doc_ents if e.start >= sent.start and e.end <= sent.end]
+    sent_matches = [m for m in matches(doc) if m.start >= sent.start and m.end <= sent.end]
+    in_names = {i for span in [*sent_ents, *sent_matches] for i in range(span.start, span.end)}
     # "российско-японский" is joint; "северо-кавказский", "научно-технический" are not
     compounds, country_words = {}, set()
-    for m in matches(doc):
-        if m.kind in ("country_adj", "region_adj") and sent.start <= m.start < sent.end:
+    for m in sent_matches:
+        if m.kind in ("country_adj", "region_adj"):
             compounds.setdefault(m.start, set()).add(m.canonical)
-        if m.kind in ("country", "country_adj") and sent.start <= m.start < sent.end:
+        if m.kind in ("country", "country_adj"):
             country_words.update(range(m.start, m.end))
     for token in sent:
         lemma = token.lemma_
@@ -422,7 +415,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
         if lemma in FAILED:
             cues.negative["ending"] = cues.negative.get("ending", 0) + 1
     # "МТС и Nokia создадут сеть": two parties as coordinated subjects act together.
-    mentions = _mentions(doc, sent, doc_ents)
+    mentions = _mentions(doc, sent_ents, sent_matches)
     party_tokens = {}
     for mention, match in mentions:
         party = _party(mention, match)
@@ -434,10 +427,10 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
                         if c.dep_ == "conj" and c.i in party_tokens}
             if partners - {party_tokens[token.i]}:
                 cues.joint_subjects = True
-    lemma_set = set(lemmas)
+    lemma_set = {t.lemma_ for t in sent}
     cues.link = bool(lemma_set & LINKS) and bool(lemma_set & LINK_ACTS)
     # "пока не будет подписан протокол" signs nothing
-    signed = any(t.lemma_ in SIGN_VERBS and not any(c.lower_ in ("не", "ни") for c in t.children)
+    signed = any(t.lemma_ in SIGN_VERBS and not any(c.lower_ in NOT for c in t.children)
                  for t in sent)
     cues.sign_agreement = signed and bool(
         lemma_set & {"соглашение", "меморандум", "договор", "контракт", "протокол"})
@@ -447,7 +440,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     # о покупке"). An ending word *under* the cue is fine: "соглашение об отмене виз".
     for token in coop_tokens:
         neighbours = [token.head, token.head.head, *token.children, *token.head.children]
-        if any(t.lower_ in ("не", "ни") for t in [*token.children, *token.head.children]) \
+        if any(t.lower_ in NOT for t in [*token.children, *token.head.children]) \
                 or any(_ends(t, token) for t in _governors(token)) \
                 or any(t.lemma_ in EITHER_WAY for t in neighbours):
             cues.negated = True

@@ -157,7 +157,8 @@ def _words(name: str) -> list[str]:
     return [token.text for token in tokenize(name)]
 
 
-LEMMA_TABLE = "lemma_variants.json"
+def _lemma_table_path():
+    return resources.files("monitor") / "data" / "lemma_variants.json"
 
 
 def compute_lemma_table() -> dict[str, list[str]]:
@@ -169,7 +170,7 @@ def compute_lemma_table() -> dict[str, list[str]]:
 def write_lemma_table() -> None:
     """Regenerate `data/lemma_variants.json` after editing the gazetteer data:
     `python -c "from monitor import gazetteer; gazetteer.write_lemma_table()"`."""
-    path = resources.files("monitor") / "data" / LEMMA_TABLE
+    path = _lemma_table_path()
     table = compute_lemma_table()
     # one word per line, so that a diff shows what changed
     lines = [f"{json.dumps(word, ensure_ascii=False)}: {json.dumps(lemmas, ensure_ascii=False)}"
@@ -181,7 +182,7 @@ def write_lemma_table() -> None:
 @lru_cache(maxsize=1)
 def _lemma_table() -> dict[str, list[str]]:
     # Precomputed because asking pymorphy3 for ~3,000 words cost 0.3 s of every start-up.
-    path = resources.files("monitor") / "data" / LEMMA_TABLE
+    path = _lemma_table_path()
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -68,7 +68,7 @@ def band_keys(sig: np.ndarray) -> list[int]:
 
 def assign(db: sqlite_utils.Database, item_id: int, sig: np.ndarray | None,
            first_seen: str) -> int:
-    """Put an item (the `signature` of its search lemmas) into the story of its earliest
+    """Put an item (`sig`: the signature of its search lemmas) into the story of its earliest
     near copy seen before it, or start its own story, and store its signature; returns the
     story id. Runs inside the caller's transaction (`store.index_item`), so the item's
     analysis and its story are saved together."""

@@ -55,6 +55,26 @@ def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
             "brier": round(float(brier_score_loss(y, p)), 4)}
 
 
+def cooperation_regression():
+    """The cooperation scorer's logistic regression, unfitted."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
+
+
+def cooperation_oof(x: np.ndarray, y: np.ndarray, strata: np.ndarray, seed: int,
+                    folds: int = 5) -> np.ndarray:
+    """Out-of-fold probabilities of `cooperation_regression` (folds stratified by `strata`)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    oof = np.zeros(len(y))
+    for train_index, test_index in StratifiedKFold(
+            n_splits=folds, shuffle=True, random_state=seed).split(x, strata):
+        fold_model = cooperation_regression().fit(x[train_index], y[train_index])
+        oof[test_index] = fold_model.predict_proba(x[test_index])[:, 1]
+    return oof
+
+
 def train_cooperation(sources: dict[str, list[dict]], out_dir: Path, *, seed: int = 13,
                       folds: int = 5, on_item: Callable[[], None] | None = None) -> dict:
     """Fit the cooperation scorer on labelled rows from several sources (our written set,
@@ -62,9 +82,6 @@ def train_cooperation(sources: dict[str, list[dict]], out_dir: Path, *, seed: in
     `out_dir/cooperation.json`. Cross-validation is stratified by label and source; the
     model card reports out-of-fold figures per source, so every figure is on items the
     scoring model did not see."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
     rows, source_of = [], []
     for name, source_rows in sources.items():
         rows += source_rows
@@ -73,15 +90,9 @@ def train_cooperation(sources: dict[str, list[dict]], out_dir: Path, *, seed: in
     y = np.array([int(bool(row["is_cooperation"])) for row in rows])
     x = cooperation_features(rows, on_item)
     strata = np.array([f"{s}-{label}" for s, label in zip(source_of, y)])
-    oof = np.zeros(len(y))
-    for train_index, test_index in StratifiedKFold(
-            n_splits=folds, shuffle=True, random_state=seed).split(x, strata):
-        fold_model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
-        fold_model.fit(x[train_index], y[train_index])
-        oof[test_index] = fold_model.predict_proba(x[test_index])[:, 1]
+    oof = cooperation_oof(x, y, strata, seed, folds)
     threshold, _ = _best_threshold(y, oof)
-    model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
-    model.fit(x, y)
+    model = cooperation_regression().fit(x, y)
     version = _version(
         [[r.get("title", ""), r.get("text", ""), r["is_cooperation"]] for r in rows]
         + [np.round(model.coef_[0], 5).tolist(), round(float(model.intercept_[0]), 5)],
