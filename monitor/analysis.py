@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import sectors
+from . import markup, sectors
 from .cooperation import load_model
 from .entities import Entity, doc_entities
 from .nlp import process
@@ -48,19 +48,65 @@ class Analysis:
         }
 
 
+@dataclass
+class Prepared:
+    """What the NLP reads of a stored article: title and text without markup (a text
+    without a title gives its first line as the headline), and the way back to the stored
+    offsets."""
+
+    title: str
+    text: str
+    _title: markup.Cleaned
+    _text: markup.Cleaned
+    _headline_from_text: bool
+    _body_start: int  # where `text` starts in the cleaned stored text
+
+    def stored(self, in_title: bool, start: int, stop: int) -> tuple[bool, int, int]:
+        """(in_title, start, stop) in the stored title or text of a span of `title` or
+        `text`."""
+        if in_title and not self._headline_from_text:
+            return (True, *self._title.original(start, stop))
+        shift = 0 if in_title else self._body_start
+        return (False, *self._text.original(start + shift, stop + shift))
+
+
+def prepare(title: str, text: str) -> Prepared:
+    """Clean the stored title and text for analysis (`markup.clean`)."""
+    cleaned_title, cleaned_text = markup.clean(title or ""), markup.clean(text or "")
+    if cleaned_title.text.strip():
+        return Prepared(cleaned_title.text, cleaned_text.text, cleaned_title, cleaned_text,
+                        False, 0)
+    headline, body_start = markup.split_headline(cleaned_text)
+    return Prepared(headline, cleaned_text.text[body_start:], cleaned_title, cleaned_text,
+                    bool(headline), body_start)
+
+
+def _stored_entities(entities: list[Entity], prepared: Prepared, title: str, text: str
+                     ) -> list[Entity]:
+    """Entities with offsets (and surface text) of the stored title and text."""
+    for entity in entities:
+        entity.in_title, entity.start, entity.stop = prepared.stored(
+            entity.in_title, entity.start, entity.stop)
+        entity.text = (title if entity.in_title else text)[entity.start:entity.stop]
+    return entities
+
+
 def analyse(title: str, text: str) -> Analysis:
-    """Analyse one article. Title entities carry in_title=True and offsets into the title."""
-    doc = process(title or "", text or "")
+    """Analyse one stored article. Offsets index the stored title (`in_title`) or text,
+    whatever markup `prepare` removed."""
+    title, text = title or "", text or ""
+    prepared = prepare(title, text)
+    doc = process(prepared.title, prepared.text)
     coop = doc._.cooperation
     return Analysis(
-        entities=doc_entities(doc),
+        entities=_stored_entities(doc_entities(doc), prepared, title, text),
         is_cooperation=coop.is_cooperation,
         cooperation_score=coop.score,
         scope=coop.scope if coop.is_cooperation else None,
         countries=coop.countries if coop.is_cooperation else [],
         parties=coop.parties if coop.is_cooperation else [],
         evidence=coop.evidence if coop.is_cooperation else None,
-        sectors=sectors.classify(title or "", text or ""),
+        sectors=sectors.classify(prepared.title, prepared.text),
         model_version=model_version(),
         doc=doc,
     )

@@ -214,8 +214,8 @@ class SentenceCues:
 
     @property
     def named_parties(self) -> int:
-        """Distinct non-person actors the sentence names."""
-        return len({p["name"] for p in self.actors if p["kind"] != "person"})
+        """Distinct actors the sentence names (people only when they act for a state)."""
+        return len({p["name"] for p in self.actors if p["kind"] != "person" or p["country"]})
 
     @property
     def parties(self) -> int:
@@ -293,8 +293,8 @@ def _party(span: Span, match: Match | None) -> dict | None:
         kind, country, canonical = span._.kind, span._.country, span._.canonical
     else:
         kind, country, canonical = match.kind, match.country, match.canonical
-    if is_entity and span.label_ == "PER":
-        return {"name": span._.normal or span.text, "kind": "person", "country": None}
+    if is_entity and span.label_ == "PER":  # with the country an official acts for
+        return {"name": span._.normal or span.text, "kind": "person", "country": country}
     if is_entity and span.root.lemma_ in FACILITY_NAMES:
         return None  # "Камбаратинская ГЭС", "порт Гвадар": objects, not actors
     if is_entity and (span.label_ == "ORG" and kind != "country"):
@@ -419,7 +419,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     party_tokens = {}
     for mention, match in mentions:
         party = _party(mention, match)
-        if party and party["kind"] != "person":
+        if party and (party["kind"] != "person" or party["country"]):
             party_tokens[mention.root.i] = party["name"]
     for token in sent:
         if token.dep_ == "nsubj" and token.i in party_tokens and token.head.pos_ == "VERB":
@@ -449,6 +449,11 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
         party = _party(mention, match)
         if party is None:
             continue
+        # how the mention names its party and its role in the sentence (country features)
+        case = mention.root.morph.get("Case")
+        party["via"] = match.kind if match else ("person" if mention.label_ == "PER" else "org"
+                                                 if mention.label_ == "ORG" else "name")
+        party["dep"], party["case"] = mention.root.dep_, case[0] if case else ""
         if party["kind"] in ("city", "region", "country") and _is_location(mention.root):
             cues.places.append(party)
         elif party["kind"] == "city" and not party.get("capital"):
@@ -535,9 +540,9 @@ def _org_countries(doc: Doc) -> dict[str, str]:
     return result
 
 
-def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation, dict]:
-    """The cooperation verdict for a processed Doc, and the features behind it."""
-    model = model or load_model()
+def read_cues(doc: Doc) -> tuple[list[SentenceCues], list[SentenceCues]]:
+    """The cues of every sentence (and of the title's sentences apart), with the parties a
+    cue refers back to and the countries organisations take from adjectives resolved."""
     text_start = doc.user_data["text_start"]
     starts = doc.user_data["char_starts"]
     all_cues, title_cues = [], []
@@ -571,6 +576,15 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation
             known = {p["name"] for p in cues.actors}
             cues.actors = cues.actors + [p for c, p in lead_actors
                                          if c is not cues and p["name"] not in known]
+    return all_cues, title_cues
+
+
+def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation, dict]:
+    """The cooperation verdict for a processed Doc, and the features behind it."""
+    model = model or load_model()
+    text_start = doc.user_data["text_start"]
+    starts = doc.user_data["char_starts"]
+    all_cues, title_cues = read_cues(doc)
     features = doc_features(all_cues, title_cues)
     score = model.score(features)
     result = Cooperation(is_cooperation=score >= model.threshold, score=round(score, 4))

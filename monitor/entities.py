@@ -190,10 +190,27 @@ def relabel_known_orgs(doc: Doc) -> None:
         doc.set_ents(ents)
 
 
+def _country_tokens(doc: Doc, found) -> dict[int, str]:
+    """Token index -> the country named there: by a country, its capital or adjective
+    (gazetteer matches) or by a linked organisation ("МИД Турции")."""
+    result = {}
+    for m in found:
+        if m.kind in ("country", "country_adj", "capital") and m.country:
+            for i in range(m.start, m.end):
+                result[i] = m.country
+    for ent in doc.ents:
+        if ent.label_ != "PER" and ent._.country and not ent._.country.endswith("?"):
+            for i in range(ent.start, ent.end):
+                result.setdefault(i, ent._.country)
+    return result
+
+
 @Language.factory("party_linker")
 def create_party_linker(nlp: Language, name: str):
-    """Normal forms for every NER span, links to canonical parties, ORG+country merges."""
-    from .gazetteer import link_entity
+    """Normal forms for every NER span, links to canonical parties, ORG+country merges,
+    and the countries officials act for."""
+    from .actors import link_people
+    from .gazetteer import link_entity, matches
 
     def party_linker(doc: Doc) -> Doc:
         relabel_known_orgs(doc)
@@ -201,6 +218,7 @@ def create_party_linker(nlp: Language, name: str):
             ent._.normal = normal_form(ent)
             link_entity(ent)
         merge_org_country(doc)
+        link_people(doc, _country_tokens(doc, matches(doc)))
         return doc
 
     return party_linker

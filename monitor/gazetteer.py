@@ -3,7 +3,9 @@
 Country names come from pycountry's Russian translations; everyday names, adjectives,
 compound-adjective prefixes, demonyms and capitals from `data/countries.yaml`; Russian
 federal subjects from `data/regions_ru.yaml`; foreign regions and cities from
-`data/places.yaml`; international organisations from `data/intl_orgs.yaml`.
+`data/places.yaml`; international organisations from `data/intl_orgs.yaml`; organisations
+and state institutions ("Пентагон", "Госдеп") from `data/orgs.yaml` and
+`data/officials.yaml`.
 
 Matching runs on lemmas (spaCy `PhraseMatcher(attr="LEMMA")`), so "Японии", "японских
 компаний" and "японцы" all find Japan. Each pattern is added under every lemma pymorphy3
@@ -121,6 +123,10 @@ def entries() -> dict[str, list[Entry]]:
                 add(name, Entry("city" if kind == "city" else "region", name, code))
 
     for code, names in _data("orgs.yaml").items():
+        for name in names:
+            add(name, Entry("org", name, code))
+    # buildings and bodies named for their state: "Пентагон передаст", "Госдеп заявил"
+    for code, names in _data("officials.yaml")["institutions"].items():
         for name in names:
             add(name, Entry("org", name, code))
 

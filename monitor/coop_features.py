@@ -1,0 +1,159 @@
+"""What the learned cooperation detector reads of a document.
+
+Per sentence, a bag of feature strings: lemmas and their bigrams; the same words with
+countries and people abstracted ("передать _c_dat" fits every recipient country);
+dependency triples ("передать>obl>_c_"); and the rule cues of `cooperation.py` as tokens
+("_r_sign", "_r_neg_conflict"), so what the rules know is learned from real labels, not
+weighted by hand. Per country named in the document, a few numbers that say whether it is
+a party of the cooperation or scenery (`country_candidates`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from spacy.tokens import Doc
+
+from .cooperation import SentenceCues
+from .gazetteer import matches
+
+COUNTRY_KINDS = {"country", "capital"}
+ADJECTIVE_KINDS = {"country_adj", "demonym"}
+HEADS = {"VERB", "NOUN"}  # triples are read off content heads only
+
+
+def _is_word(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
+
+
+def cue_tokens(cues: SentenceCues) -> list[str]:
+    """The sentence's rule cues as feature strings."""
+    flags = {
+        "coop": cues.coop, "sign": cues.sign_agreement, "joint": cues.joint,
+        "develop": cues.develop_coop, "pair": cues.pair, "neg": cues.negated,
+        "link": cues.link, "cross": cues.cross_border, "jsubj": cues.joint_subjects,
+        "implied": cues.implied_pair, "p2": cues.parties >= 2,
+        "c2": len(cues.countries) >= 2, "iscoop": cues.is_coop,
+    }
+    return [f"_r_{name}" for name, on in flags.items() if on] + \
+        [f"_r_neg_{name}" for name in cues.negative]
+
+
+def mention_kinds(doc: Doc) -> dict[int, str]:
+    """Token index -> "country" / "adjective" / "person" where a mention abstracts."""
+    kinds: dict[int, str] = {}
+    for m in matches(doc):
+        kind = "country" if m.kind in COUNTRY_KINDS else \
+            "adjective" if m.kind in ADJECTIVE_KINDS else None
+        if kind:
+            for i in range(m.start, m.end):
+                kinds[i] = kind
+    for ent in doc.ents:
+        if ent.label_ == "PER":
+            for i in range(ent.start, ent.end):
+                kinds.setdefault(i, "person")
+    return kinds
+
+
+def _abstract(token, kind: str | None) -> str:
+    if kind == "country":
+        case = token.morph.get("Case")
+        return "_c_" + (case[0].lower() if case else "")
+    if kind == "adjective":
+        return "_cadj_"
+    if kind == "person":
+        return "_per_"
+    return token.lemma_.lower()
+
+
+def sentence_features(cues: SentenceCues, kinds: dict[int, str]) -> list[str]:
+    """The feature strings of one sentence (with repeats: counts matter)."""
+    sent = cues.span
+    words = [t for t in sent if _is_word(t.text)]
+    lemmas = [t.lemma_.lower() for t in words]
+    abstract = [_abstract(t, kinds.get(t.i)) for t in words]
+    out = lemmas + [f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])]
+    out += [a for a in abstract if a.startswith("_")]
+    out += [f"{a} {b}" for a, b in zip(abstract, abstract[1:])
+            if a.startswith("_") or b.startswith("_")]
+    for token in words:
+        if token.dep_ in ("punct", "ROOT") or token.head.pos_ not in HEADS:
+            continue
+        kind = kinds.get(token.i)
+        child = "_c_" if kind == "country" else "_cadj_" if kind == "adjective" \
+            else token.lemma_.lower()
+        out.append(f"{token.head.lemma_.lower()}>{token.dep_}>{child}")
+    return out + cue_tokens(cues)
+
+
+def document_features(doc: Doc, all_cues: list[SentenceCues]) -> list[list[str]]:
+    kinds = mention_kinds(doc)
+    return [sentence_features(cues, kinds) for cues in all_cues]
+
+
+# --- countries -----------------------------------------------------------------------------
+
+COUNTRY_FEATURES = [
+    "actor", "place", "actor_coop", "actor_evidence", "place_evidence", "title", "lead",
+    "subject", "dative", "via_person", "via_org", "via_adjective", "via_name", "share",
+    "top", "countries", "ru", "ru_implied",
+]
+
+
+def country_candidates(all_cues: list[SentenceCues], evidence: int | None,
+                       title_count: int) -> dict[str, dict[str, float]]:
+    """Every country a party or a place of the document belongs to, with the numbers the
+    country model reads (COUNTRY_FEATURES). RU is always a candidate: in Russian news a
+    Russian party often goes unnamed ("Минобороны", "российские военные")."""
+    counts: dict[str, Counter] = {}
+    implied_ru = False
+    for index, cues in enumerate(all_cues):
+        in_lead = index <= title_count
+        for role, parties in (("actor", cues.actors), ("place", cues.places)):
+            for party in parties:
+                code = party.get("country")
+                if not code:
+                    continue
+                if code.endswith("?"):
+                    implied_ru = True
+                    continue
+                c = counts.setdefault(code, Counter())
+                c[role] += 1
+                if role == "actor" and cues.is_coop:
+                    c["actor_coop"] += 1
+                if index == evidence:
+                    c[f"{role}_evidence"] = 1
+                if index < title_count:
+                    c["title"] = 1
+                if in_lead:
+                    c["lead"] = 1
+                if party.get("dep") in ("nsubj", "nsubj:pass") or (
+                        party.get("dep") == "conj" and role == "actor"):
+                    c["subject"] = 1
+                if party.get("case") == "Dat":
+                    c["dative"] = 1
+                via = party.get("via", "")
+                key = ("via_person" if via == "person" else "via_org" if via == "org"
+                       else "via_adjective" if via in ADJECTIVE_KINDS else "via_name")
+                c[key] = 1
+    counts.setdefault("RU", Counter())
+    total = sum(c["actor"] + c["place"] for c in counts.values()) or 1
+    top = max(counts, key=lambda k: counts[k]["actor"] + counts[k]["place"])
+    result = {}
+    for code, c in counts.items():
+        mentions = c["actor"] + c["place"]
+        result[code] = {
+            "actor": math.log1p(c["actor"]), "place": math.log1p(c["place"]),
+            "actor_coop": math.log1p(c["actor_coop"]),
+            "actor_evidence": float(c["actor_evidence"]),
+            "place_evidence": float(c["place_evidence"]), "title": float(c["title"]),
+            "lead": float(c["lead"]), "subject": float(c["subject"]),
+            "dative": float(c["dative"]), "via_person": float(c["via_person"]),
+            "via_org": float(c["via_org"]), "via_adjective": float(c["via_adjective"]),
+            "via_name": float(c["via_name"]), "share": mentions / total,
+            "top": float(code == top and mentions > 0),
+            "countries": math.log1p(len(counts)), "ru": float(code == "RU"),
+            "ru_implied": float(code == "RU" and implied_ru),
+        }
+    return result
