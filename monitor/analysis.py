@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import markup, sectors
-from .cooperation import load_model
+from .coop_model import load_model
 from .entities import Entity, doc_entities
 from .nlp import process
 

@@ -502,7 +502,7 @@ def eval_normal_command(path: str | None, fmt: str) -> None:
       monitor eval normal
       monitor eval normal my_cases.jsonl --format json
     """
-    from .cooperation import models_dir
+    from .modelfiles import models_dir
     from .evaluate import eval_normal
 
     result = eval_normal(Path(path) if path else models_dir() / "data" / "normal_forms.jsonl")
@@ -517,14 +517,14 @@ def eval_normal_command(path: str | None, fmt: str) -> None:
                    f"got {failure['got']!r}")
 
 
-def _cooperation_rows(path: str, factru: str | None) -> list[dict]:
-    from .evaluate import factru_cooperation_rows, load_jsonl
+def _cooperation_rows(path: str, factru: str | None, texts: str | None) -> list[dict]:
+    from .evaluate import factru_cooperation_rows, labelled_posts
 
     try:
         if factru:
             return factru_cooperation_rows(Path(factru), Path(path))
-        return load_jsonl(Path(path))
-    except (ValueError, FileNotFoundError) as exc:
+        return labelled_posts(Path(path), Path(texts) if texts else None)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -543,7 +543,7 @@ def eval_sectors_command(path: str | None, fmt: str) -> None:
       monitor eval sectors
       monitor eval sectors my_labelled_news.jsonl --format json
     """
-    from .cooperation import models_dir
+    from .modelfiles import models_dir
     from .evaluate import evaluate_sectors, load_jsonl
 
     rows = load_jsonl(Path(path) if path else models_dir() / "data" / "sectors.jsonl")
@@ -565,66 +565,85 @@ def eval_sectors_command(path: str | None, fmt: str) -> None:
 
 @eval_group.command(name="cooperation")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--texts", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="JSON lines with id and text (and title) when PATH holds only labels.")
 @click.option("--factru", type=click.Path(exists=True, file_okay=False), default=None,
               help="factRuEval directory: PATH then holds only ids and labels for its texts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.option("--errors/--no-errors", default=False, help="List the items monitor got wrong.")
-def eval_cooperation_command(path: str, factru: str | None, fmt: str, errors: bool) -> None:
-    """Precision/recall/F1 of the cooperation detector on labelled items, beside the keyword
-    alert ("сотруднич", "соглашени", "меморандум", "партнёр", "совместн"), and how often
-    the cooperating countries are exactly right. Items: JSON lines with title, text,
-    is_cooperation and (for cooperation items) countries.
+def eval_cooperation_command(path: str, texts: str | None, factru: str | None, fmt: str,
+                             errors: bool) -> None:
+    """Score the installed cooperation model on your own labelled news, beside the keyword
+    alert ("сотруднич", "соглашени", "меморандум", "партнёр", "совместн"): precision,
+    recall and F1 per subset, and over the true cooperation items how often the
+    countries are exactly right and the scope (international / domestic) is right.
+
+    Labels in the format of models/data/tg-news/labels.jsonl (`id`, `cooperation`
+    yes/no/unsure, `countries`, `scope`, optional `subset`; unsure items are not scored)
+    or JSON lines with title, text, is_cooperation, countries.
 
     \b
-    Example:
-      monitor eval cooperation models/data/cooperation.jsonl
+    Examples:
+      monitor eval cooperation my-labels.jsonl --texts my-posts.jsonl
+      monitor eval cooperation models/data/cooperation_heldout.jsonl
       monitor eval cooperation models/data/factrueval_dev_cooperation.jsonl \\
         --factru ../shared/data/factrueval-2016/devset
     """
     from .evaluate import eval_cooperation
 
-    rows = _cooperation_rows(path, factru)
+    rows = _cooperation_rows(path, factru, texts)
     with _progress() as progress:
         task = progress.add_task("Analysing items", total=len(rows))
         result = eval_cooperation(rows, on_item=lambda: progress.advance(task))
     if fmt == "json":
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    _print_table(f"Cooperation, {len(rows)} items",
-                 ["system", "precision", "recall", "F1", "flagged"],
-                 [[name, r["precision"], r["recall"], r["f1"], r["flagged"]]
-                  for name, r in (("monitor", result["monitor"]),
-                                  ("keyword alert", result["keyword_alert"]))])
-    click.echo(f"Exact country sets: {result['exact_countries']} "
-               f"({result['items_with_countries']} cooperation items with gold countries)")
+    table = []
+    for name, r in result["figures"].items():
+        m, k = r["monitor"], r["keyword_alert"]
+        table.append([name.replace("all/", "") if name != "all" else "all", r["items"],
+                      r["cooperation"], m["precision"], m["recall"], m["f1"], k["f1"],
+                      r.get("exact_countries", "-"), r.get("scope", "-")])
+    _print_table(f"Cooperation, {len(rows)} labelled items (model {_coop_version()})",
+                 ["subset", "items", "cooperation", "precision", "recall", "F1",
+                  "keyword alert F1", "exact countries", "scope"], table)
     if errors:
         for error in result["errors"]:
             click.echo("  " + json.dumps(error, ensure_ascii=False))
 
 
+def _coop_version() -> str:
+    from .coop_model import load_model
+
+    return load_model().version
+
+
 @cli.command()
 @click.argument("what", type=click.Choice(["sectors", "cooperation", "all"]), default="all")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Written training set (default: models/data/sectors.jsonl or "
-                   "models/data/cooperation.jsonl).")
+              help="Sectors: the written training set (default: models/data/sectors.jsonl).")
 @click.option("--factru", type=click.Path(exists=True, file_okay=False), default=None,
               help="Cooperation: also train on the factRuEval dev stream (texts from this "
                    "directory, labels from models/data/factrueval_dev_cooperation.jsonl).")
 @click.option("--labels/--no-labels", default=True, show_default=True,
               help="Use analysts' labels stored in the database (see `monitor label`).")
+@click.option("--evaluate/--no-evaluate", default=True, show_default=True,
+              help="Cooperation: run the nested, grouped cross-validation for the card "
+                   "(about five times the training time).")
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Where to write the models (default: models/).")
 @pass_ctx
 def train(ctx: Context, what: str, data: str | None, factru: str | None, labels: bool,
-          seed: int, out: str | None) -> None:
+          evaluate: bool, seed: int, out: str | None) -> None:
     """Train the models in models/ from the labelled data (reproducible with --seed).
 
-    The sector classifier learns from models/data/sectors.jsonl, the sector vocabulary in
-    models/data/sector_terms.yaml and analysts' labels in the database; it is written to
-    models/sectors.skops with its card models/sectors.json (cross-validated and held-out
-    figures per sector). The cooperation scorer is a logistic regression over the
-    detector's rule features, written to models/cooperation.json. Run `monitor reprocess`
+    The cooperation model learns from the real labelled news of models/data/tg-news/, the
+    written set models/data/cooperation.jsonl and analysts' labels (x5); it is written to
+    models/cooperation.skops with its card models/cooperation.json, whose figures come
+    from a cross-validation grouped by story, each threshold chosen inside its training
+    part. The sector classifier learns from models/data/sectors.jsonl, the real cooperation
+    posts' sectors, the sector vocabulary and analysts' labels. Run `monitor reprocess`
     afterwards to re-tag stored items.
 
     \b
@@ -633,51 +652,61 @@ def train(ctx: Context, what: str, data: str | None, factru: str | None, labels:
       monitor train cooperation --factru ../shared/data/factrueval-2016/devset
     """
     from . import store
-    from .cooperation import models_dir
-    from .evaluate import factru_cooperation_rows, load_jsonl
+    from .evaluate import load_jsonl
+    from .modelfiles import MissingModelError, models_dir, training_data_dir
     from .sectors import sector_ids
-    from .train import load_sector_lexicon, train_cooperation, train_sectors
+    from .train import (ANALYST_WEIGHT, cooperation_sources, load_sector_lexicon, read_labelled,
+                        real_sector_rows, train_cooperation, train_sectors)
 
-    base = models_dir()
-    out_dir = Path(out) if out else base
+    try:
+        base = training_data_dir()
+    except MissingModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    out_dir = Path(out) if out else models_dir()
     db = ctx.db() if labels and Path(ctx.db_path()).exists() else None
     if what in ("sectors", "all"):
-        written = load_jsonl(Path(data) if data and what == "sectors"
-                             else base / "data" / "sectors.jsonl")
+        written = load_jsonl(Path(data) if data else base / "sectors.jsonl")
+        real = real_sector_rows(base / "tg-news")
         analyst = store.labelled_items(db) if db else []
         folds = len({r.get("fold") for r in written if r.get("split") != "heldout"})
         with _progress() as progress:
             task = progress.add_task("Training the sector classifier", total=folds + 2)
-            card = train_sectors(written, load_sector_lexicon(base / "data" / "sector_terms.yaml"),
-                                 sector_ids(), out_dir, analyst=analyst, seed=seed,
+            card = train_sectors(written, load_sector_lexicon(base / "sector_terms.yaml"),
+                                 sector_ids(), out_dir, analyst=analyst, real=real, seed=seed,
                                  on_step=lambda _step: progress.advance(task))
-        cv, held = card["cross_validation"], card["heldout"]
+        cv, held, on_real = card["cross_validation"], card["heldout"], card.get("real")
         click.echo(f"sector model {card['version']}: cross-validated macro-F1 {cv['macro_f1']}, "
                    f"micro-F1 {cv['micro_f1']}"
                    + (f"; held-out micro-F1 {held['micro_f1']}, macro-F1 {held['macro_f1']}"
                       if held else "")
-                   + f" ({len(written)} written items, {len(analyst)} analysts' labels)")
+                   + (f"; real cooperation posts, out of fold: micro-F1 {on_real['micro_f1']}"
+                      if on_real else "")
+                   + f" ({len(written)} written items, {len(real)} real posts, "
+                     f"{len(analyst)} analysts' labels)")
     if what in ("cooperation", "all"):
-        sources = {"written": load_jsonl(Path(data) if data and what == "cooperation"
-                                         else base / "data" / "cooperation.jsonl")}
-        if factru:
-            sources["factrueval_dev"] = factru_cooperation_rows(
-                Path(factru), base / "data" / "factrueval_dev_cooperation.jsonl")
-        analyst_coop = store.cooperation_labels(db) if db else []
-        if analyst_coop:
-            sources["analysts"] = analyst_coop
-        total = sum(len(rows) for rows in sources.values())
+        analysts = store.cooperation_labels(db) if db else []
+        sources = cooperation_sources(base, Path(factru) if factru else None, analysts)
+        docs = []
         with _progress() as progress:
-            task = progress.add_task("Extracting features", total=total)
-            card = train_cooperation(sources, out_dir, seed=seed,
-                                     on_item=lambda: progress.advance(task))
-        cv = card["cross_validation"]
-        click.echo(f"cooperation model {card['version']}: threshold {card['threshold']}")
-        for name in sources:
-            m = cv[name]
-            click.echo(f"  {name}: cross-validated precision {m['precision']}, recall "
-                       f"{m['recall']}, F1 {m['f1']} ({m['items']} items, "
-                       f"{m['positives']} positive)")
+            task = progress.add_task("Analysing labelled items",
+                                     total=sum(map(len, sources.values())))
+            for name, rows in sources.items():
+                docs += read_labelled(rows, name, on_item=lambda: progress.advance(task))
+        for doc in docs:
+            if doc.source == "analysts":
+                doc.weight = ANALYST_WEIGHT
+        with _progress() as progress:
+            task = progress.add_task("Cross-validating and fitting", total=6 if evaluate else 1)
+            card = train_cooperation(docs, out_dir, seed=seed, evaluate=evaluate,
+                                     on_fold=lambda: progress.advance(task))
+        click.echo(f"cooperation model {card['version']}: threshold "
+                   f"{card['detector']['threshold']} ({len(docs)} labelled items)")
+        figures = (card["cross_validation"] or {}).get("figures", {})
+        for name, m in figures.items():
+            click.echo(f"  {name}: out of fold P {m['monitor']['precision']}, R "
+                       f"{m['monitor']['recall']}, F1 {m['monitor']['f1']} (keyword alert F1 "
+                       f"{m['keyword_alert']['f1']}); exact countries "
+                       f"{m.get('exact_countries', '-')}, scope {m.get('scope', '-')}")
 
 
 @cli.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass, field
 
 from spacy.tokens import Doc
 
@@ -96,20 +97,29 @@ def document_features(doc: Doc, all_cues: list[SentenceCues]) -> list[list[str]]
 
 COUNTRY_FEATURES = [
     "actor", "place", "actor_coop", "actor_evidence", "place_evidence", "title", "lead",
-    "subject", "dative", "via_person", "via_org", "via_adjective", "via_name", "share",
-    "top", "countries", "ru", "ru_implied",
+    "subject", "dative", "via_person", "via_org", "via_adjective", "via_name",
+    "only_adjective", "share", "top", "countries", "evidence_countries", "ru", "ru_implied",
 ]
 
 
-def country_candidates(all_cues: list[SentenceCues], evidence: int | None,
-                       title_count: int) -> dict[str, dict[str, float]]:
-    """Every country a party or a place of the document belongs to, with the numbers the
-    country model reads (COUNTRY_FEATURES). RU is always a candidate: in Russian news a
-    Russian party often goes unnamed ("Минобороны", "российские военные")."""
-    counts: dict[str, Counter] = {}
+@dataclass
+class CountryMentions:
+    """How one country is named in a document: counts over all sentences, and the
+    sentences where it is an actor or a place (the evidence sentence is chosen later)."""
+
+    counts: Counter = field(default_factory=Counter)
+    actor_sentences: set[int] = field(default_factory=set)
+    place_sentences: set[int] = field(default_factory=set)
+
+
+def country_mentions(all_cues: list[SentenceCues], title_count: int
+                     ) -> dict[str, CountryMentions]:
+    """Every country a party or a place of the document belongs to. RU is always there: in
+    Russian news a Russian party often goes unnamed ("Минобороны", "российские военные");
+    organisations guessed Russian by their Cyrillic name count as `ru_implied`."""
+    found: dict[str, CountryMentions] = {}
     implied_ru = False
     for index, cues in enumerate(all_cues):
-        in_lead = index <= title_count
         for role, parties in (("actor", cues.actors), ("place", cues.places)):
             for party in parties:
                 code = party.get("country")
@@ -118,15 +128,16 @@ def country_candidates(all_cues: list[SentenceCues], evidence: int | None,
                 if code.endswith("?"):
                     implied_ru = True
                     continue
-                c = counts.setdefault(code, Counter())
+                mention = found.setdefault(code, CountryMentions())
+                c = mention.counts
                 c[role] += 1
+                (mention.actor_sentences if role == "actor" else
+                 mention.place_sentences).add(index)
                 if role == "actor" and cues.is_coop:
                     c["actor_coop"] += 1
-                if index == evidence:
-                    c[f"{role}_evidence"] = 1
                 if index < title_count:
                     c["title"] = 1
-                if in_lead:
+                if index <= title_count:
                     c["lead"] = 1
                 if party.get("dep") in ("nsubj", "nsubj:pass") or (
                         party.get("dep") == "conj" and role == "actor"):
@@ -134,26 +145,38 @@ def country_candidates(all_cues: list[SentenceCues], evidence: int | None,
                 if party.get("case") == "Dat":
                     c["dative"] = 1
                 via = party.get("via", "")
-                key = ("via_person" if via == "person" else "via_org" if via == "org"
-                       else "via_adjective" if via in ADJECTIVE_KINDS else "via_name")
-                c[key] = 1
-    counts.setdefault("RU", Counter())
-    total = sum(c["actor"] + c["place"] for c in counts.values()) or 1
-    top = max(counts, key=lambda k: counts[k]["actor"] + counts[k]["place"])
+                c["via_person" if via == "person" else "via_org" if via == "org"
+                  else "via_adjective" if via in ADJECTIVE_KINDS else "via_name"] += 1
+    found.setdefault("RU", CountryMentions()).counts["ru_implied"] = int(implied_ru)
+    return found
+
+
+def country_features(found: dict[str, CountryMentions], evidence: int | None
+                     ) -> dict[str, dict[str, float]]:
+    """COUNTRY_FEATURES of each country, given the evidence sentence's index."""
+    def mentions(m: CountryMentions) -> int:
+        return m.counts["actor"] + m.counts["place"]
+
+    total = sum(map(mentions, found.values())) or 1
+    top = max(found, key=lambda code: mentions(found[code]))
+    in_evidence = sum(evidence in m.actor_sentences | m.place_sentences for m in found.values())
     result = {}
-    for code, c in counts.items():
-        mentions = c["actor"] + c["place"]
+    for code, m in found.items():
+        c = m.counts
         result[code] = {
             "actor": math.log1p(c["actor"]), "place": math.log1p(c["place"]),
             "actor_coop": math.log1p(c["actor_coop"]),
-            "actor_evidence": float(c["actor_evidence"]),
-            "place_evidence": float(c["place_evidence"]), "title": float(c["title"]),
-            "lead": float(c["lead"]), "subject": float(c["subject"]),
-            "dative": float(c["dative"]), "via_person": float(c["via_person"]),
-            "via_org": float(c["via_org"]), "via_adjective": float(c["via_adjective"]),
-            "via_name": float(c["via_name"]), "share": mentions / total,
-            "top": float(code == top and mentions > 0),
-            "countries": math.log1p(len(counts)), "ru": float(code == "RU"),
-            "ru_implied": float(code == "RU" and implied_ru),
+            "actor_evidence": float(evidence in m.actor_sentences),
+            "place_evidence": float(evidence in m.place_sentences),
+            "title": float(c["title"]), "lead": float(c["lead"]),
+            "subject": float(c["subject"]), "dative": float(c["dative"]),
+            "via_person": float(c["via_person"] > 0), "via_org": float(c["via_org"] > 0),
+            "via_adjective": float(c["via_adjective"] > 0),
+            "via_name": float(c["via_name"] > 0),
+            "only_adjective": float(0 < mentions(m) == c["via_adjective"]),
+            "share": mentions(m) / total, "top": float(code == top and mentions(m) > 0),
+            "countries": math.log1p(len(found)),
+            "evidence_countries": math.log1p(in_evidence), "ru": float(code == "RU"),
+            "ru_implied": float(c["ru_implied"]),
         }
     return result

@@ -1,12 +1,11 @@
-"""Is an article about cooperation, between whom, and which sentence says so?
+"""Cooperation cues and the parties behind them, sentence by sentence (the rules).
 
-Rules find the evidence: cooperation cues (сотрудничество, соглашение, договорились,
-совместный...) in sentences that also name parties, and negative cues that mean "not
+Rules read each sentence for cooperation cues (сотрудничество, соглашение, договорились,
+совместный...) and the parties that name them, and for negative cues that mean "not
 cooperation" (matches between national teams, sanctions, conflicts, expulsions, acquisitions,
-cooperation ended or refused, talks that failed, police operations). The rule counts become
-features of a logistic model (weights fitted with scikit-learn by `monitor train
-cooperation`, stored as JSON in `models/cooperation.json`) whose output is the calibrated
-`cooperation_score`.
+cooperation ended or refused, talks that failed, police operations). They decide nothing on
+their own: their cues are features of the learned detector (`coop_features`, `detector`),
+and their actors and places are the candidates for the item's parties and countries.
 
 Parties are actors, not scenery: "Россия и Индия подписали соглашение в Пекине" is about
 Russia and India; a place governed by "в/на/из" counts only when a single country acts.
@@ -15,15 +14,9 @@ Russia and India; a place governed by "в/на/из" counts only when a single c
 from __future__ import annotations
 
 import itertools
-import json
-import math
-import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
-from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
 from .gazetteer import Match, matches
@@ -132,61 +125,6 @@ LINK_ACTS = BUILD_VERBS | {"соединить", "соединять", "связ
 NOT = {"не", "ни"}
 LOCATIVE_PREPS = {"в", "во", "на", "из", "изо", "под", "близ", "около", "возле", "до",
                   "через", "по"}
-
-FEATURES = [
-    "lead_coop", "coop_sentences", "share_coop", "sign_agreement", "joint", "develop_coop",
-    "coop_verb", "joint_subjects", "max_parties", "two_countries", "pair_only", "lead_pair",
-    "negated",
-    "neg_sport", "neg_sanctions", "neg_conflict", "neg_expulsion", "neg_acquisition",
-    "neg_ending", "neg_crime", "neg_in_coop_sentence", "neg_in_lead",
-]
-LEAD = 3  # the title and the first sentences carry the story in news
-
-# Hand weights: the rule baseline, and the model used until one is trained.
-RULE_WEIGHTS = {
-    "lead_coop": 2.0, "coop_sentences": 1.0, "share_coop": 1.0, "sign_agreement": 1.0,
-    "joint": 0.5, "develop_coop": 0.8, "coop_verb": 0.8, "joint_subjects": 0.8,
-    "max_parties": 0.5,
-    "two_countries": 0.8, "pair_only": 0.5, "lead_pair": 0.5, "negated": -2.0, "neg_sport": -1.2,
-    "neg_sanctions": -1.2, "neg_conflict": -0.8, "neg_expulsion": -1.5,
-    "neg_acquisition": -1.0, "neg_ending": -1.5, "neg_crime": -1.2,
-    "neg_in_coop_sentence": -1.0, "neg_in_lead": -1.0,
-}
-RULE_INTERCEPT = -3.2
-MODEL_FILE = "cooperation.json"
-
-
-def models_dir() -> Path:
-    """Where trained models live: $MONITOR_MODELS, else the repository's models/."""
-    env = os.environ.get("MONITOR_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "models"
-
-
-@dataclass
-class CooperationModel:
-    weights: dict[str, float]
-    intercept: float
-    threshold: float = 0.5
-    version: str = "rules"
-
-    def score(self, features: dict[str, float]) -> float:
-        z = self.intercept + sum(self.weights.get(k, 0.0) * v for k, v in features.items())
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-
-RULES = CooperationModel(RULE_WEIGHTS, RULE_INTERCEPT, 0.5, "rules")
-
-
-@lru_cache(maxsize=1)
-def load_model() -> CooperationModel:
-    """The trained model from models/cooperation.json, or the rule weights if none exists."""
-    path = models_dir() / MODEL_FILE
-    if not path.exists():
-        return RULES
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return CooperationModel(data["weights"], data["intercept"], data["threshold"],
-                            data["version"])
-
 
 # --- sentences and parties -----------------------------------------------------------------
 
@@ -404,6 +342,8 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
         if lemma in LINKS:
             coop_tokens.append(token)  # "прокачку по нефтепроводу остановили" negates it
         built = lemma in FACILITIES and token.head.lemma_ in BUILD_VERBS
+        if lemma == "помощь" and any(c.lower_ in ("с", "со") for c in token.children):
+            continue  # "с помощью парома" is a means, not aid
         if lemma in CROSS_BORDER or built:
             cues.cross_border = True
         if lemma in PAIR_CUES or built:
@@ -468,55 +408,14 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
 
 # --- the document --------------------------------------------------------------------------
 
-@dataclass
-class Cooperation:
-    is_cooperation: bool
-    score: float
-    scope: str | None = None
-    countries: list[str] = field(default_factory=list)
-    parties: list[dict] = field(default_factory=list)
-    evidence: str | None = None
-
-
-def doc_features(all_cues: list[SentenceCues], title_cues: list[SentenceCues]) -> dict:
-    """Document features: bounded numbers, so a long article does not win by length."""
-    coop_sents = [c for c in all_cues if c.is_coop]
-    lead = title_cues + [c for c in all_cues if c not in title_cues][:LEAD - len(title_cues)
-                                                                       if title_cues else LEAD]
-    negative = {}
-    for cues in all_cues:
-        for name, count in cues.negative.items():
-            negative[name] = negative.get(name, 0) + count
-    features = {
-        "lead_coop": float(any(c.is_coop for c in lead)),
-        "coop_sentences": math.log1p(len(coop_sents)),
-        "share_coop": len(coop_sents) / max(1, len(all_cues)),
-        "sign_agreement": float(any(c.sign_agreement for c in coop_sents)),
-        "joint": float(any(c.joint for c in coop_sents)),
-        "develop_coop": float(any(c.develop_coop for c in coop_sents)),
-        "coop_verb": float(any(c.coop_verb for c in coop_sents)),
-        "joint_subjects": float(any(c.joint_subjects for c in coop_sents)),
-        "max_parties": min(3, max((c.parties for c in coop_sents), default=0)),
-        "two_countries": float(any(len(c.countries) >= 2 for c in coop_sents)),
-        "pair_only": float(bool(coop_sents) and all(
-            c.coop == 0 and not c.sign_agreement and not c.joint and not c.joint_subjects
-            for c in coop_sents)),
-        "lead_pair": float(any(c.is_coop and c.pair and not c.coop for c in lead)),
-        "negated": float(any(c.negated for c in all_cues)),
-        "neg_in_coop_sentence": float(any(c.negative for c in coop_sents)),
-        "neg_in_lead": float(any(c.negative for c in lead)),
-    }
-    for name in NEGATIVE:
-        features[f"neg_{name}"] = math.log1p(negative.get(name, 0))
-    return features
-
-
-def _sentence_text(doc: Doc, sent: Span) -> str:
+def sentence_text(doc: Doc, sent: Span) -> str:
+    """The sentence as it stands in the (cleaned) title and text."""
     start, stop = token_offsets(doc, sent.start, sent.end)
     return doc.user_data["text"][start:stop].strip()
 
 
-def _unique(parties: list[dict]) -> list[dict]:
+def unique_parties(parties: list[dict]) -> list[dict]:
+    """Parties once each, with only the keys the output shows."""
     seen, result = set(), []
     for party in parties:
         key = (party["name"], party["kind"])
@@ -577,62 +476,3 @@ def read_cues(doc: Doc) -> tuple[list[SentenceCues], list[SentenceCues]]:
             cues.actors = cues.actors + [p for c, p in lead_actors
                                          if c is not cues and p["name"] not in known]
     return all_cues, title_cues
-
-
-def detect(doc: Doc, model: CooperationModel | None = None) -> tuple[Cooperation, dict]:
-    """The cooperation verdict for a processed Doc, and the features behind it."""
-    model = model or load_model()
-    text_start = doc.user_data["text_start"]
-    starts = doc.user_data["char_starts"]
-    all_cues, title_cues = read_cues(doc)
-    features = doc_features(all_cues, title_cues)
-    score = model.score(features)
-    result = Cooperation(is_cooperation=score >= model.threshold, score=round(score, 4))
-    coop = [c for c in all_cues if c.is_coop]
-    if not coop:
-        return result, features
-    actors = [p for c in coop for p in c.actors]
-    countries = set().union(*(c.countries for c in coop))
-    if len(countries) <= 1:
-        countries |= {p["country"] for c in coop for p in c.places if p.get("country")}
-    if len(countries) <= 1:
-        # The title names the story's sides: "Японская компания построит завод в Калуге".
-        countries |= {p["country"] for c in title_cues for p in c.actors + c.places
-                      if p.get("country") and not p["country"].endswith("?")}
-    if any(p.get("country") == "RU?" for p in actors) and len(countries) < 2:
-        countries.add("RU")  # a Russian-named organisation acts with at most one country
-    for party in actors:
-        if party.get("country") == "RU?":
-            party["country"] = "RU"
-    parties = _unique(actors)
-    if not countries and parties and not any(p["kind"] == "intl_org" for p in parties):
-        countries = {"RU"}  # Russian news naming only organisations: a domestic story
-    result.countries = sorted(countries)
-    result.parties = parties
-    international = len(countries) >= 2 or any(p["kind"] == "intl_org" for p in parties)
-    result.scope = "international" if international else "domestic"
-    body = [c for c in coop if starts[c.span.start] >= text_start] or coop
-    def strength(c: SentenceCues) -> tuple:
-        named = sum(1 for t in c.span if t.lemma_ in COOP_NOUNS)  # says "сотрудничество"
-        return (2 * named + c.coop + c.joint + int(c.sign_agreement), c.parties,
-                -c.span.start)
-
-    best = max(body, key=strength)
-    result.evidence = _sentence_text(doc, best.span)
-    return result, features
-
-
-if not Doc.has_extension("cooperation"):
-    Doc.set_extension("cooperation", default=None)
-    Doc.set_extension("cooperation_features", default=None)
-
-
-@Language.factory("cooperation_detector")
-def create_cooperation(nlp: Language, name: str):
-    """Sets `doc._.cooperation` (a Cooperation) and `doc._.cooperation_features`."""
-
-    def cooperation(doc: Doc) -> Doc:
-        doc._.cooperation, doc._.cooperation_features = detect(doc)
-        return doc
-
-    return cooperation

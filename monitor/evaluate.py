@@ -267,38 +267,115 @@ def _binary(pairs: list[tuple[bool, bool]]) -> dict:
             "items": len(pairs)}
 
 
+@dataclass
+class GoldItem:
+    """A labelled item as `cooperation_report` reads it."""
+
+    source: str
+    subset: str | None
+    label: bool
+    countries: list[str] | None
+    scope: str | None
+    keyword: bool
+
+
+def labelled_posts(labels: Path, texts: Path | None = None) -> list[dict]:
+    """Rows of a labels file in the format of tg-news' `labels.jsonl` (`id`,
+    `cooperation` yes/no/unsure, `countries`, `scope`, `subset`...) with their texts: from
+    the file itself (`title`, `text`) or, by `id`, from `texts` (JSON lines with `id`,
+    `text`, optional `title`). A label whose text is missing is an error naming it."""
+    rows = load_jsonl(labels)
+    if texts is not None:
+        by_id = {row["id"]: row for row in load_jsonl(texts)}
+        missing = [row.get("id") for row in rows if row.get("id") not in by_id]
+        if missing:
+            raise ValueError(f"{texts}: no text for {len(missing)} labelled ids, "
+                             f"e.g. {missing[:3]}")
+        rows = [dict(row, title=by_id[row["id"]].get("title", ""),
+                     text=by_id[row["id"]]["text"]) for row in rows]
+    for number, row in enumerate(rows, 1):
+        if "text" not in row:
+            raise ValueError(f"{labels}:{number}: no text (give the texts with --texts)")
+    return rows
+
+
+def _gold_label(row: dict) -> bool | None:
+    if "is_cooperation" in row:
+        return bool(row["is_cooperation"])
+    return {"yes": True, "no": False}.get(row.get("cooperation"))
+
+
 def eval_cooperation(rows: list[dict], on_item: Callable[[], None] | None = None) -> dict:
-    """Score labelled items {"id", "title", "text", "is_cooperation", "countries"?}:
-    precision/recall/F1 of monitor and of the keyword alert, and, over the true positives
-    that carry gold countries, how often monitor's country set is exactly right."""
+    """Score labelled items with the installed model through `analyse`, exactly as stored
+    items are tagged, beside the keyword alert. Rows: `title`, `text` and either
+    `is_cooperation` or `cooperation` yes/no/unsure (unsure items are not scored), optional
+    `countries`, `scope`, `subset`. Figures per subset (see `cooperation_report`)."""
     from .analysis import analyse
 
-    ours, alert, exact, with_countries, errors = [], [], 0, 0, []
+    gold, predictions, errors = [], [], []
     for row in rows:
+        label = _gold_label(row)
+        if label is None:
+            if on_item:
+                on_item()
+            continue
         result = analyse(row.get("title", ""), row.get("text", ""))
-        gold = bool(row["is_cooperation"])
-        ours.append((gold, bool(result.is_cooperation)))
-        alert.append((gold, keyword_alert(row.get("title", ""), row.get("text", ""))))
-        if gold and row.get("countries") is not None:
-            with_countries += 1
-            if sorted(row["countries"]) == result.countries:
-                exact += 1
-            else:
-                errors.append({"id": row.get("id"), "expected": sorted(row["countries"]),
-                               "got": result.countries})
-        if gold != bool(result.is_cooperation):
-            errors.append({"id": row.get("id"), "expected_cooperation": gold,
-                           "score": result.cooperation_score,
-                           "title": row.get("title", "")[:100]})
+        coop = result.doc._.cooperation  # countries and scope even when not flagged
+        countries = sorted(row["countries"]) if label and row.get("countries") is not None \
+            else None
+        gold.append(GoldItem("all", row.get("subset"), label, countries,
+                             row.get("scope") if label else None,
+                             keyword_alert(row.get("title", ""), row.get("text", ""))))
+        predictions.append(coop)
+        if label != coop.is_cooperation or (countries is not None
+                                            and countries != coop.countries):
+            errors.append({"id": row.get("id"), "expected": label, "score": coop.score,
+                           "expected_countries": countries, "countries": coop.countries,
+                           "text": (row.get("title") or row.get("text", ""))[:100]})
         if on_item:
             on_item()
-    return {
-        "monitor": _binary(ours),
-        "keyword_alert": _binary(alert),
-        "exact_countries": round(exact / with_countries, 4) if with_countries else None,
-        "items_with_countries": with_countries,
-        "errors": errors,
-    }
+    table = cooperation_report(gold, predictions)
+    return {"figures": table, "errors": errors}
+
+
+def cooperation_report(docs: list, predictions: list) -> dict:
+    """Figures per data set and subset, beside the keyword alert: precision, recall, F1;
+    over the true cooperation items, exact country sets and scope (of the model's output
+    whether or not it flagged the item; `exact_countries_flagged` counts a missed item as
+    wrong). `docs` carry `source`, `subset`, `label`, `countries`, `scope`, `keyword`;
+    `predictions` carry `is_cooperation`, `countries`, `scope`."""
+    import numpy as np
+
+    from .train import _prf
+
+    def subset_key(d) -> list[str]:
+        keys = [d.source]
+        if d.subset:
+            keys.append(f"{d.source}/{d.subset}")
+        return keys
+
+    table: dict[str, dict] = {}
+    names = sorted({k for d in docs for k in subset_key(d)})
+    for name in names:
+        members = [i for i, d in enumerate(docs) if name in subset_key(d)]
+        y = np.array([docs[i].label for i in members])
+        pred = np.array([predictions[i].is_cooperation for i in members])
+        keyword = np.array([docs[i].keyword for i in members])
+        entry = {"items": len(members), "cooperation": int(y.sum()),
+                 "monitor": _prf(y, pred), "keyword_alert": _prf(y, keyword)}
+        gold = [i for i in members if docs[i].label and docs[i].countries is not None]
+        if gold:
+            exact = [predictions[i].countries == docs[i].countries for i in gold]
+            entry["exact_countries"] = round(float(np.mean(exact)), 4)
+            entry["exact_countries_flagged"] = round(float(np.mean(
+                [e and predictions[i].is_cooperation for e, i in zip(exact, gold)])), 4)
+            scoped = [i for i in gold if docs[i].scope]
+            if scoped:
+                entry["scope"] = round(float(np.mean(
+                    [predictions[i].scope == docs[i].scope for i in scoped])), 4)
+        table[name] = entry
+    return table
+
 
 
 def factru_cooperation_rows(directory: Path, labels_path: Path) -> list[dict]:

@@ -125,8 +125,12 @@ def entries() -> dict[str, list[Entry]]:
     for code, names in _data("orgs.yaml").items():
         for name in names:
             add(name, Entry("org", name, code))
-    # buildings and bodies named for their state: "Пентагон передаст", "Госдеп заявил"
-    for code, names in _data("officials.yaml")["institutions"].items():
+    # places and bodies named for their state: "на Даунинг-стрит", "Пентагон передаст"
+    officials = _data("officials.yaml")
+    for code, names in officials["seats"].items():
+        for name in names:
+            add(name, Entry("capital", name, code))
+    for code, names in officials["institutions"].items():
         for name in names:
             add(name, Entry("org", name, code))
 

@@ -70,7 +70,7 @@ def _keep(cleaned: Cleaned, drop: list[tuple[int, int]], space: set[int] = froze
             pos.append(positions[start])
         at = stop
     out.append(text[at:])
-    pos.extend(positions[at:])
+    pos.extend(positions[at:len(text)])
     return Cleaned("".join(out), pos + [positions[-1]])
 
 
@@ -134,4 +134,4 @@ def split_headline(cleaned: Cleaned) -> tuple[str, int]:
     first, _, rest = cleaned.text.partition("\n")
     if not rest.strip() or len(first) > HEADLINE_MAX or not first.strip():
         return "", 0
-    return first.strip(), len(first) + 1
+    return first.strip(), len(first) + 1 + len(rest) - len(rest.lstrip("\n"))

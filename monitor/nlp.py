@@ -5,7 +5,8 @@ model run on those same tokens (batched together), and the result becomes a spaC
 with `spacy.blank("ru")`'s vocabulary: tokens, lemmas (pymorphy3, guided by Natasha's tags),
 POS, morphology, dependencies and sentences. Later steps are registered spaCy pipeline
 components working on that Doc: Natasha's NER spans (`natasha_ner`), gazetteer matches
-(`gazetteer`), normal forms and linking (`party_linker`), cooperation (`cooperation_detector`).
+(`gazetteer`), normal forms and linking (`party_linker`), cooperation (`cooperation_detector`, in
+`detector`).
 
 The title and the text share one Doc: the text starts at `doc.user_data["text_start"]`.
 """
@@ -115,8 +116,14 @@ def _shared_vocabularies():
 _lock = threading.Lock()
 
 
+MAX_SENTENCE_TOKENS = 150  # longer "sentences" (lists, text without full stops) are split
+
+
 def _segment(text: str, segmenter) -> list[list]:
-    """Sentences as lists of razdel tokens (with offsets), one segmentation pass."""
+    """Sentences as lists of razdel tokens (with offsets), one segmentation pass. A sentence
+    longer than MAX_SENTENCE_TOKENS is cut into pieces: the syntax parser scores every pair
+    of a sentence's tokens, so a text without full stops would cost time and memory
+    quadratic in its length."""
     if not text.strip():
         return []
     tokens = list(segmenter.tokenize(text))
@@ -128,8 +135,8 @@ def _segment(text: str, segmenter) -> list[list]:
             if tokens[i].start >= sent.start:
                 group.append(tokens[i])
             i += 1
-        if group:
-            result.append(group)
+        for start in range(0, len(group), MAX_SENTENCE_TOKENS):
+            result.append(group[start:start + MAX_SENTENCE_TOKENS])
     return result
 
 
@@ -301,7 +308,7 @@ def _natasha_tokenizer():
 @lru_cache(maxsize=1)
 def pipeline() -> Language:
     """spacy.blank("ru") with this project's components, built once per process."""
-    from . import cooperation, entities, gazetteer  # noqa: F401  (register components)
+    from . import detector, entities, gazetteer  # noqa: F401  (register components)
 
     nlp = spacy.blank("ru", config={
         "nlp": {"tokenizer": {"@tokenizers": "monitor.natasha_tokenizer.v1"}}})
@@ -312,10 +319,12 @@ def pipeline() -> Language:
     return nlp
 
 
-def process(title: str, text: str) -> Doc:
-    """The full document model for one article."""
+def process(title: str, text: str, *, detect: bool = True) -> Doc:
+    """The full document model for one article (`detect=False`: without the cooperation
+    verdict, which needs a trained model; what training reads)."""
     nlp = pipeline()
     doc = make_doc(nlp, title, text)
-    for _name, component in nlp.pipeline:
-        doc = component(doc)
+    for name, component in nlp.pipeline:
+        if detect or name != "cooperation_detector":
+            doc = component(doc)
     return doc

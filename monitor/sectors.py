@@ -9,9 +9,8 @@ scaling fitted on out-of-fold scores, and compared with a threshold tuned by
 cross-validation. `terms` are the lemmas whose weight × TF-IDF pushed a sector's score most.
 
 The taxonomy is `models/sectors.yaml` (IDs are stable API). The model lives in
-`models/sectors.skops` (skops, never pickle: plain arrays, loaded against a list of trusted
-types)
-and its card in `models/sectors.json`.
+`models/sectors.skops` (plain arrays, see `modelfiles`) and its card in
+`models/sectors.json`.
 """
 
 from __future__ import annotations
@@ -25,21 +24,19 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .cooperation import models_dir
 from .lemmas import lemmatize
+from .modelfiles import models_dir, read_arrays, required, write_arrays
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+|[,;:]\s+| — ")  # sentences and clauses
 MODEL_FILE = "sectors.skops"
 CARD_FILE = "sectors.json"
 TAXONOMY_FILE = "sectors.yaml"
-# Types the model file may contain; anything else makes loading fail (skops' safety net).
-TRUSTED_TYPES = ["numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.int64"]
 
 
 @lru_cache(maxsize=1)
 def taxonomy() -> list[dict]:
     """The sectors: `id`, `ru`, `en`, `covers`, in the taxonomy's order."""
-    path = models_dir() / TAXONOMY_FILE
+    path = required(models_dir() / TAXONOMY_FILE, "the sector taxonomy")
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -92,13 +89,18 @@ class SectorModel:
 
     def raw(self, lemma_texts: list[str]):
         """Raw scores (texts x sectors): the larger of the whole text's and its best
-        sentence's, so a sector named once in a long article still counts; plus the
-        word-feature matrix of the whole texts (for `terms`)."""
+        sentence's, so a sector named once in a long article still counts; the raw scores
+        of each text's first line (the headline); and the word-feature matrix of the whole
+        texts (for `terms`)."""
         doc_word, doc_char, sent_word, sent_char, owner = self.matrices(lemma_texts)
         best = self._linear(doc_word, doc_char)
+        lead = np.full(best.shape, -np.inf)
         if len(owner):
-            np.maximum.at(best, owner, self._linear(sent_word, sent_char))
-        return best, doc_word
+            units = self._linear(sent_word, sent_char)
+            np.maximum.at(best, owner, units)
+            first = np.unique(owner, return_index=True)
+            lead[first[0]] = units[first[1]]
+        return best, lead, doc_word
 
     def matrices(self, lemma_texts: list[str]):
         """TF-IDF rows of each text and of each of its sentences (lines), for the word and
@@ -165,16 +167,19 @@ class SectorModel:
 
     def classify(self, lemma_texts: list[str], *, terms: int = 5) -> list[list[dict]]:
         """Per text (sentences separated by newlines), `[{"id", "score", "terms"}]` above
-        threshold, best first."""
+        threshold, best first: the sectors the headline (the first line) is about before
+        the others ("…в сфере водоочистки" puts water first even when the article says more
+        about energy), each group by score."""
         if not lemma_texts:
             return []
-        raw, x_word = self.raw(lemma_texts)
+        raw, lead, x_word = self.raw(lemma_texts)
         probs = self.calibrate(raw)
+        in_lead = self.calibrate(lead) >= self.thresholds
         names = self.word.get_feature_names_out() if terms else None
         result = []
         for row, p in enumerate(probs):
             tags = []
-            for j in np.argsort(-p):
+            for j in np.lexsort((-raw[row], -np.round(p, 4), ~in_lead[row])):
                 if p[j] < self.thresholds[j]:
                     continue
                 tag = {"id": self.sectors[j], "score": round(float(p[j]), 4)}
@@ -232,59 +237,31 @@ def _char_wb_ngrams(word: str, low: int, high: int) -> list[str]:
     return grams
 
 
-def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
-    import skops.io as sio
+PARTS = {"word_names", "word_idf", "word_ngrams", "char_names", "char_idf", "char_ngrams",
+         "coef", "intercept", "platt", "thresholds"}
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
     word, char = Features.of(model.word), Features.of(model.char)
-    sio.dump({"word_names": word.names, "word_idf": word.idf_,
-              "word_ngrams": np.array(word.ngram_range), "char_names": char.names,
-              "char_idf": char.idf_, "char_ngrams": np.array(char.ngram_range),
-              "coef": model.coef, "intercept": model.intercept, "platt": model.platt,
-              "thresholds": model.thresholds}, out_dir / MODEL_FILE)
+    write_arrays(out_dir / MODEL_FILE, {
+        "word_names": word.names, "word_idf": word.idf_,
+        "word_ngrams": np.array(word.ngram_range), "char_names": char.names,
+        "char_idf": char.idf_, "char_ngrams": np.array(char.ngram_range),
+        "coef": model.coef, "intercept": model.intercept, "platt": model.platt,
+        "thresholds": model.thresholds})
     (out_dir / CARD_FILE).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
                                      encoding="utf-8")
     load_model.cache_clear()
 
 
-def _read_arrays(path: Path) -> dict | None:
-    """The model's arrays straight from the skops file when it holds nothing but a dict of
-    numpy arrays (read with allow_pickle=False): skops itself takes ~1.5 s to import, most
-    of monitor's start-up. None when the file holds anything else."""
-    import io
-    import zipfile
-
-    with zipfile.ZipFile(path) as archive:
-        schema = json.loads(archive.read("schema.json"))
-        content = schema.get("content") if schema.get("__loader__") == "DictNode" else None
-        if not isinstance(content, dict) or not all(
-                node.get("__loader__") == "NdArrayNode" and node.get("type") == "numpy"
-                for node in content.values()):
-            return None
-        return {key: np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
-                for key, node in content.items()}
-
-
 @lru_cache(maxsize=1)
-def load_model() -> SectorModel | None:
-    """The trained model, or None when models/ has none (then items get no sectors:
-    they are never guessed)."""
+def load_model() -> SectorModel:
+    """The trained model (`MissingModelError` when it is not installed: items are never
+    tagged by a guess)."""
     directory = models_dir()
-    path, card_path = directory / MODEL_FILE, directory / CARD_FILE
-    if not path.exists() or not card_path.exists():
-        return None
-    parts = _read_arrays(path)
-    if parts is None:
-        import skops.io as sio
-
-        unknown = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
-        if unknown:
-            raise ValueError(f"{path}: refusing to load unexpected types {unknown}")
-        parts = sio.load(path, trusted=sio.get_untrusted_types(file=path))
-    expected = {"word_names", "word_idf", "word_ngrams", "char_names", "char_idf",
-                "char_ngrams", "coef", "intercept", "platt", "thresholds"}
-    if not isinstance(parts, dict) or set(parts) != expected:
-        raise ValueError(f"{path}: not a sector model (expected parts {sorted(expected)})")
+    path = required(directory / MODEL_FILE, "the sector model")
+    card_path = required(directory / CARD_FILE, "the sector model's card")
+    parts = read_arrays(path, PARTS)
     card = json.loads(card_path.read_text(encoding="utf-8"))
     word = Features(parts["word_names"], parts["word_idf"], tuple(parts["word_ngrams"].tolist()))
     char = Features(parts["char_names"], parts["char_idf"], tuple(parts["char_ngrams"].tolist()))
@@ -293,8 +270,7 @@ def load_model() -> SectorModel | None:
 
 
 def model_version() -> str:
-    model = load_model()
-    return model.version if model else "none"
+    return load_model().version
 
 
 def sector_lemmas(title: str, text: str) -> str:
@@ -305,6 +281,5 @@ def sector_lemmas(title: str, text: str) -> str:
 
 
 def classify(title: str, text: str) -> list[dict]:
-    """Sectors of one article, best first (empty when no model is installed)."""
-    model = load_model()
-    return model.classify([sector_lemmas(title, text)])[0] if model else []
+    """Sectors of one article, best first."""
+    return load_model().classify([sector_lemmas(title, text)])[0]

@@ -1,10 +1,13 @@
-"""Training the models that live in `models/`: today the cooperation scorer.
+"""Training the models that live in `models/`: the cooperation model and the sector model.
 
-The cooperation scorer is a logistic regression over the rule features of `cooperation.py`
-(a handful of interpretable numbers, so it generalises from a few hundred labelled items).
-Cross-validation gives out-of-fold probabilities, on which the decision threshold is tuned;
-the final model is fitted on all data and saved as plain JSON (weights, intercept,
-threshold, metrics), never as a pickle.
+Cooperation (`coop_model`): each labelled item is analysed once (`read_labelled`); the
+detector is a logistic regression over TF-IDF of its feature strings, the country model a
+logistic regression over each named country's features. Evaluation follows
+scikit-learn's habits: folds grouped by story (near copies of one story from several
+channels never straddle a split, `story_groups`) and stratified by source and label; the
+calibration, the threshold and the evidence the country model trains on all come from
+folds inside the training part (`fit_cooperation`), so `cross_validate` is nested and its
+figures are out of fold. Models are saved as plain arrays, never pickles.
 """
 
 from __future__ import annotations
@@ -12,112 +15,293 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .cooperation import FEATURES, MODEL_FILE, RULES, detect, load_model
-from .nlp import process
+from .coop_features import (COUNTRY_FEATURES, CountryMentions, country_features,
+                            country_mentions, document_features)
+from .coop_model import CooperationModel, save_model as save_cooperation
+from .detector import evidence_sentence, scope_of, select_parties
+
+# --- cooperation ---------------------------------------------------------------------------
+
+DETECTOR_C = 16.0  # inverse regularisation of the detector (chosen by grouped CV)
+COUNTRY_C = 1.0
+COUNTRY_THRESHOLD = 0.5
+MIN_DF = 2  # a feature string must occur in two training documents
+INNER_FOLDS = 4
+REAL = ("tg-news", "tg-news-extra", "analysts")  # sources of real news
 
 
-def cooperation_features(rows: list[dict], on_item: Callable[[], None] | None = None
-                         ) -> np.ndarray:
-    matrix = []
+@dataclass
+class LabelledDoc:
+    """What training reads of one labelled item (analysed once)."""
+
+    id: str
+    source: str  # tg-news | tg-news-extra | written | factrueval | analysts
+    subset: str | None
+    label: bool
+    countries: list[str] | None  # gold countries of a cooperation item
+    scope: str | None
+    grams: list[list[str]]  # feature strings per sentence
+    mentions: dict[str, CountryMentions]
+    actors: list[list[dict]]  # per sentence, for parties and scope
+    rule_coop: list[bool]  # per sentence: do the rules call it cooperation?
+    sentences: list[str]
+    lemmas: str  # search lemmas of the cleaned text, for story groups
+    keyword: bool  # what the keyword alert says
+    weight: float = 1.0
+
+
+def read_labelled(rows: list[dict], source: str, on_item: Callable[[], None] | None = None
+                  ) -> list[LabelledDoc]:
+    """Analyse labelled rows (`title`, `text`, `is_cooperation` or `cooperation` yes/no,
+    optional `countries`, `scope`, `subset`); "unsure" rows are left out."""
+    from .analysis import prepare
+    from .cooperation import read_cues, sentence_text
+    from .evaluate import keyword_alert
+    from .lemmas import lemmatize
+    from .nlp import process
+
+    docs = []
     for row in rows:
-        _, features = detect(process(row.get("title", ""), row.get("text", "")), RULES)
-        matrix.append([features[name] for name in FEATURES])
+        label = row.get("is_cooperation")
+        if label is None:
+            label = {"yes": True, "no": False}.get(row.get("cooperation"))
+        if label is None:
+            if on_item:
+                on_item()
+            continue
+        prepared = prepare(row.get("title", ""), row.get("text", ""))
+        doc = process(prepared.title, prepared.text, detect=False)
+        all_cues, title_cues = read_cues(doc)
+        docs.append(LabelledDoc(
+            id=str(row.get("id")), source=source, subset=row.get("subset"), label=bool(label),
+            countries=sorted(row["countries"]) if label and row.get("countries") is not None
+            else None, scope=row.get("scope") if label else None,
+            grams=document_features(doc, all_cues),
+            mentions=country_mentions(all_cues, len(title_cues)),
+            actors=[[{k: p.get(k) for k in ("name", "kind", "country")} for p in c.actors]
+                    for c in all_cues],
+            rule_coop=[c.is_coop for c in all_cues],
+            sentences=[sentence_text(doc, c.span) for c in all_cues],
+            lemmas=lemmatize(f"{prepared.title}\n{prepared.text}"),
+            keyword=keyword_alert(row.get("title", ""), row.get("text", ""))))
         if on_item:
             on_item()
-    return np.array(matrix, dtype=float)
+    return docs
 
 
-def _best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    best = (0.5, -1.0)
-    for threshold in np.arange(0.2, 0.81, 0.02):
-        pred = p >= threshold
-        tp = int((pred & (y == 1)).sum())
-        fp = int((pred & (y == 0)).sum())
-        fn = int((~pred & (y == 1)).sum())
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        if f1 > best[1] + 1e-9:
-            best = (round(float(threshold), 2), f1)
-    return best
+def story_groups(docs: list[LabelledDoc]) -> np.ndarray:
+    """A group id per document: near copies of one story share one (`story_groups_of`)."""
+    return story_groups_of([d.lemmas for d in docs])
 
 
-def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
-    from sklearn.metrics import brier_score_loss
+def story_groups_of(lemma_texts: list[str]) -> np.ndarray:
+    """A group id per text: near copies of one story (`stories.THRESHOLD` on the MinHash
+    of their lemma 3-shingles, as the store finds them) share one."""
+    from .stories import THRESHOLD, band_keys, signature, similarity
 
-    m = _prf(y, p >= threshold)
-    return {"items": int(len(y)), "positives": int(y.sum()), "precision": m["precision"],
-            "recall": m["recall"], "f1": m["f1"],
-            "brier": round(float(brier_score_loss(y, p)), 4)}
+    parent = list(range(len(lemma_texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    signatures = [signature(text) for text in lemma_texts]
+    buckets: dict[int, list[int]] = {}
+    for i, sig in enumerate(signatures):
+        for key in band_keys(sig) if sig is not None else []:
+            buckets.setdefault(key, []).append(i)
+    for members in buckets.values():
+        for j in members[1:]:
+            if similarity(signatures[members[0]], signatures[j]) >= THRESHOLD:
+                parent[find(j)] = find(members[0])
+    return np.array([find(i) for i in range(len(lemma_texts))])
 
 
-def cooperation_regression():
-    """The cooperation scorer's logistic regression, unfitted."""
+def _flat(doc: LabelledDoc) -> list[str]:
+    return [g for grams in doc.grams for g in grams]
+
+
+def _identity(grams: list[str]) -> list[str]:
+    return grams
+
+
+def _fit_detector(docs: list[LabelledDoc], seed: int) -> CooperationModel:
+    """The detector's regression on `docs` (uncalibrated: Platt identity, threshold 0)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
+    vectorizer = TfidfVectorizer(analyzer=_identity, min_df=MIN_DF, sublinear_tf=True)
+    x = vectorizer.fit_transform([_flat(d) for d in docs])
+    regression = LogisticRegression(C=DETECTOR_C, class_weight="balanced", max_iter=5000,
+                                    random_state=seed)
+    regression.fit(x, [d.label for d in docs], sample_weight=[d.weight for d in docs])
+    return CooperationModel(
+        vectorizer.get_feature_names_out().astype(str), vectorizer.idf_, regression.coef_[0],
+        float(regression.intercept_[0]), np.array([1.0, 0.0]), 0.0,
+        np.zeros(len(COUNTRY_FEATURES)), 0.0, COUNTRY_THRESHOLD, "fold")
 
 
-def cooperation_oof(x: np.ndarray, y: np.ndarray, strata: np.ndarray, seed: int,
-                    folds: int = 5) -> np.ndarray:
-    """Out-of-fold probabilities of `cooperation_regression` (folds stratified by `strata`)."""
-    from sklearn.model_selection import StratifiedKFold
+def _folds(docs: list[LabelledDoc], groups: np.ndarray, k: int, seed: int):
+    from sklearn.model_selection import StratifiedGroupKFold
 
-    oof = np.zeros(len(y))
-    for train_index, test_index in StratifiedKFold(
-            n_splits=folds, shuffle=True, random_state=seed).split(x, strata):
-        fold_model = cooperation_regression().fit(x[train_index], y[train_index])
-        oof[test_index] = fold_model.predict_proba(x[test_index])[:, 1]
-    return oof
+    strata = [f"{d.source}-{d.label}" for d in docs]
+    return StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(
+        docs, strata, groups)
 
 
-def train_cooperation(sources: dict[str, list[dict]], out_dir: Path, *, seed: int = 13,
-                      folds: int = 5, on_item: Callable[[], None] | None = None) -> dict:
-    """Fit the cooperation scorer on labelled rows from several sources (our written set,
-    real news such as the factRuEval dev stream, analysts' labels) and write
-    `out_dir/cooperation.json`. Cross-validation is stratified by label and source; the
-    model card reports out-of-fold figures per source, so every figure is on items the
-    scoring model did not see."""
-    rows, source_of = [], []
-    for name, source_rows in sources.items():
-        rows += source_rows
-        source_of += [name] * len(source_rows)
-    source_of = np.array(source_of)
-    y = np.array([int(bool(row["is_cooperation"])) for row in rows])
-    x = cooperation_features(rows, on_item)
-    strata = np.array([f"{s}-{label}" for s, label in zip(source_of, y)])
-    oof = cooperation_oof(x, y, strata, seed, folds)
-    threshold, _ = _best_threshold(y, oof)
-    model = cooperation_regression().fit(x, y)
-    version = _version(
-        [[r.get("title", ""), r.get("text", ""), r["is_cooperation"]] for r in rows]
-        + [np.round(model.coef_[0], 5).tolist(), round(float(model.intercept_[0]), 5)],
-        len(rows))
+def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    best = (0.5, -1.0)
+    for threshold in np.arange(0.05, 0.951, 0.01):
+        f1 = _prf(y, p >= threshold)["f1"]
+        if f1 > best[1] + 1e-9:
+            best = (round(float(threshold), 2), f1)
+    return best[0]
+
+
+def _country_pairs(docs: list[LabelledDoc], evidence: list[int | None]):
+    x, y = [], []
+    for doc, index in zip(docs, evidence):
+        if not doc.label or doc.countries is None:
+            continue
+        for code, features in country_features(doc.mentions, index).items():
+            x.append([features[name] for name in COUNTRY_FEATURES])
+            y.append(code in doc.countries)
+    return np.array(x), np.array(y)
+
+
+def fit_cooperation(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 13,
+                    version: str = "fold") -> tuple[CooperationModel, dict]:
+    """The cooperation model fitted on `docs`. Folds inside `docs` give out-of-fold raw
+    scores (for Platt calibration and the threshold, best F1 on the real news) and
+    out-of-fold evidence sentences (what the country model sees at run time)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.array([d.label for d in docs])
+    raw = np.zeros(len(docs))
+    evidence: list[int | None] = [None] * len(docs)
+    for train_index, test_index in _folds(docs, groups, INNER_FOLDS, seed):
+        fold = _fit_detector([docs[i] for i in train_index], seed)
+        for i in test_index:
+            raw[i], shares = fold.raw(docs[i].grams)
+            evidence[i] = evidence_sentence(shares)
+    platt = LogisticRegression(C=1e4, max_iter=1000).fit(raw.reshape(-1, 1), y)
+    calibrated = platt.predict_proba(raw.reshape(-1, 1))[:, 1]
+    real = np.array([d.source in REAL for d in docs])
+    threshold = _best_threshold(y[real], calibrated[real]) if real.any() \
+        else _best_threshold(y, calibrated)
+    x_country, y_country = _country_pairs(docs, evidence)
+    countries = LogisticRegression(C=COUNTRY_C, max_iter=2000).fit(x_country, y_country)
+    model = dataclasses.replace(
+        _fit_detector(docs, seed), platt=np.array([platt.coef_[0][0], platt.intercept_[0]]),
+        threshold=threshold, country_coef=countries.coef_[0],
+        country_intercept=float(countries.intercept_[0]), version=version)
+    return model, {"oof_calibrated": calibrated, "oof_evidence": evidence}
+
+
+@dataclass
+class Prediction:
+    score: float
+    is_cooperation: bool
+    countries: list[str]
+    scope: str
+    evidence: str | None
+
+
+def predict(model: CooperationModel, doc: LabelledDoc) -> Prediction:
+    """What `detector.detect` outputs for the document (from its stored features)."""
+    score, shares = model.score(doc.grams)
+    index = evidence_sentence(shares)
+    countries = model.countries(country_features(doc.mentions, index))
+    parties = select_parties(doc.actors, doc.rule_coop, index, countries)
+    return Prediction(score, score >= model.threshold, countries, scope_of(countries, parties),
+                      doc.sentences[index] if index is not None else None)
+
+
+def cross_validate(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 13,
+                   folds: int = 5, on_fold: Callable[[], None] | None = None
+                   ) -> list[Prediction]:
+    """Out-of-fold predictions for every document, nested: each outer training part fits
+    its own model with `fit_cooperation` (its own calibration and threshold)."""
+    predictions: list[Prediction | None] = [None] * len(docs)
+    for train_index, test_index in _folds(docs, groups, folds, seed):
+        model, _ = fit_cooperation([docs[i] for i in train_index], groups[train_index],
+                                   seed=seed)
+        for i in test_index:
+            predictions[i] = predict(model, docs[i])
+        if on_fold:
+            on_fold()
+    return predictions
+
+
+def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
+                      folds: int = 5, evaluate: bool = True,
+                      on_fold: Callable[[], None] | None = None) -> dict:
+    """Fit the cooperation model on every labelled document and write it with its card
+    (the nested, grouped cross-validation figures unless `evaluate` is False)."""
+    groups = story_groups(docs)
+    from .evaluate import cooperation_report
+
+    report = cooperation_report(docs, cross_validate(
+        docs, groups, seed=seed, folds=folds, on_fold=on_fold)) if evaluate else None
+    probe, _ = fit_cooperation(docs, groups, seed=seed)
+    if on_fold:
+        on_fold()
+    version = _version([[d.id, d.label, d.countries] for d in docs]
+                       + [np.round(probe.coef, 5).tolist()[:2000],
+                          np.round(probe.country_coef, 5).tolist()], len(docs))
+    model = dataclasses.replace(probe, version=version)
     card = {
         "version": version,
-        "features": FEATURES,
-        "weights": {name: round(float(w), 5) for name, w in zip(FEATURES, model.coef_[0])},
-        "intercept": round(float(model.intercept_[0]), 5),
-        "threshold": threshold,
-        "trained_on": {name: {"items": int((source_of == name).sum()),
-                              "cooperation": int(y[source_of == name].sum())}
-                       for name in sources},
-        "cross_validation": {
-            "folds": folds, "seed": seed,
-            "all": _metrics(y, oof, threshold),
-            **{name: _metrics(y[source_of == name], oof[source_of == name], threshold)
-               for name in sources},
-        },
+        "detector": {"features": "TF-IDF of lemma 1-2-grams, abstracted words, dependency "
+                                 "triples and rule cues (coop_features)",
+                     "vocabulary": int(len(model.names)), "C": DETECTOR_C, "min_df": MIN_DF,
+                     "platt": [round(float(v), 5) for v in model.platt],
+                     "threshold": model.threshold},
+        "country_features": COUNTRY_FEATURES,
+        "country_weights": {n: round(float(w), 4)
+                            for n, w in zip(COUNTRY_FEATURES, model.country_coef)},
+        "country_intercept": round(model.country_intercept, 4),
+        "country_threshold": COUNTRY_THRESHOLD,
+        "trained_on": {name: {"items": int(c), "cooperation": int(sum(
+            d.label for d in docs if d.source == name))}
+            for name, c in Counter(d.source for d in docs).items()},
+        "stories": int(len(set(groups.tolist()))),
+        "cross_validation": {"folds": folds, "seed": seed, "grouped_by": "story",
+                             "nested": True, "figures": report} if report else None,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MODEL_FILE).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
-                                      encoding="utf-8")
-    load_model.cache_clear()
+    save_cooperation(model, out_dir, card)
     return card
+
+
+def cooperation_sources(base: Path, factru: Path | None = None,
+                        analysts: list[dict] | None = None) -> dict[str, list[dict]]:
+    """The labelled rows training reads, by source: the real posts of models/data/tg-news
+    (hand labels and the extra labels), the written set, optionally the factRuEval dev
+    stream (texts from `factru`) and analysts' labels."""
+    from .evaluate import factru_cooperation_rows, labelled_posts, load_jsonl
+
+    tg = base / "tg-news"
+    sources = {
+        "tg-news": labelled_posts(tg / "labels.jsonl", tg / "posts.jsonl"),
+        "tg-news-extra": labelled_posts(tg / "labels_extra.jsonl", tg / "posts.jsonl"),
+        "written": load_jsonl(base / "cooperation.jsonl"),
+    }
+    if factru:
+        sources["factrueval"] = factru_cooperation_rows(
+            factru, base / "factrueval_dev_cooperation.jsonl")
+    if analysts:
+        sources["analysts"] = analysts
+    return sources
 
 
 # --- sectors ----------------------------------------------------------------------------
@@ -125,6 +309,7 @@ def train_cooperation(sources: dict[str, list[dict]], out_dir: Path, *, seed: in
 SECTOR_C = 4.0  # inverse regularisation of each sector's logistic regression
 LEXICON_WEIGHT = 10.0  # sample weight of the lexicon pseudo-documents
 ANALYST_WEIGHT = 5.0  # an analyst's correction counts as much as five written items
+REAL_SECTOR_WEIGHT = 10.0  # a real cooperation post counts as much as ten written items
 LEXICON_DOCS = 40  # pseudo-documents per sector, besides one per term
 
 
@@ -192,7 +377,7 @@ def _prf(y: np.ndarray, pred: np.ndarray) -> dict:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "support": int(y.sum())}
+            "support": int(y.sum()), "flagged": int(pred.sum())}
 
 
 def sector_metrics(sectors: list[str], y: np.ndarray, pred: np.ndarray) -> dict:
@@ -205,8 +390,25 @@ def sector_metrics(sectors: list[str], y: np.ndarray, pred: np.ndarray) -> dict:
             "items": int(len(y))}
 
 
+def real_sector_rows(directory: Path) -> list[dict]:
+    """The real cooperation posts of models/data/tg-news with their labelled sectors, as
+    sector training rows, each in one of five folds by story (near copies share a fold)."""
+    from .evaluate import labelled_posts
+    from .lemmas import lemmatize
+
+    rows = [row for labels in ("labels.jsonl", "labels_extra.jsonl")
+            for row in labelled_posts(directory / labels, directory / "posts.jsonl")
+            if row.get("cooperation") == "yes"]
+    groups = story_groups_of([lemmatize(r["text"]) for r in rows])
+    order = {g: i for i, g in enumerate(dict.fromkeys(groups.tolist()))}
+    return [{"id": r["id"], "title": "", "text": r["text"], "sectors": r["sectors"],
+             "fold": order[g] % 5, "source": "real", "weight": REAL_SECTOR_WEIGHT}
+            for r, g in zip(rows, groups.tolist())]
+
+
 def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: list[str],
-                  out_dir: Path, *, analyst: list[dict] | None = None, seed: int = 13,
+                  out_dir: Path, *, analyst: list[dict] | None = None,
+                  real: list[dict] | None = None, seed: int = 13,
                   on_step: Callable[[str], None] | None = None) -> dict:
     """Fit the sector model and write `out_dir/sectors.skops` and its card.
 
@@ -214,22 +416,29 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     the held-out split, scored once at the end. Cross-validation holds out one fold at a
     time, so no written sentence is ever both trained on and scored (items of a fold share
     sentences, folds do not). Out-of-fold scores calibrate each sector (Platt) and tune its
-    threshold. `analyst` rows (`title`, `text`, `sectors`) are analysts' corrections: they
+    threshold. `real` rows (`real_sector_rows`: real cooperation posts, with their own
+    folds) join the cross-validation and are also scored on their own (`real` in the
+    card). `analyst` rows (`title`, `text`, `sectors`) are analysts' corrections: they
     join every training fold with extra weight, never the scoring."""
     from sklearn.linear_model import LogisticRegression
 
+    from .analysis import prepare
     from .sectors import save_model, sector_lemmas
 
     step = on_step or (lambda _name: None)
     analyst = analyst or []
+    real = real or []
 
-    def lemma_text(row: dict) -> str:
-        return sector_lemmas(row.get("title", ""), row.get("text", ""))
+    def lemma_text(row: dict) -> str:  # what `analyse` gives the classifier
+        prepared = prepare(row.get("title", ""), row.get("text", ""))
+        return sector_lemmas(prepared.title, prepared.text)
 
     def labels(rows: list[dict]) -> np.ndarray:
         return np.array([[s in row["sectors"] for s in sectors] for row in rows], dtype=int)
 
-    train_rows = [r for r in written if r.get("split") != "heldout"]
+    train_rows = [r for r in written if r.get("split") != "heldout"] + real
+    row_w = np.array([r.get("weight", 1.0) for r in train_rows])
+    is_real = np.array([r.get("source") == "real" for r in train_rows])
     heldout_rows = [r for r in written if r.get("split") == "heldout"]
     extra_rows = lexicon_documents(terms, seed) + analyst
     extra_texts = [lemma_text(r) for r in extra_rows]
@@ -247,7 +456,7 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
         train_index, test_index = np.where(folds != f)[0], np.where(folds == f)[0]
         fold_model = _fit_sectors([texts[i] for i in train_index] + extra_texts,
                                   np.vstack([y[train_index], extra_y]),
-                                  np.r_[np.ones(len(train_index)), extra_w], seed, sectors)
+                                  np.r_[row_w[train_index], extra_w], seed, sectors)
         oof[test_index] = fold_model.raw([texts[i] for i in test_index])[0]
         step(f"fold {f}")
 
@@ -266,12 +475,15 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
         thresholds[j] = best[0]
     cv = sector_metrics(sectors, y, calibrated >= thresholds)
 
+    on_real = sector_metrics(sectors, y[is_real], calibrated[is_real] >= thresholds) \
+        if is_real.any() else None
     model = _fit_sectors(texts + extra_texts, np.vstack([y, extra_y]),
-                         np.r_[np.ones(len(texts)), extra_w], seed, sectors)
+                         np.r_[row_w, extra_w], seed, sectors)
     step("final model")
     version = _version(
-        [[r.get("title", ""), r.get("text", ""), r["sectors"]] for r in written + analyst]
-        + [terms, np.round(model.intercept, 5).tolist()], len(written) + len(analyst))
+        [[r.get("title", ""), r.get("text", ""), r["sectors"]] for r in written + real + analyst]
+        + [terms, np.round(model.intercept, 5).tolist()],
+        len(written) + len(real) + len(analyst))
     model.platt, model.thresholds, model.version = platt, thresholds, version
     heldout = None
     if heldout_rows:
@@ -281,14 +493,17 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
         "version": version,
         "sectors": list(sectors),
         "thresholds": {s: float(t) for s, t in zip(sectors, thresholds)},
-        "data": {"written_train": len(train_rows), "written_heldout": len(heldout_rows),
+        "data": {"written_train": len(train_rows) - len(real),
+                 "written_heldout": len(heldout_rows), "real_cooperation_posts": len(real),
                  "analyst_labels": len(analyst),
                  "lexicon_terms": sum(len(v) for v in terms.values()),
                  "per_sector_train": {s: int(y[:, j].sum()) for j, s in enumerate(sectors)},
                  "no_sector_train": int((y.sum(axis=1) == 0).sum())},
         "params": {"C": SECTOR_C, "lexicon_weight": LEXICON_WEIGHT,
-                   "analyst_weight": ANALYST_WEIGHT, "seed": seed},
+                   "analyst_weight": ANALYST_WEIGHT, "real_weight": REAL_SECTOR_WEIGHT,
+                   "seed": seed},
         "cross_validation": {"folds": len(fold_ids), **cv},
+        "real": on_real,  # the real cooperation posts alone, out of fold
         "heldout": heldout,
     }
     save_model(model, out_dir, card)

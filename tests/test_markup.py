@@ -1,0 +1,77 @@
+"""Markup cleaning before analysis: what goes, what stays, and the way back to the offsets."""
+
+import json
+
+import pytest
+
+from conftest import DATA
+from monitor.analysis import analyse, prepare
+from monitor.markup import clean, split_headline
+
+POSTS = [json.loads(line) for line in
+         (DATA / "tg-news" / "posts.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _maps_back(original: str, cleaned) -> bool:
+    """Every cleaned character is the original character at its position (or a space
+    standing for removed text)."""
+    return all(ch == " " or original[cleaned.positions[i]] == ch
+               for i, ch in enumerate(cleaned.text))
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("**⚡️Россия и Япония** подписали соглашение", "Россия и Япония подписали соглашение"),
+    ("__Читать__ [нас](https://bbc.com/x) здесь", "Читать нас здесь"),
+    ("Текст\n\n[👉 Топор Live. Подписаться](https://t.me/+HWFlcuXhzKdhYWY6)", "Текст"),
+    ("Текст\n\n❗️ [Подписывайся на Mash](https://t.me/+mBgDVq0QTftmY2Ji)", "Текст"),
+    ("Текст\n📩 [Прислать новость](https://t.me/shot_go)", "Текст"),
+    ("Текст\n__Читать нас без VPN можно здесь: ____bit.ly/bbcrussian__", "Текст"),
+    ("Интервью: https://naked-science.ru/article/x", "Интервью:"),
+    ("Новости #Китай и @channel_name сегодня", "Новости Китай и сегодня"),
+    ("слово🔥слово", "слово слово"),
+    ("Текст\n\n\n\nЕщё   текст ", "Текст\n\nЕщё текст"),
+])
+def test_markup_removed(raw, expected):
+    cleaned = clean(raw)
+    assert cleaned.text == expected
+    assert _maps_back(raw, cleaned)
+
+
+def test_real_posts_lose_their_footers_and_markup():
+    for post in POSTS:
+        cleaned = clean(post["text"])
+        assert _maps_back(post["text"], cleaned)
+        assert "**" not in cleaned.text and "](" not in cleaned.text
+        assert "Подпис" not in cleaned.text and "t.me/" not in cleaned.text
+        assert len(cleaned.positions) == len(cleaned.text) + 1
+
+
+@pytest.mark.parametrize("text,headline", [
+    ("Заголовок новости\n\nТекст новости.", "Заголовок новости"),
+    ("Одна строка без текста", ""),  # nothing after it: the line is the text
+    ("А" * 400 + "\nтекст", ""),  # a paragraph, not a headline
+])
+def test_a_text_without_title_takes_its_first_line_as_headline(text, headline):
+    assert split_headline(clean(text))[0] == headline
+
+
+def test_offsets_index_the_stored_text():
+    """A post as stored (markup, no title): the analysis reads it cleaned, with a headline,
+    and every entity's offsets still index the stored text."""
+    text = ("**⚡️Россия и Япония будут сотрудничать** в сфере водоочистки\n\n"
+            "Соглашение [подписали в Токио](https://example.org/a), сообщил **Лавров**.\n\n"
+            "[👉 Топор Live. Подписаться](https://t.me/+HWFlcuXhzKdhYWY6)")
+    prepared = prepare("", text)
+    assert prepared.title == "Россия и Япония будут сотрудничать в сфере водоочистки"
+    assert prepared.text == "Соглашение подписали в Токио, сообщил Лавров."
+    result = analyse("", text)
+    assert {e.text for e in result.entities} >= {"Россия", "Япония", "Токио", "Лавров"}
+    for entity in result.entities:
+        assert not entity.in_title  # the stored title is empty
+        assert text[entity.start:entity.stop] == entity.text
+
+
+def test_a_stored_title_keeps_its_own_offsets():
+    result = analyse("**Россия** и Китай", "Москва и Пекин подписали соглашение.")
+    russia = next(e for e in result.entities if e.text == "Россия")
+    assert russia.in_title and (russia.start, russia.stop) == (2, 8)
