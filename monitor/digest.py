@@ -27,6 +27,7 @@ import sqlite_utils
 from . import store
 from .config import Config, DigestConfig, SmtpConfig, SubscriberConfig
 from .gazetteer import country_names
+from .highlight import safe_href
 from .lemmas import lemmatize
 from .search import item_details
 from .sectors import sector_names, taxonomy
@@ -158,10 +159,13 @@ def _context(digest: Digest, config: DigestConfig) -> dict:
         item = story.item
         published = datetime.fromisoformat(item["published"]).astimezone(zone)
         orgs = [e["normal"] for e in item["entities"] if e["type"] == "ORG"][:4]
+        item_url = f"{config.base_url.rstrip('/')}/item/{item['id']}"
         sections[-1]["stories"].append({
             "title": item["title"],
             "url": item["url"],
-            "item_url": f"{config.base_url.rstrip('/')}/item/{item['id']}",
+            "href": safe_href(item["url"]),  # None: not http(s), never a link
+            "item_url": item_url,
+            "item_href": safe_href(item_url),
             "outlets": story.outlets,
             "time": f"{published.day} {MONTHS[published.month - 1]}, {published:%H:%M}",
             "lead": item["evidence"] or _lead(item["text"]),
@@ -171,6 +175,7 @@ def _context(digest: Digest, config: DigestConfig) -> dict:
         })
     return {"subject": subject(digest), "sections": sections, "subscriber": digest.subscriber,
             "count": len(digest.stories), "base_url": config.base_url.rstrip("/"),
+            "base_href": safe_href(config.base_url.rstrip("/") + "/"),
             "day": russian_date(digest.day)}
 
 

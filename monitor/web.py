@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from datasette import Response, hookimpl
 
 from .gazetteer import country_names
+from .highlight import safe_href
 from .sectors import sector_names
 from .lemmas import lemmatize, search_lemma
 from .search import QueryError, SearchQuery, item_details, search, story_sources
@@ -41,6 +42,12 @@ def prepare_connection(conn):
     conn.create_function("monitor_lemma", 1, lambda w: search_lemma(w or ""), deterministic=True)
     conn.create_function("monitor_casefold", 1, lambda t: (t or "").casefold(),
                          deterministic=True)
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    """`|safe_href` for templates: a feed's URL becomes a link only if it is http(s)."""
+    env.filters["safe_href"] = safe_href
 
 
 @hookimpl

@@ -332,3 +332,36 @@ def test_digest_html_renders_in_chromium(setup, tmp_path):
         page.screenshot(path=str(png), full_page=True)
         browser.close()
     assert png.stat().st_size > 10_000
+
+
+HOSTILE_URLS = [" JaVaScRiPt:alert(document.domain)", "java\tscript:alert(1)",
+                "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)",
+                "javascript&#58;alert(1)"]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_URLS)
+def test_a_hostile_item_url_is_never_a_link_in_the_digest(setup, tmp_path, hostile):
+    from html.parser import HTMLParser
+
+    config, run, _, db_path = setup
+    with store.open_db(db_path).conn as conn:
+        conn.execute("UPDATE items SET url = ? WHERE url = ?", [hostile, WATER["link"]])
+    assert run(config(), "--preview", str(tmp_path), "--subscriber", "Анна").exit_code == 0
+    [html_file] = tmp_path.glob("*.html")
+    [eml] = tmp_path.glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    body = parts(message)
+    links = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            links.extend(value or "" for name, value in attrs if name == "href")
+
+    for html in (html_file.read_text(encoding="utf-8"), body["text/html"]):
+        links.clear()
+        Links().feed(html)
+        assert links and all(link.startswith("http://ui.example/") for link in links), links
+        assert WATER["title"] in html  # the story is there, only not linked out
+    text = body["text/plain"]
+    assert WATER["title"] in text and "Источник:" not in text
+    assert "script" not in text.lower() and "В мониторинге: http://ui.example/item/" in text

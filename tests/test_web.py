@@ -1,12 +1,16 @@
 """The web UI in a real headless Chromium (Debian's), driven by Playwright, against a real
 `monitor serve` process over a database built by polling loopback feeds."""
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import socket
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
@@ -55,40 +59,57 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    server = FeedServer()
-    tmp = tmp_path_factory.mktemp("web")
+@contextlib.contextmanager
+def serving(db, *, env=None, host="127.0.0.1"):
+    """A real `monitor serve` process over `db`; yields its base URL once it answers."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--db", str(db), "serve",
+                             "--host", host, "--port", str(port)],
+                            env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
     try:
-        a = server.add("/a.xml", rss(ARTICLES))
-        b = server.add("/b.xml", rss(ARTICLES[:1] + [GAS_COPY]))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(base + "/-/versions.json", timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+        else:
+            proc.kill()
+        if proc.poll() is not None:
+            pytest.fail("monitor serve did not start: " + (proc.stdout.read() or ""))
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _poll(tmp, feeds: dict) -> Path:
+    """A database made by `monitor poll` over loopback feeds {name: items}."""
+    server = FeedServer()
+    try:
         config = tmp / "feeds.yaml"
         config.write_text(yaml.safe_dump({"feeds": [
-            {"name": "Лента А", "url": a, "local": True},
-            {"name": "Лента Б", "url": b, "local": True}]}, allow_unicode=True), "utf-8")
+            {"name": name, "url": server.add(f"/{n}.xml", rss(items)), "local": True}
+            for n, (name, items) in enumerate(feeds.items())]}, allow_unicode=True), "utf-8")
         db = tmp / "m.db"
         result = CliRunner().invoke(cli, ["--config", str(config), "--db", str(db), "poll"])
         assert result.exit_code == 0, result.output
     finally:
         server.close()
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--db", str(db), "serve",
-                             "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/overview", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("monitor serve did not start: " + (proc.stdout.read() or ""))
-    yield {"base": base, "db": db}
-    proc.terminate()
-    proc.wait(timeout=10)
+    return db
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    db = _poll(tmp_path_factory.mktemp("web"), {"Лента А": ARTICLES,
+                                                "Лента Б": ARTICLES[:1] + [GAS_COPY]})
+    with serving(db) as base:
+        yield {"base": base, "db": db}
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +260,81 @@ def test_password_protects_every_page(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- hostile links ------------------------------------------------------------------------
+
+HOSTILE = [" JaVaScRiPt:alert(document.domain)", "java\tscript:alert(2)",
+           "data:text/html,<script>alert(3)</script>", "vbscript:msgbox(4)",
+           "javascript&#58;alert(5)", "&#106;avascript:alert(6)", "\x01javascript:alert(7)"]
+SAFE_SOURCE = "https://ok.example/india-energy"
+
+
+class _Links(HTMLParser):
+    """Every href/src/action attribute of a page, as a browser reads it (entities decoded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value or "" for name, value in attrs if name in ("href", "src",
+                                                                       "action")]
+
+
+def links_of(html: str) -> list[str]:
+    parser = _Links()
+    parser.feed(html)
+    return parser.links
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory):
+    """One story carried by eight outlets; its stored URLs are hostile (as an old or
+    careless parser could have stored them), except one outlet's."""
+    story = {"title": "Россия и Индия договорились о сотрудничестве в энергетике",
+             "link": "https://news.example/india-energy",
+             "description": "«Росатом» и индийская NPCIL подписали соглашение о "
+                            "сотрудничестве в строительстве АЭС в Индии."}
+    names = [f"Лента {n}" for n in range(len(HOSTILE) + 1)]
+    db = _poll(tmp_path_factory.mktemp("hostile"), {name: [story] for name in names})
+    with sqlite3.connect(db) as conn:
+        [item_id] = [r[0] for r in conn.execute("SELECT id FROM items")]
+        conn.execute("UPDATE items SET url = ? WHERE id = ?", [HOSTILE[0], item_id])
+        feed_ids = [r[0] for r in conn.execute(
+            "SELECT feed_id FROM item_sources WHERE item_id = ? ORDER BY feed_id", [item_id])]
+        for feed_id, url in zip(feed_ids, HOSTILE + [SAFE_SOURCE]):
+            conn.execute("UPDATE item_sources SET url = ? WHERE item_id = ? AND feed_id = ?",
+                         [url, item_id, feed_id])
+    with serving(db) as base:
+        yield {"base": base, "item": item_id}
+
+
+@pytest.mark.slow
+def test_hostile_urls_are_never_links_on_the_item_page(hostile_site):
+    base, item_id = hostile_site["base"], hostile_site["item"]
+    html = httpx.get(f"{base}/item/{item_id}", timeout=10).text
+    links = links_of(html)
+    for link in links:  # only our own pages and http(s) addresses
+        assert link.startswith(("/", "#", "http://", "https://")), link
+    assert SAFE_SOURCE in links  # a real outlet URL is still a link
+    assert sum(link.startswith(("http://", "https://")) for link in links) == 1
+    # the hostile addresses are shown as text (escaped), not dropped
+    assert "vbscript:msgbox(4)" in html and "data:text/html,&lt;script&gt;" in html
+    # the export keeps the stored URL as it is
+    data = httpx.get(f"{base}/search.json", params={"q": "Индия"}, timeout=10).json()
+    assert [i["url"] for i in data["items"]] == [HOSTILE[0]]
+
+
+@pytest.mark.slow
+def test_no_clickable_script_link_in_chromium(hostile_site, page):
+    page.goto(f"{hostile_site['base']}/item/{hostile_site['item']}")
+    protocols = page.eval_on_selector_all("a", "as => as.map(a => a.protocol)")
+    assert protocols and set(protocols) <= {"http:", "https:"}, protocols
+    assert page.locator("a", has_text="оригинал").count() == 0
+    assert "адрес оригинала" in page.inner_text(".meta")
+    rows = page.locator("table.sources tr").all_inner_texts()
+    assert len(rows) == len(HOSTILE) + 2
+    for text in page.locator("table.sources .unsafe-url").all():
+        text.click()  # text, not a link: nothing runs, nothing navigates
+    assert page.dialogs == [] and page.url.endswith(f"/item/{hostile_site['item']}")
