@@ -1,6 +1,7 @@
 """The web UI in a real headless Chromium (Debian's), driven by Playwright, against a real
 `monitor serve` process over a database built by polling loopback feeds."""
 
+import base64
 import contextlib
 import os
 import shutil
@@ -108,7 +109,7 @@ def _poll(tmp, feeds: dict) -> Path:
 def site(tmp_path_factory):
     db = _poll(tmp_path_factory.mktemp("web"), {"Лента А": ARTICLES,
                                                 "Лента Б": ARTICLES[:1] + [GAS_COPY]})
-    with serving(db) as base:
+    with serving(db, env={"MONITOR_WEB_HOSTS": "monitor.lan, box.lan:9000"}) as base:
         yield {"base": base, "db": db}
 
 
@@ -224,15 +225,28 @@ def test_read_only(site):
     assert count() == before == 4
 
 
-def test_refuses_other_addresses_without_password(monkeypatch):
+def test_refuses_other_addresses_without_password(monkeypatch, tmp_path):
     monkeypatch.delenv("MONITOR_WEB_PASSWORD", raising=False)
     check_bind("127.0.0.1")
     with pytest.raises(UnsafeBind, match="MONITOR_WEB_PASSWORD"):
         check_bind("0.0.0.0")
-    result = CliRunner().invoke(cli, ["--db", "unused.db", "serve", "--host", "0.0.0.0"])
+    db = tmp_path / "m.db"
+    result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "0.0.0.0"])
     assert result.exit_code == 1 and "refusing to listen on 0.0.0.0" in result.output
     monkeypatch.setenv("MONITOR_WEB_PASSWORD", "secret")
     check_bind("0.0.0.0")
+
+
+def test_a_blank_password_counts_as_none(monkeypatch, tmp_path):
+    for blank in ("", "   ", " \t\n"):
+        monkeypatch.setenv("MONITOR_WEB_PASSWORD", blank)
+        check_bind("127.0.0.1")
+        with pytest.raises(UnsafeBind, match="refusing to listen on 0.0.0.0"):
+            check_bind("0.0.0.0")
+    db = tmp_path / "m.db"
+    result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 1, result.output
+    assert "MONITOR_WEB_PASSWORD is blank" in result.output
 
 
 @pytest.mark.slow
@@ -241,25 +255,83 @@ def test_password_protects_every_page(tmp_path):
     from monitor import store
 
     store.open_db(db).conn.close()
-    port = _free_port()
-    env = dict(os.environ, MONITOR_WEB_PASSWORD="secret")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--db", str(db), "serve",
-                             "--port", str(port)], env=env)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                response = httpx.get(base + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert response.status_code == 401
+    with serving(db, env={"MONITOR_WEB_PASSWORD": "пароль secret"}) as base:
+        assert httpx.get(base + "/", timeout=5).status_code == 401
         assert httpx.get(base + "/m.json", timeout=2).status_code == 401
-        assert httpx.get(base + "/", auth=("monitor", "secret"), timeout=5).status_code == 200
+        ok = ("monitor", "пароль secret")
+        assert httpx.get(base + "/", auth=ok, timeout=5).status_code == 200
         assert httpx.get(base + "/", auth=("monitor", "wrong"), timeout=5).status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        assert httpx.get(base + "/", auth=("admin", ok[1]), timeout=5).status_code == 401
+        token = base64.b64encode(":".join(ok).encode()).decode()
+        # the scheme is case-insensitive (RFC 7235); bad headers are a 401, never a 500
+        for header, status in [(f"basic {token}", 200), (f"BASIC  {token}", 200),
+                               (b"Basic \xc3\xa9\xff", 401), ("Basic !!!notbase64", 401),
+                               ("Basic " + base64.b64encode(b"\xff\xfe").decode(), 401),
+                               ("Bearer " + token, 401), ("Basic", 401), ("", 401)]:
+            response = httpx.get(base + "/", headers={"Authorization": header}, timeout=5)
+            assert response.status_code == status, (header, response.status_code)
+        # with a password, the password guards: any Host name may carry it
+        assert httpx.get(base + "/", auth=ok, headers={"Host": "monitor.example"},
+                         timeout=5).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_blank_password_on_loopback_leaves_the_ui_open_to_loopback_names_only(tmp_path):
+    db = tmp_path / "m.db"
+    from monitor import store
+
+    store.open_db(db).conn.close()
+    with serving(db, env={"MONITOR_WEB_PASSWORD": " \t "}) as base:
+        assert httpx.get(base + "/", timeout=5).status_code == 200
+        assert httpx.get(base + "/", headers={"Host": "evil.example"},
+                         timeout=5).status_code == 400
+
+
+@pytest.mark.slow
+def test_unknown_host_names_are_refused_without_a_password(site):
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends
+    `Host: evil.example:PORT`; only this server's own names are answered."""
+    base = site["base"]
+    port = base.rsplit(":", 1)[1]
+
+    def status(host, path="/"):
+        return httpx.get(base + path, headers={"Host": host}, timeout=5).status_code
+
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}",
+                 f"localhost:{port}.evil.example", f"127.0.0.1:{int(port) + 1}",
+                 "box.lan:9001", "box.lan"):
+        assert status(host) == 400, host
+        assert status(host, "/m.json") == 400, host
+    refused = httpx.get(base + "/", headers={"Host": "evil.example"}, timeout=5)
+    assert "MONITOR_WEB_HOSTS" in refused.text and "Неизвестное имя" in refused.text
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}",
+                 f"[::1]:{port}", "monitor.lan", "monitor.lan:8443", "box.lan:9000"):
+        assert status(host) == 200, host
+
+
+BAD_PAGING = [{"limit": "abc"}, {"limit": "0"}, {"limit": "-1"}, {"limit": "1e3"},
+              {"limit": "٣"}, {"limit": "9" * 5000}, {"offset": "-5"}, {"offset": "x"},
+              {"offset": "1" + "0" * 30}, {"offset": "99999999999"}]
+
+
+@pytest.mark.slow
+def test_bad_paging_is_a_400_with_a_russian_message(site):
+    base = site["base"]
+    for params in BAD_PAGING:
+        page = httpx.get(base + "/", params=params, timeout=10)
+        assert page.status_code == 400, (params, page.status_code)
+        assert page.headers["content-type"].startswith("text/html")
+        assert "должен быть целым числом" in page.text, params
+        for export in ("/search.json", "/search.csv"):
+            response = httpx.get(base + export, params=params, timeout=10)
+            assert response.status_code == 400, (export, params, response.status_code)
+            assert "должен быть целым числом" in response.json()["error"]
+    # a limit above the cap is capped, not refused, and never bypasses it
+    for limit in ("100000", "9" * 25):
+        data = httpx.get(base + "/search.json", params={"limit": limit, "all": "1"}).json()
+        assert 0 < len(data["items"]) <= 200 and data["total"] == 4
+    assert httpx.get(base + "/", params={"limit": "2", "offset": "2"}).status_code == 200
+    assert httpx.get(base + "/search.json", params={"offset": "50"}).json()["items"] == []
 
 
 # --- hostile links ------------------------------------------------------------------------
