@@ -143,6 +143,16 @@ WEB_OPTIONS = [
 ]
 
 
+def _check_bind(host: str) -> None:
+    """Refuse an unsafe web address as a clean error, before anything is touched."""
+    from .web import UnsafeBind, check_bind
+
+    try:
+        check_bind(host)
+    except UnsafeBind as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def web_options(function):
     for option in reversed(WEB_OPTIONS):
         function = option(function)
@@ -172,6 +182,8 @@ def run(ctx: Context, host: str, port: int, web: bool, workers: int | None) -> N
     from .web import UnsafeBind, serve_in_thread
 
     config = ctx.config()
+    if web:
+        _check_bind(host)  # before the database is created or migrated
     db = ctx.db(required_config=True)
     server = None
     if web:
@@ -210,6 +222,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     from .web import UnsafeBind, serve as serve_web
 
     path = ctx.config(required=False).db_path(ctx.db_override)
+    _check_bind(host)  # before the database is created or migrated
     store.open_db(path).conn.close()  # create or migrate before serving read-only
     try:
         serve_web(path, host, port)

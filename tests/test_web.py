@@ -233,6 +233,7 @@ def test_refuses_other_addresses_without_password(monkeypatch, tmp_path):
     db = tmp_path / "m.db"
     result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "0.0.0.0"])
     assert result.exit_code == 1 and "refusing to listen on 0.0.0.0" in result.output
+    assert not db.exists()  # refused before the database was created
     monkeypatch.setenv("MONITOR_WEB_PASSWORD", "secret")
     check_bind("0.0.0.0")
 
@@ -246,7 +247,7 @@ def test_a_blank_password_counts_as_none(monkeypatch, tmp_path):
     db = tmp_path / "m.db"
     result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "0.0.0.0"])
     assert result.exit_code == 1, result.output
-    assert "MONITOR_WEB_PASSWORD is blank" in result.output
+    assert "MONITOR_WEB_PASSWORD is blank" in result.output and not db.exists()
 
 
 @pytest.mark.slow
