@@ -745,7 +745,9 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
 
     Each subscriber gets the cooperation items matching their filters that they have not
     been sent yet, the same story from several outlets once. Without --send or --preview,
-    only says what each digest would hold. `monitor run` sends them daily at digest.send_at.
+    only says what each digest would hold and how the last failed send went. `monitor run`
+    sends them daily at digest.send_at (a digest the server refused with 5xx is not
+    retried until the next day or a settings change; --send always tries).
 
     \b
     Examples:
@@ -775,11 +777,14 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
             outcome = digests.deliver(db, config, subscriber, day,
                                       preview=Path(preview) if preview else None)
             click.echo(outcome.line())
-            failed |= outcome.status == "failed"
+            failed |= outcome.status in ("failed", "refused")
         else:
             built = digests.build(db, config.digest, subscriber, day)
             click.echo(f"{subscriber.name} <{subscriber.email}>: {digests.subject(built)} "
                        f"({len(built.item_ids)} items)")
+            status = digests.sending_status(db, config, subscriber)
+            if status:
+                click.echo(f"  {status}")
     if failed:
         sys.exit(1)
 

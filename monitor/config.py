@@ -105,7 +105,8 @@ class SmtpConfig(_Strict):
     security: Literal["none", "starttls", "ssl"] = "none"
     username: str | None = None
     ca_file: str | None = None  # trust this CA (e.g. a company's own) besides the system's
-    timeout: float = Field(default=30.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)  # connect, TLS (ssl) and greeting
+    timeout: float = Field(default=30.0, gt=0)  # each later exchange, the message included
 
 
 class SubscriberConfig(_Strict):

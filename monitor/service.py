@@ -102,7 +102,9 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
     workers = workers or config.poll.analysis_workers or default_workers()
     processes = analysis_pool(workers) if workers > 1 else None
     analysing: dict[Future, int] = {}  # analysis future -> item id
-    next_digest_check = next_prune = 0.0
+    next_prune = 0.0
+    # digests are sent off this loop (digest.Sender): a silent mail server stalls nothing
+    digests = digest.Sender(config, report, DIGEST_CHECK_SECONDS) if config.digest else None
     report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
            f"{workers} analysis worker{'s' if workers > 1 else ''}, "
            f"database {store.db_filename(db)}; Ctrl-C stops")
@@ -127,9 +129,8 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
                 next_prune = time.monotonic() + PRUNE_SECONDS
                 with store.transaction(db):
                     stories.prune(db, store.utcnow())
-            if config.digest and time.monotonic() >= next_digest_check:
-                next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
-                digest.send_due(db, config, report)
+            if digests:
+                digests.step(db)
             if processes is None:
                 pending = store.pending_items(db, limit=1)
                 if pending:
@@ -149,6 +150,8 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
         # Fetches and analyses still running are abandoned: nothing of theirs was stored,
         # so the next start simply does them again.
         pool.shutdown(wait=False, cancel_futures=True)
+        if digests:
+            digests.close(db)  # record a send that finishes in time; abandon a hung one
         if processes is not None:
             for process in list(getattr(processes, "_processes", {}).values()):
                 process.terminate()  # mid-text analyses are redone after a restart
