@@ -77,10 +77,18 @@ def limits_from(config: Config) -> FetchLimits:
 
 def fetch_feed(client: httpx.Client, feed: FeedConfig, row: dict,
                limits: FetchLimits) -> FeedPoll:
-    """Network and parsing for one feed; touches no database, safe in any thread."""
-    result = fetch(client, row["url"], etag=row.get("etag"),
-                   last_modified=row.get("last_modified"), limits=limits,
-                   allow_private=True)
+    """Network and parsing for one feed; touches no database, safe in any thread, never
+    raises (a failure becomes the feed's error). Only feeds marked `local` may reach
+    private addresses, so a redirect cannot turn a public feed into a request inside."""
+    try:
+        result = fetch(client, row["url"], etag=row.get("etag"),
+                       last_modified=row.get("last_modified"), limits=limits,
+                       allow_private=feed.local)
+    except Exception as exc:  # a bug must cost this feed's poll, not the whole run
+        result = FetchResult(url=row["url"], final_url=row["url"],
+                             error=f"fetch failed: {type(exc).__name__}: {exc}")
+    if result.blocked and row["url"] == result.final_url:
+        result.error += " (mark the feed `local: true` to poll it)"
     poll = FeedPoll(feed=feed, feed_id=row["id"], fetch=result)
     if result.ok:
         try:
@@ -202,11 +210,15 @@ def poll_feeds(db: sqlite_utils.Database, config: Config, feeds: Iterable[FeedCo
 
 def article_job(client: httpx.Client, config: Config, item: dict,
                 limits: FetchLimits) -> tuple[int, str | None, str | None]:
-    """Fetch one pending article page; returns (item id, text, error). Any thread."""
+    """Fetch one pending article page; returns (item id, text, error). Any thread; never
+    raises, so one hostile link costs its own item's page and nothing else."""
     feed = next((f for f in config.feeds if f.name == item["feed"]), None)
     allow_private = bool(feed and feed.local)
-    text, error = fetch_fulltext(client, item["url"], item["title"], limits=limits,
-                                 allow_private=allow_private)
+    try:
+        text, error = fetch_fulltext(client, item["url"], item["title"], limits=limits,
+                                     allow_private=allow_private)
+    except Exception as exc:  # a bug: recorded on the item, which goes on to analysis
+        text, error = None, f"article fetch failed: {type(exc).__name__}: {exc}"
     return item["id"], text, error
 
 

@@ -312,23 +312,73 @@ ARTICLE_PAGE = """<html><head><meta charset="utf-8"><title>Статья</title><
 </article><footer>© Все права защищены</footer></body></html>"""
 
 
-@pytest.mark.parametrize("local", [True, False])
-def test_fulltext_fetches_the_article_page(db, feed_server, local):
+def test_fulltext_fetches_the_article_page(db, feed_server):
     page = feed_server.add("/article/1", ARTICLE_PAGE.format(title=TITLE),
                            headers={"Content-Type": "text/html; charset=utf-8"})
     url = feed_server.add("/ft.xml", rss([{"title": TITLE, "link": page, "description": TEXT}]))
-    feed = FeedConfig(name="Полный текст", url=url, fulltext=True, local=local)
+    feed = FeedConfig(name="Полный текст", url=url, fulltext=True, local=True)
     config = make_config((feed, None))
     poll(db, config)
     assert store.pending_items(db) == []  # waits for its page before analysis
     assert poller.fetch_articles(db, config) == 1
     [row] = db["items"].rows
-    if local:
-        assert row["fulltext_status"] == "done"
-        assert "станции очистки сточных вод" in row["text"]
-        assert "Все права защищены" not in row["text"] and "Контакты" not in row["text"]
-    else:  # the article URL is on loopback and the feed is not marked local
-        assert row["fulltext_status"] == "failed"
-        assert "private or loopback" in row["fulltext_error"]
-        assert row["text"] == TEXT and not feed_server.requests_to("/article/1")
-    assert len(store.pending_items(db)) == 1  # ready for analysis either way
+    assert row["fulltext_status"] == "done"
+    assert "станции очистки сточных вод" in row["text"]
+    assert "Все права защищены" not in row["text"] and "Контакты" not in row["text"]
+    assert len(store.pending_items(db)) == 1  # ready for analysis
+
+
+@pytest.fixture
+def public_server():
+    """A server on 127.0.0.2, which `guarded_client` treats as a public address."""
+    from feedserver import FeedServer
+
+    server = FeedServer("127.0.0.2")
+    yield server
+    server.close()
+
+
+def guarded_client():
+    from monitor.fetcher import make_client
+
+    return make_client(policy=lambda address: str(address) == "127.0.0.2")
+
+
+def test_fulltext_link_to_a_private_address_is_refused(db, feed_server, public_server):
+    page = feed_server.add("/article/1", ARTICLE_PAGE.format(title=TITLE),
+                           headers={"Content-Type": "text/html; charset=utf-8"})
+    url = public_server.add("/ft.xml", rss([{"title": TITLE, "link": page,
+                                             "description": TEXT}]))
+    feed = FeedConfig(name="Полный текст", url=url, fulltext=True)  # not local
+    config = make_config((feed, None))
+    store.sync_feeds(db, config.feeds)
+    with guarded_client() as client:
+        [summary] = poll_feeds(db, config, config.feeds, client=client)
+        assert summary.status == "ok" and summary.new == 1
+        assert poller.fetch_articles(db, config, client=client) == 1
+    [row] = db["items"].rows
+    assert row["fulltext_status"] == "failed"
+    assert "private or loopback" in row["fulltext_error"]
+    assert row["text"] == TEXT and not feed_server.requests_to("/article/1")
+    assert len(store.pending_items(db)) == 1  # ready for analysis with the feed's text
+
+
+def test_feed_not_marked_local_is_not_fetched_from_a_private_address(db, feed_server):
+    url = feed_server.add("/f.xml", rss([{"title": TITLE, "link": "https://x.ru/1"}]))
+    config = make_config((FeedConfig(name="Внутренняя", url=url), None))
+    summary = poll(db, config)["Внутренняя"]
+    assert summary.status == "error" and "private or loopback" in summary.error
+    assert "local: true" in summary.error and feed_server.requests == []
+
+
+def test_feed_redirected_to_a_private_address_is_refused(db, feed_server, public_server):
+    feed_server.add("/inside.xml", rss([{"title": TITLE, "link": "https://x.ru/1"}]))
+    url = public_server.add("/moved.xml", status=301,
+                            headers={"Location": feed_server.url("/inside.xml")})
+    config = make_config((FeedConfig(name="Беглая", url=url), None))
+    store.sync_feeds(db, config.feeds)
+    with guarded_client() as client:
+        [summary] = poll_feeds(db, config, config.feeds, client=client)
+    assert summary.status == "error" and "redirected from" in summary.error
+    assert feed_server.requests == [] and store.count_items(db) == 0
+    assert store.feed_by_name(db, "Беглая")["url"] == url  # not "moved" inside
