@@ -104,7 +104,14 @@ def poll_and_analyse(db, config: Config, feed_names=()) -> list:
         articles = store.fulltext_pending(db)
         if articles:
             task = progress.add_task("Fetching article pages", total=len(articles))
-            fetch_articles(db, config, on_item=lambda _id, _err: progress.advance(task))
+
+            def on_article(item, error):
+                if error:  # the item goes on to analysis with its feed's text
+                    click.echo(f"{item['feed']}: article page {item['url']} not fetched: "
+                               f"{error}")
+                progress.advance(task)
+
+            fetch_articles(db, config, on_item=on_article)
         pending = len(store.pending_items(db))
         task = progress.add_task("Analysing items", total=pending)
         analysed = analyse_pending(db, on_item=lambda _id: progress.advance(task))

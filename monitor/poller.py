@@ -224,9 +224,10 @@ def article_job(client: httpx.Client, config: Config, item: dict,
 
 def fetch_articles(db: sqlite_utils.Database, config: Config, *,
                    client: httpx.Client | None = None,
-                   on_item: Callable[[int, str | None], None] | None = None,
+                   on_item: Callable[[dict, str | None], None] | None = None,
                    should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Fetch every pending article page (feeds with `fulltext: true`) concurrently."""
+    """Fetch every pending article page (feeds with `fulltext: true`) concurrently and
+    store each outcome; `on_item(item, error)` hears of each (error None when fetched)."""
     items = store.fulltext_pending(db)
     if not items:
         return 0
@@ -237,17 +238,18 @@ def fetch_articles(db: sqlite_utils.Database, config: Config, *,
     try:
         with ThreadPoolExecutor(max_workers=config.poll.concurrency,
                                 thread_name_prefix="article") as pool:
-            futures = [pool.submit(article_job, client, config, item, limits) for item in items]
-            for future in futures:
+            jobs = [(item, pool.submit(article_job, client, config, item, limits))
+                    for item in items]
+            for item, future in jobs:
                 if should_stop():
-                    for other in futures:
+                    for _, other in jobs:
                         other.cancel()
                     break
                 item_id, text, error = future.result()
                 store.save_fulltext(db, item_id, text, error)
                 done += 1
                 if on_item:
-                    on_item(item_id, error)
+                    on_item(item, error)
     finally:
         if own_client:
             client.close()

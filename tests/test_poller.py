@@ -382,3 +382,25 @@ def test_feed_redirected_to_a_private_address_is_refused(db, feed_server, public
     assert summary.status == "error" and "redirected from" in summary.error
     assert feed_server.requests == [] and store.count_items(db) == 0
     assert store.feed_by_name(db, "Беглая")["url"] == url  # not "moved" inside
+
+
+def test_a_bug_in_fetching_costs_one_feed_or_one_page_not_the_poll(db, feed_server,
+                                                                   monkeypatch):
+    """The last-resort guards: whatever a fetch raises is that feed's or item's error."""
+    url = feed_server.add("/ft.xml", rss([{"title": TITLE, "link": "http://127.0.0.1:9/a",
+                                           "description": TEXT}]))
+    config = make_config((FeedConfig(name="Полный текст", url=url, fulltext=True,
+                                     local=True), None))
+    poll(db, config)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(poller, "fetch_fulltext", broken)
+    assert poller.fetch_articles(db, config) == 1
+    [row] = db["items"].rows
+    assert row["fulltext_status"] == "failed"
+    assert "RuntimeError: unexpected" in row["fulltext_error"]
+    monkeypatch.setattr(poller, "fetch", broken)
+    summary = poll(db, config)["Полный текст"]
+    assert summary.status == "error" and "RuntimeError: unexpected" in summary.error
