@@ -182,30 +182,37 @@ def poll_feeds(db: sqlite_utils.Database, config: Config, feeds: Iterable[FeedCo
     own_client = client is None
     client = client or make_client(limits)
     summaries: list[PollSummary] = []
+    pool = ThreadPoolExecutor(max_workers=config.poll.concurrency, thread_name_prefix="fetch")
     try:
-        with ThreadPoolExecutor(max_workers=config.poll.concurrency,
-                                thread_name_prefix="fetch") as pool:
-            pending: set[Future] = set()
-            queue = list(feeds)
-            while queue or pending:
-                while queue and len(pending) < config.poll.concurrency * 2 and not should_stop():
-                    feed = queue.pop(0)
-                    row = store.feed_by_name(db, feed.name)
-                    pending.add(pool.submit(fetch_feed, client, feed, row, limits))
-                if should_stop():
-                    queue.clear()
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    summary = record_poll(db, future.result(), config)
-                    summaries.append(summary)
-                    if on_result:
-                        on_result(summary)
+        pending: set[Future] = set()
+        queue = list(feeds)
+        while queue or pending:
+            while queue and len(pending) < config.poll.concurrency * 2 and not should_stop():
+                feed = queue.pop(0)
+                row = store.feed_by_name(db, feed.name)
+                pending.add(pool.submit(fetch_feed, client, feed, row, limits))
+            if should_stop():
+                queue.clear()
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                summary = record_poll(db, future.result(), config)
+                summaries.append(summary)
+                if on_result:
+                    on_result(summary)
     finally:
+        _abandon(pool)
         if own_client:
             client.close()
     return summaries
+
+
+def _abandon(pool: ThreadPoolExecutor) -> None:
+    """Shut a fetch pool down without waiting: after a stop request or Ctrl-C, jobs not
+    started are dropped and running ones are left to their deadline (nothing of theirs is
+    stored, so the next poll does them again). After normal completion all are done."""
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def article_job(client: httpx.Client, config: Config, item: dict,
@@ -235,22 +242,21 @@ def fetch_articles(db: sqlite_utils.Database, config: Config, *,
     own_client = client is None
     client = client or make_client(limits)
     done = 0
+    pool = ThreadPoolExecutor(max_workers=config.poll.concurrency,
+                              thread_name_prefix="article")
     try:
-        with ThreadPoolExecutor(max_workers=config.poll.concurrency,
-                                thread_name_prefix="article") as pool:
-            jobs = [(item, pool.submit(article_job, client, config, item, limits))
-                    for item in items]
-            for item, future in jobs:
-                if should_stop():
-                    for _, other in jobs:
-                        other.cancel()
-                    break
-                item_id, text, error = future.result()
-                store.save_fulltext(db, item_id, text, error)
-                done += 1
-                if on_item:
-                    on_item(item, error)
+        jobs = [(item, pool.submit(article_job, client, config, item, limits))
+                for item in items]
+        for item, future in jobs:
+            if should_stop():
+                break
+            item_id, text, error = future.result()
+            store.save_fulltext(db, item_id, text, error)
+            done += 1
+            if on_item:
+                on_item(item, error)
     finally:
+        _abandon(pool)
         if own_client:
             client.close()
     return done

@@ -404,3 +404,86 @@ def test_a_bug_in_fetching_costs_one_feed_or_one_page_not_the_poll(db, feed_serv
     monkeypatch.setattr(poller, "fetch", broken)
     summary = poll(db, config)["Полный текст"]
     assert summary.status == "error" and "RuntimeError: unexpected" in summary.error
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------
+
+def _count(db_path, sql):
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(db_path, timeout=5)
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def _monitor(config, db_path, *args, **kwargs):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config),
+                             "--db", str(db_path), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["fetching article pages", "analysing"])
+def test_ctrl_c_stops_poll_at_once_and_loses_nothing(tmp_path, write_config, feed_server,
+                                                     phase):
+    import signal
+
+    count = 30
+    if phase == "fetching article pages":
+        def stall(handler):  # 30 pages of 3 s each, two at a time: 45 s if waited for
+            time.sleep(3)
+            handler.send_response(404)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        links = [feed_server.add(f"/page/{n}", handler=stall) for n in range(count)]
+        started = "SELECT 0"  # the first page request is the sign, see below
+    else:
+        links = [f"https://x.ru/{n}" for n in range(count)]
+        started = "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL"
+    url = feed_server.add("/f.xml", rss([
+        {"title": f"Новость {n}: Россия и Япония обсудили сотрудничество", "link": link,
+         "guid": f"n-{n}", "description": TEXT * 20} for n, link in enumerate(links)]))
+    config = write_config({"poll": {"concurrency": 2}, "feeds": [
+        {"name": "Лента", "url": url, "local": True,
+         "fulltext": phase == "fetching article pages"}]})
+    db_path = tmp_path / "m.db"
+    proc = _monitor(config, db_path, "poll")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (_count(db_path, started) >= 2
+                    or any(r.path.startswith("/page/") for r in feed_server.requests)):
+                break
+            time.sleep(0.05)
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - interrupted < 5
+    assert proc.returncode == 130, err
+    assert "monitor: interrupted" in err and "stay pending" in err
+    assert _count(db_path, "SELECT count(*) FROM items") == count
+    analysed = _count(db_path, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
+    assert analysed < count, "the interrupt came too late to test anything"
+    if phase == "fetching article pages":
+        # Pages not fetched are still to be fetched; none was given up on.
+        assert _count(db_path, "SELECT count(*) FROM items WHERE fulltext_status = "
+                               "'pending'") >= count - 2
+        return
+    again = _monitor(config, db_path, "poll")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert f"Лента: {count} entries, 0 new" in out
+    assert _count(db_path, "SELECT count(DISTINCT key) FROM items") == count
+    assert _count(db_path, "SELECT count(*) FROM items WHERE analysed_at IS NULL") == 0
