@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextvars
 import ipaddress
 import socket
+import ssl
 import time
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -224,12 +226,13 @@ class _Backend(httpcore.NetworkBackend):
 class _Transport(httpx.HTTPTransport):
     """httpx's transport over our network backend."""
 
-    def __init__(self, backend: _Backend, limits: httpx.Limits, verify) -> None:
-        super().__init__(verify=verify, limits=limits, trust_env=False)
+    def __init__(self, backend: _Backend, limits: httpx.Limits,
+                 ssl_context: ssl.SSLContext) -> None:
+        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         # HTTPTransport takes no network backend of its own, so its pool is rebuilt with
         # ours (same settings as httpx's own).
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -253,6 +256,9 @@ class _Router(httpx.BaseTransport):
         self.guarded.close()
 
 
+_GUARDED: weakref.WeakSet = weakref.WeakSet()  # clients whose guarded requests are checked
+
+
 def make_client(limits: FetchLimits | None = None, *, resolver: Resolver | None = None,
                 policy: AddressPolicy = is_public_ip, verify=True) -> httpx.Client:
     """One shared client: connection pooling, gzip/deflate, our User-Agent.
@@ -262,17 +268,19 @@ def make_client(limits: FetchLimits | None = None, *, resolver: Resolver | None 
     """
     limits = limits or FetchLimits()
     pool = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-    return httpx.Client(
+    context = httpx.create_ssl_context(verify=verify, trust_env=False)
+    client = httpx.Client(
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate",
                  "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                            "text/xml;q=0.9, */*;q=0.5"},
         timeout=httpx.Timeout(limits.timeout, connect=limits.connect_timeout),
         follow_redirects=False,  # `fetch` follows them, checking each hop
-        transport=_Router(_Transport(_Backend(), pool, verify),
-                          _Transport(_Backend(resolver or system_resolver, policy), pool,
-                                     verify)),
+        transport=_Router(_Transport(_Backend(), pool, context),
+                          _Transport(_Backend(resolver, policy), pool, context)),
         trust_env=False,
     )
+    _GUARDED.add(client)
+    return client
 
 
 # --- URLs ------------------------------------------------------------------------------
@@ -322,6 +330,8 @@ def fetch(client: httpx.Client, url: str, *, etag: str | None = None,
     wrong. With `allow_private=False` no hop may reach a non-public address (the client
     must come from `make_client`).
     """
+    if not allow_private and client not in _GUARDED:
+        raise TypeError("fetch(allow_private=False) needs a client from make_client")
     limits = limits or FetchLimits()
     result = FetchResult(url=url, final_url=url)
     headers = {}
@@ -371,6 +381,8 @@ def _follow(client: httpx.Client, result: FetchResult, headers: dict, limits: Fe
         except BlockedAddress as exc:
             raise BlockedAddress(f"{exc} (redirected from {result.url})" if hops
                                  else str(exc)) from None
+        except httpx.InvalidURL as exc:  # httpx reads a Location header before we do
+            raise BadURL(f"redirect to an invalid URL: {exc}") from None
         try:
             if response.has_redirect_location:
                 hops.append(response.status_code)

@@ -133,6 +133,24 @@ def test_private_addresses_are_refused_unless_allowed(feed_server, client):
     assert fetch(client, url, allow_private=True).ok
 
 
+@pytest.mark.parametrize("location,reason", [
+    ("http://::1:80/x", "invalid url"), ("javascript:alert(1)", "redirect to an invalid url"),
+    ("file:///etc/passwd", "only http and https"), ("http://x.ru:70000/", "out of range"),
+])
+def test_redirect_to_an_unusable_url_is_an_error(feed_server, client, location, reason):
+    url = feed_server.add("/r", status=302, headers={"Location": location})
+    result = fetch(client, url)
+    assert result.body is None and reason in result.error.lower()
+
+
+def test_a_guarded_fetch_needs_a_guarded_client(feed_server):
+    import httpx
+
+    with httpx.Client() as plain, pytest.raises(TypeError):
+        fetch(plain, feed_server.add("/f", b"<rss/>"), allow_private=False)
+    assert feed_server.requests == []
+
+
 def test_connection_refused_is_said_plainly(client):
     result = fetch(client, "http://127.0.0.1:9/feed")
     assert result.error == "connection refused by 127.0.0.1:9"
@@ -359,18 +377,18 @@ def test_https_to_the_checked_address_verifies_the_host_name(tmp_path):
 # --- one deadline for the whole fetch, headers included -----------------------------------
 
 @pytest.fixture
-def header_dripper():
-    """A raw TCP server on 127.0.0.1 that answers each connection with a status line and
-    headers one byte every 0.5 s (at most 40 bytes, then it hangs up)."""
+def dripper():
+    """dripper(data) -> the address of a raw TCP server on 127.0.0.1 that answers each
+    connection with `data` one byte every 0.5 s (at most 40 bytes, then it hangs up)."""
     import socket
     import threading
 
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
-    response = b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\r\n<rss/>"
+    threads = []
 
-    def serve():
+    def serve(data: bytes):
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
@@ -378,7 +396,7 @@ def header_dripper():
                 continue
             with conn:
                 conn.recv(65536)
-                for byte in response[:40]:
+                for byte in data[:40]:
                     if stop.wait(0.5):
                         break
                     try:
@@ -386,20 +404,35 @@ def header_dripper():
                     except OSError:  # the client gave up, as it should
                         break
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    def start(data: bytes) -> str:
+        threads.append(threading.Thread(target=serve, args=(data,), daemon=True))
+        threads[-1].start()
+        return f"127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
     stop.set()
-    thread.join(5)
+    for thread in threads:
+        thread.join(5)
     listener.close()
 
 
 @pytest.mark.parametrize("allow_private", [True, False])
-def test_dripped_status_line_and_headers_hit_the_total_deadline(header_dripper,
-                                                                 allow_private):
+def test_dripped_status_line_and_headers_hit_the_total_deadline(dripper, allow_private):
+    address = dripper(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\r\n<rss/>")
     limits = FetchLimits(timeout=2.0, connect_timeout=1.0)
     started = time.monotonic()
     with make_client(limits, policy=lambda address: True) as quick:
-        result = fetch(quick, header_dripper, limits=limits, allow_private=allow_private)
+        result = fetch(quick, f"http://{address}/feed", limits=limits,
+                       allow_private=allow_private)
     assert result.status == 0 and result.error.startswith("timeout after 2.")
     assert time.monotonic() - started < 4  # 40 dripped bytes would take 20 s
+
+
+def test_dripped_tls_handshake_hits_the_total_deadline(dripper):
+    address = dripper(b"\x16\x03\x03\x00\x40" + b"\x02" * 64)  # a ServerHello, slowly
+    limits = FetchLimits(timeout=2.0, connect_timeout=10.0)
+    started = time.monotonic()
+    with make_client(limits) as quick:
+        result = fetch(quick, f"https://{address}/feed", limits=limits)
+    assert result.status == 0 and "timeout after 2." in result.error
+    assert time.monotonic() - started < 4
