@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,14 @@ def poll_and_analyse(db, config: Config, feed_names=()) -> list:
         articles = store.fulltext_pending(db)
         if articles:
             task = progress.add_task("Fetching article pages", total=len(articles))
-            fetch_articles(db, config, on_item=lambda _id, _err: progress.advance(task))
+
+            def on_article(item, error):
+                if error:  # the item goes on to analysis with its feed's text
+                    click.echo(f"{item['feed']}: article page {item['url']} not fetched: "
+                               f"{error}")
+                progress.advance(task)
+
+            fetch_articles(db, config, on_item=on_article)
         pending = len(store.pending_items(db))
         task = progress.add_task("Analysing items", total=pending)
         analysed = analyse_pending(db, on_item=lambda _id: progress.advance(task))
@@ -123,7 +131,9 @@ def poll(ctx: Context, feed_names: tuple[str, ...]) -> None:
     """Poll every enabled feed once now, analyse new items and store them.
 
     Prints one line per feed. Exits 0 even when some feeds fail (each failure is said);
-    non-zero only when the config or the database is unusable.
+    non-zero only when the config or the database is unusable, or 130 after Ctrl-C, which
+    stops at once: what was stored stays, and items not yet analysed (or still waiting
+    for their article page) are finished by the next poll or run.
 
     \b
     Example:
@@ -132,7 +142,15 @@ def poll(ctx: Context, feed_names: tuple[str, ...]) -> None:
     """
     config = ctx.config()
     db = ctx.db(required_config=True)
-    poll_and_analyse(db, config, feed_names)
+    try:
+        poll_and_analyse(db, config, feed_names)
+    except KeyboardInterrupt:
+        click.echo("monitor: interrupted. Everything stored so far is kept; items not yet "
+                   "analysed stay pending for the next `monitor poll` or `monitor run`.",
+                   err=True)
+        # Fetches still running would be waited for at exit (up to poll.timeout); their
+        # results are not wanted, and the database is safe at any moment (see test_crash).
+        os._exit(130)
 
 
 WEB_OPTIONS = [
