@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import chardet
 import feedparser
 
 from .store import NewItem
@@ -106,34 +107,62 @@ def russian_score(text: str) -> float:
     return len(letters) / len(wide) * cased * cosine
 
 
-def _utf8_counts(body: bytes) -> tuple[int, int]:
-    """(valid, invalid): non-ASCII characters that decode as UTF-8, byte sequences that do not."""
-    text = body.decode("utf-8", errors="replace")
-    genuine = body.count(b"\xef\xbf\xbd")  # U+FFFD written in the feed itself
-    invalid = text.count("\ufffd") - genuine
+def _counts(body: bytes, encoding: str) -> tuple[int, int]:
+    """(valid, invalid): non-ASCII characters that decode in `encoding`, and byte sequences
+    that do not (each would become U+FFFD)."""
+    try:
+        text = body.decode(encoding, errors="replace")
+    except LookupError:
+        return 0, 0
+    invalid = text.count("\ufffd") - body.decode(encoding, errors="ignore").count("\ufffd")
     wide = len(text) - len(text.encode("ascii", errors="ignore"))
     return wide - invalid, invalid
 
 
-def _is_utf8(body: bytes, used: str) -> tuple[bool, int]:
-    """Whether to read the body as UTF-8 although feedparser chose `used`, and how many
-    sequences are invalid. Legacy 8-bit and CJK text practically never forms valid UTF-8
-    sequences, so a body that mostly does is UTF-8, whatever its label says; a few bad bytes
-    (a truncated character, a stray Latin-1 byte) become U+FFFD instead of the whole feed
-    going to another charset."""
-    if used.startswith(("utf-8", "utf-16", "utf-32")):
-        return False, 0
-    valid, invalid = _utf8_counts(body)
-    if invalid:
-        return valid >= 2 * invalid, invalid
-    return valid >= 8, 0
+def _mostly(body: bytes, encoding: str) -> bool:
+    """Whether a body that does not decode in `encoding` nearly does: at least two good
+    non-ASCII characters per bad sequence. Text in another charset is far from that (CJK
+    legacy text read as UTF-8 has more bad sequences than good characters)."""
+    valid, invalid = _counts(body, encoding)
+    return invalid > 0 and valid >= 2 * invalid
 
 
-def _codec(name: str | None) -> str:
+def _is_utf8(body: bytes, used: str) -> bool:
+    """Whether to read the body as UTF-8 although feedparser chose another charset, `used`.
+    Legacy 8-bit and CJK text practically never forms valid UTF-8 sequences, so a body that
+    does, or mostly does, is UTF-8 whatever its label says: a few bad bytes (a cut
+    character, a stray Latin-1 byte) become U+FFFD instead of sending the whole feed to
+    another charset."""
+    valid, invalid = _counts(body, "utf-8")
+    if invalid:  # a UTF-16 or UTF-32 body only gives way to wholly valid UTF-8
+        return valid >= 2 * invalid and not used.startswith(("utf-16", "utf-32"))
+    return valid >= 8
+
+
+_CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([\w.:-]+)[\"']")
+
+
+def _declared(body: bytes, headers: dict) -> str | None:
+    """The charset the server (Content-Type) or else the XML declaration names."""
+    match = _CHARSET_PARAM.search(headers.get("content-type", ""))
+    match = match or _XML_ENCODING.match(body[:1024].removeprefix(codecs.BOM_UTF8))
+    if not match:
+        return None
+    name = match.group(1)
+    name = _codec(name if isinstance(name, str) else name.decode("ascii"))
+    return "gb18030" if name == "gb2312" else name  # its superset, as feedparser reads it
+
+
+def _codec(name: str | None) -> str | None:
+    """Python's name for a charset that can decode any bytes with replacements, else None
+    (unknown names, and codecs such as idna, punycode or undefined that raise instead)."""
     try:
-        return codecs.lookup(name or "").name
-    except LookupError:
-        return (name or "").lower()
+        name = codecs.lookup(name or "").name
+        b"\xff\x80<a>".decode(name, errors="replace")
+    except (LookupError, UnicodeError):
+        return None
+    return name
 
 
 def _letters(text: str) -> int:
@@ -147,7 +176,8 @@ def _repair_charset(body: bytes, used: str) -> str | None:
     The bytes (what re-encoding the first reading with `used` gives back) read as
     windows-1251 or KOI8-R must look like Russian clearly more than the first reading does,
     and have as many letters: a re-reading never trades letters for symbols, so Ukrainian
-    in KOI8-U is not "repaired" into KOI8-R box drawing.
+    in KOI8-U is not "repaired" into KOI8-R box drawing. A stray byte windows-1251 lacks
+    (0x98) counts against the reading as a foreign symbol, it does not rule it out.
     """
     sample = body[:_SAMPLE_BYTES]
     try:
@@ -156,15 +186,11 @@ def _repair_charset(body: bytes, used: str) -> str | None:
         first = ""
     best, best_score = None, russian_score(first)
     for name in _REDECODE:
-        if name == used:
-            continue
-        try:
-            text = sample.decode(name)
-        except UnicodeDecodeError:  # windows-1251 has no 0x98: not a windows-1251 body
-            continue
-        score = russian_score(text)
-        if score > best_score and _letters(text) >= _letters(first):
-            best, best_score = name, score
+        if name != used:
+            text = sample.decode(name, errors="replace")
+            score = russian_score(text)
+            if score > best_score and _letters(text) >= _letters(first):
+                best, best_score = name, score
     return best
 
 
@@ -178,28 +204,48 @@ def _feedparse(body: bytes, headers: dict, encoding: str | None):
     return parsed, invalid
 
 
+def _choose_charset(body: bytes, headers: dict, label: str) -> tuple[str | None, str | None]:
+    """A charset to re-read the body with instead of feedparser's (`label`), and why."""
+    used = _codec(label) or ""
+    if used == "utf-8":  # valid UTF-8: legacy Cyrillic bytes never are
+        return None, None
+    if _is_utf8(body, used):
+        return "utf-8", None if _counts(body, "utf-8")[1] else f"read as utf-8, not {label}"
+    reading, why = None, None
+    declared = _declared(body, headers)
+    if (declared and declared != used and not declared.startswith(("utf-16", "utf-32"))
+            and _mostly(body, declared)):  # (UTF-16 decodes nearly any bytes: no evidence)
+        reading = declared  # the declared charset, but for a few bad bytes
+    better = _repair_charset(body, reading or used)
+    if better:
+        reading, why = better, f"read as {better}: as {reading or label} it was mojibake"
+    return reading, why
+
+
+def _guess(body: bytes) -> str:
+    """What feedparser itself would fall back to: chardet's guess, else windows-1252."""
+    return _codec(chardet.detect(body[:_SAMPLE_BYTES]).get("encoding")) or "windows-1252"
+
+
 def _read(body: bytes, headers: dict, encoding: str | None):
     """feedparser's result, the charset used, and notes on how the charset was settled."""
-    parsed, invalid = _feedparse(body, headers, encoding)
-    if encoding:
-        notes = [f"{invalid} byte sequence(s) invalid in {encoding} replaced"] if invalid else []
-        return parsed, encoding, notes
-    used = parsed.get("encoding") or ""
-    if body.isascii():
-        return parsed, used, []
-    utf8, invalid = _is_utf8(body, _codec(used))
-    if utf8:
-        parsed, _ = _feedparse(body, headers, "utf-8")
-        note = (f"{invalid} invalid UTF-8 byte sequence(s) replaced with U+FFFD" if invalid
-                else f"read as UTF-8, not {used}")
-        return parsed, "utf-8", [note]
-    if _codec(used) == "utf-8":
-        return parsed, used, []
-    better = _repair_charset(body, _codec(used))
-    if better:
-        parsed, _ = _feedparse(body, headers, better)
-        return parsed, better, [f"read as {better}: as {used or 'declared'} it was mojibake"]
-    return parsed, used, []
+    notes = []
+    try:
+        parsed, invalid = _feedparse(body, headers, encoding)
+    except (UnicodeError, LookupError) as exc:  # a declared codec that raises ("undefined")
+        parsed, invalid = None, 0
+        notes.append(f"the declared charset cannot be used ({exc})")
+    used = encoding or (parsed.get("encoding") if parsed else "") or ""
+    if not encoding and (parsed is None or not body.isascii()):
+        reading, why = _choose_charset(body, headers, used)
+        reading = reading or (None if parsed else _guess(body))
+        if reading:
+            parsed, invalid = _feedparse(body, headers, reading)
+            used = reading
+            notes += [why] if why else []
+    if invalid:
+        notes.insert(0, f"{invalid} byte sequence(s) invalid in {used} replaced with U+FFFD")
+    return parsed, used, notes
 
 
 def parse_feed(body: bytes, headers: dict | None = None, *, base_url: str = "",

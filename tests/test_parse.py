@@ -98,13 +98,58 @@ def test_utf8_feed_with_a_few_invalid_bytes_stays_utf8(declared, content_type):
     assert titles[2] == RU_ITEMS[2][0]
     assert [item.text for item in parsed.items] == [d for _, d in RU_ITEMS]
     assert parsed.encoding == "utf-8"
-    assert "2 invalid UTF-8 byte sequence(s) replaced" in parsed.warning
+    assert "2 byte sequence(s) invalid in utf-8 replaced with U+FFFD" in parsed.warning
 
 
-def test_valid_utf8_mislabelled_as_a_legacy_charset_is_read_as_utf8():
-    parsed = parse_feed(_ru_feed(declared="iso-8859-1"))
-    assert [item.title for item in parsed.items] == [t for t, _ in RU_ITEMS]
-    assert "read as UTF-8, not iso-8859-1" in parsed.warning
+@pytest.mark.parametrize("encoding,declared,bad", [
+    ("windows-1251", "windows-1251", b"\x98"),  # the one byte windows-1251 lacks
+    ("windows-1251", None, b"\x98"),  # chardet then guesses MacCyrillic: capitals lost
+    ("shift_jis", "shift_jis", b"\x81\x20"),
+    ("euc-jp", "euc-jp", b"\xa4"),
+    ("gb2312", "gb2312", b"\xff"),
+    ("big5", "big5", b"\xff"),
+    ("euc-kr", "euc-kr", b"\xff"),
+])
+def test_a_stray_byte_in_a_legacy_charset_costs_one_character(encoding, declared, bad):
+    texts = {"shift_jis": "日本とロシアはエネルギー分野で協力することで合意した",
+             "euc-jp": "日本とロシアはエネルギー分野で協力することで合意した",
+             "gb2312": "中国与俄罗斯将在能源领域开展合作",
+             "big5": "中國與俄羅斯將在能源領域開展合作",
+             "euc-kr": "한국과 러시아는 에너지 분야에서 협력하기로 합의했다"}
+    titles = ([f"{texts[encoding]} {n}" for n in range(5)] if encoding in texts
+              else [t for t, _ in RU_ITEMS])
+    body = rss([{"title": t, "link": f"https://x.example/{n}"} for n, t in enumerate(titles)],
+               encoding=encoding, title=titles[0])
+    if not declared:
+        body = body.replace(f' encoding="{encoding}"'.encode(), b"")
+    body = body.replace(titles[1].encode(encoding), titles[1].encode(encoding) + bad)
+    parsed = parse_feed(body, {"content-type": "application/rss+xml"})
+    expected = titles[:]
+    expected[1] += "\ufffd"
+    assert [item.title for item in parsed.items] == expected
+    assert "1 byte sequence(s) invalid in" in parsed.warning
+
+
+@pytest.mark.parametrize("declared", ["undefined", "idna", "punycode", "base64", "klingon",
+                                      "utf-16", "utf-7", "unicode_escape"])
+@pytest.mark.parametrize("encoding", ["utf-8", "windows-1251", "koi8-r"])
+@pytest.mark.parametrize("where", ["xml", "http"])
+def test_a_hostile_declared_charset_does_not_stop_the_feed(declared, encoding, where):
+    # feedparser raises UnicodeError for "undefined"; idna and punycode raise on replacement
+    body = _ru_feed(encoding, declared if where == "xml" else None)
+    content_type = "application/rss+xml" + (f"; charset={declared}" if where == "http" else "")
+    parsed = parse_feed(body, {"content-type": content_type})
+    assert [(i.title, i.text) for i in parsed.items] == RU_ITEMS
+
+
+@pytest.mark.parametrize("declared", ["iso-8859-1", "windows-1251", "euc-jp"])
+def test_valid_utf8_mislabelled_as_a_legacy_charset_is_read_as_utf8(declared):
+    # "Иркутск" is D0 98 in UTF-8: 0x98 is the one byte windows-1251 cannot decode
+    body = _ru_feed(declared=declared).replace("Хабаровске".encode(), "Иркутске".encode())
+    parsed = parse_feed(body)
+    expected = [t.replace("Хабаровске", "Иркутске") for t, _ in RU_ITEMS]
+    assert [item.title for item in parsed.items] == expected
+    assert parsed.encoding == "utf-8"
 
 
 @pytest.mark.parametrize("encoding,declared,content_type", [
@@ -248,7 +293,7 @@ def test_feedparser_corpus_keeps_feedparsers_decoding(name):
     body, headers = _served(name)
     ours = parse_feed(body, dict(headers))
     if name in OUR_READING:
-        assert ours.encoding == "utf-8" and "invalid UTF-8" in ours.warning
+        assert ours.encoding == "utf-8" and "invalid in utf-8" in ours.warning
         assert ours.title == OUR_READING[name]
         return
     reference = feedparser.parse(io.BytesIO(body), response_headers=dict(headers))
