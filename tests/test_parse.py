@@ -312,3 +312,20 @@ def test_feedparser_corpus_keeps_feedparsers_decoding(name):
     summary = re.search(r"entries\[0\]\['description'\] == ('(?:[^'\\]|\\.)*')", expect)
     if summary and "<" not in summary.group(1):
         assert ours.items[0].text == ast.literal_eval(summary.group(1))
+
+
+def test_the_poll_summary_names_the_repair(tmp_path, feed_server):
+    from monitor import store
+    from monitor.config import Config, FeedConfig, PollConfig
+    from monitor.poller import poll_feeds
+
+    first = RU_ITEMS[0][0].encode()
+    url = feed_server.add("/cut.xml", _ru_feed().replace(first, first[:-1], 1),
+                          headers={"Content-Type": "application/rss+xml; charset=utf-8"})
+    config = Config(poll=PollConfig(jitter=0), feeds=[FeedConfig(name="Л", url=url, local=True)])
+    db = store.open_db(tmp_path / "m.db")
+    store.sync_feeds(db, config.feeds)
+    [summary] = poll_feeds(db, config, config.feeds)
+    assert summary.status == "ok" and summary.new == 3
+    assert "malformed but was read: 1 byte sequence(s) invalid in utf-8" in summary.line()
+    assert sorted(row["title"] for row in db["items"].rows)[1] == RU_ITEMS[0][0][:-1] + "\ufffd"
