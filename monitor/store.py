@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -215,29 +216,57 @@ def schema_version(db: sqlite_utils.Database) -> int:
 
 
 def migrate(db: sqlite_utils.Database) -> int:
-    """Apply pending migrations, each in one transaction; return the new version."""
+    """Apply pending migrations, each in one transaction; return the new version.
+
+    Several processes may open a fresh or old database at once: each step re-reads the
+    version inside its IMMEDIATE transaction (one writer at a time, the others wait on the
+    busy timeout), so a step another process has just applied is skipped, never run twice.
+    """
     version = schema_version(db)
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{db_filename(db)}: schema version {version} is newer than this monitor "
-            f"({SCHEMA_VERSION}); upgrade monitor"
-        )
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        conn = db.conn
+    if version == SCHEMA_VERSION:  # the usual case: no write lock taken
+        return version
+    conn = db.conn
+    while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            MIGRATIONS[number - 1](db)
-            conn.execute(f"PRAGMA user_version = {number}")
+            version = schema_version(db)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{db_filename(db)}: schema version {version} is newer than this monitor "
+                    f"({SCHEMA_VERSION}); upgrade monitor"
+                )
+            if version == SCHEMA_VERSION:
+                conn.execute("COMMIT")
+                return version
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    return SCHEMA_VERSION
 
 
 def db_filename(db: sqlite_utils.Database) -> str:
     row = db.execute("PRAGMA database_list").fetchone()
     return row[2] if row else "?"
+
+
+BUSY_TIMEOUT = 30.0  # seconds a connection waits for another process's write lock
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode (it stays so). SQLite answers "database is locked" at once,
+    without waiting on the busy timeout, when another process is creating or converting the
+    same fresh file, so the switch is retried until the busy timeout has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def open_db(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
@@ -249,8 +278,9 @@ def open_db(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Da
         raise StoreError(f"{path}: directory {path.parent} does not exist")
     try:
         # isolation_level=None: we open transactions ourselves, explicitly.
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None,
+                               check_same_thread=False)
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         db = sqlite_utils.Database(conn)

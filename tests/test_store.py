@@ -1,3 +1,4 @@
+import multiprocessing
 import sqlite3
 
 import pytest
@@ -136,3 +137,32 @@ def test_sync_feeds_adds_updates_and_disables(db):
     assert a["url"] == "https://a.example/new-rss" and a["etag"] is None
     assert a["status"] == "new"
     assert b["enabled"] == 0  # removed from config: kept, but no longer polled
+
+
+def _open_when_released(path, barrier, results):
+    barrier.wait()
+    try:
+        store.open_db(path).conn.close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_one_fresh_database_at_once_all_succeed(tmp_path):
+    context = multiprocessing.get_context("fork")
+    processes, failures = 4, []
+    for trial in range(10):
+        path = tmp_path / f"fresh-{trial}.db"
+        barrier, results = context.Barrier(processes), context.Queue()
+        started = [context.Process(target=_open_when_released, args=(path, barrier, results))
+                   for _ in range(processes)]
+        for process in started:
+            process.start()
+        outcomes = [results.get(timeout=60) for _ in started]
+        for process in started:
+            process.join(timeout=60)
+        failures += [f"trial {trial}: {o}" for o in outcomes if o != "ok"]
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+        conn.close()
+    assert not failures
