@@ -12,39 +12,45 @@ import sqlite_utils
 
 from . import store
 from .analysis import analyse
+from .limits import cut_title_and_text
 
 
 def analyse_text(title: str, text: str):
     """Analysis in a worker process: the result without its spaCy Doc, so it pickles small,
-    and the item's search data, so the writer does no CPU work of its own."""
+    and the item's search data, so the writer does no CPU work of its own. The caller
+    passes the text already cut (`limits.cut_title_and_text`)."""
     result = analyse(title, text)
     result.doc = None
     return result, store.SearchData.of(title, text)
 
 
-def save_result(db: sqlite_utils.Database, item_id: int, worker_result) -> None:
+def save_result(db: sqlite_utils.Database, item_id: int, worker_result, *,
+                analysed_chars: int | None = None, text_cut: bool = False) -> None:
     """Store an analysis done elsewhere (a worker), analysts' labels applied."""
     result, search = worker_result
     store.apply_labels(db, item_id, result)
-    store.save_analysis(db, item_id, result, search)
+    store.save_analysis(db, item_id, result, search, analysed_chars=analysed_chars,
+                        text_cut=text_cut)
 
 
-def analyse_item(db: sqlite_utils.Database, item: dict) -> bool:
-    """Analyse one stored item and save the result; an analysis failure is recorded on the
-    item (and reported) instead of stopping the service."""
+def analyse_item(db: sqlite_utils.Database, item: dict, analyse: Callable = analyse) -> bool:
+    """Analyse one stored item (its text cut to the analysis cap) and save the result; an
+    analysis failure is recorded on the item (and reported) instead of stopping the
+    service. `analyse`: the analysis function (tests inject one)."""
+    title, text, cut = cut_title_and_text(item["title"], item["text"])
     try:
-        result = analyse(item["title"], item["text"])
+        result = analyse(title, text)
     except Exception as exc:  # a bug or a pathological text must not stall the queue
         store.save_analysis_error(db, item["id"], f"{type(exc).__name__}: {exc}")
         return False
     store.apply_labels(db, item["id"], result)
-    store.save_analysis(db, item["id"], result)
+    store.save_analysis(db, item["id"], result, analysed_chars=len(text), text_cut=cut)
     return True
 
 
 def analyse_pending(db: sqlite_utils.Database, *, on_item: Callable[[int], None] | None = None,
                     should_stop: Callable[[], bool] = lambda: False,
-                    limit: int | None = None) -> int:
+                    limit: int | None = None, analyse: Callable = analyse) -> int:
     """Analyse pending items one at a time (so a stop request is honoured between items).
     Returns how many were analysed."""
     done = 0
@@ -55,7 +61,7 @@ def analyse_pending(db: sqlite_utils.Database, *, on_item: Callable[[int], None]
         for item in batch:
             if should_stop():
                 return done
-            analyse_item(db, item)
+            analyse_item(db, item, analyse)
             done += 1
             if on_item:
                 on_item(item["id"])

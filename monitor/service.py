@@ -23,6 +23,7 @@ from .config import Config
 from .fetcher import make_client
 from .batch import default_workers
 from .ingest import analyse_item, analyse_text, save_result
+from .limits import cut_title_and_text
 from .poller import (PollSummary, article_job, due_feeds, fetch_feed, limits_from,
                      record_poll, seconds_until_next_poll)
 
@@ -64,20 +65,22 @@ def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: 
     """Store finished analyses and hand pending items to free workers (two per worker
     queued, so none idles while the main thread stores)."""
     for future in [f for f in analysing if f.done()]:
-        item_id = analysing.pop(future)
+        item_id, analysed_chars, text_cut = analysing.pop(future)
         try:
-            save_result(db, item_id, future.result())
+            save_result(db, item_id, future.result(), analysed_chars=analysed_chars,
+                        text_cut=text_cut)
         except Exception as exc:  # the worker failed on this text: record it, go on
             store.save_analysis_error(db, item_id, f"{type(exc).__name__}: {exc}")
             report(f"monitor: analysis of item {item_id} failed: {exc}")
     room = capacity - len(analysing)
     if room <= 0:
         return
-    busy = set(analysing.values())
+    busy = {item_id for item_id, _chars, _cut in analysing.values()}
     for item in store.pending_items(db, limit=room + len(busy)):
         if item["id"] in busy:
             continue
-        analysing[workers.submit(analyse_text, item["title"], item["text"])] = item["id"]
+        title, text, cut = cut_title_and_text(item["title"], item["text"])
+        analysing[workers.submit(analyse_text, title, text)] = (item["id"], len(text), cut)
         room -= 1
         if room <= 0:
             return
@@ -101,7 +104,7 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
     in_flight: dict[Future, tuple[str, object]] = {}  # future -> ("feed", name) | ("article", id)
     workers = workers or config.poll.analysis_workers or default_workers()
     processes = analysis_pool(workers) if workers > 1 else None
-    analysing: dict[Future, int] = {}  # analysis future -> item id
+    analysing: dict[Future, tuple] = {}  # analysis future -> (item id, chars, text cut)
     next_digest_check = next_prune = 0.0
     report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
            f"{workers} analysis worker{'s' if workers > 1 else ''}, "

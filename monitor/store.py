@@ -205,9 +205,16 @@ def _v6(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX story_bands_item ON story_bands(item_id)")
 
 
+def _v7(db: sqlite_utils.Database) -> None:
+    """Hardening (#16): how much of each item was analysed (monitor.limits caps it)."""
+    db.execute("ALTER TABLE items ADD COLUMN analysed_chars INTEGER")  # of the text
+    db.execute("ALTER TABLE items ADD COLUMN text_cut INTEGER")  # 1: title or text was cut
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
+                                                            _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -499,9 +506,11 @@ def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
 
 
 def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
-                  search: SearchData | None = None) -> None:
+                  search: SearchData | None = None, *, analysed_chars: int | None = None,
+                  text_cut: bool = False) -> None:
     """Replace an item's NLP results and its story in one transaction; mark it analysed.
-    `search`: the item's search data when a worker computed it."""
+    `search`: the item's search data when a worker computed it; `analysed_chars`,
+    `text_cut`: how much of the text the analysis saw (monitor.limits)."""
     with transaction(db):
         for table in ("item_entities", "item_sectors", "item_countries"):
             db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
@@ -537,6 +546,8 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                 "scope": analysis.scope,
                 "evidence": analysis.evidence,
                 "parties": json.dumps(analysis.parties, ensure_ascii=False),
+                "analysed_chars": analysed_chars,
+                "text_cut": int(text_cut),
             },
         )
 
@@ -553,9 +564,13 @@ class SearchData:
 
     @classmethod
     def of(cls, title: str, text: str) -> "SearchData":
+        """Of the part of the item that is analysed: a 10 MB text would take minutes and
+        gigabytes to lemmatise and sign, and its tail is not searched."""
         from . import stories
         from .lemmas import lemmatize
+        from .limits import cut_title_and_text
 
+        title, text, _cut = cut_title_and_text(title, text)
         title, text = lemmatize(title), lemmatize(text)
         return cls(title, text, stories.signature(f"{title} {text}"))
 
