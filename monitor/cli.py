@@ -218,7 +218,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
 
 @cli.command()
-@click.argument("source", default="-", type=click.File("r", encoding="utf-8"))
+@click.argument("source", default="-", type=click.File("rb"))
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
 def analyze(source, workers: int | None) -> None:
@@ -226,8 +226,10 @@ def analyze(source, workers: int | None) -> None:
 
     Each input line is {"id": ..., "title": ..., "text": ...}. Each output line holds the id
     and the entities ({"type", "text", "normal", "start", "stop"}, offsets into the text;
-    title entities carry "in_title": true and offsets into the title). A malformed line gets
-    {"line": N, "error": ...} and the run goes on.
+    title entities carry "in_title": true and offsets into the title). A line that cannot be
+    analysed (not UTF-8, not a JSON object, no text, ...) gets {"line": N, "error": ...} and
+    the run goes on. Texts over 100,000 characters are analysed up to a paragraph or
+    sentence end near that cap, and their line says "text_cut": true.
 
     \b
     Example:
@@ -235,12 +237,12 @@ def analyze(source, workers: int | None) -> None:
         | monitor analyze -
       monitor analyze articles.jsonl --workers 2 > entities.jsonl
     """
-    from .batch import analyse_lines, default_workers
+    from .batch import analyse_lines, default_workers, to_json_line
 
     workers = workers or default_workers()
-    out = sys.stdout
+    out = sys.stdout.buffer  # bytes: UTF-8 whatever the locale says
     for result in analyse_lines(source, workers=workers):
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.write(to_json_line(result))
         out.flush()
 
 
