@@ -366,7 +366,9 @@ def reindex(ctx: Context) -> None:
               show_default=True)
 @pass_ctx
 def feeds(ctx: Context, fmt: str) -> None:
-    """Show each feed's polling state: status, errors, last and next poll, item count.
+    """Show each feed's polling state: status, errors, last and next poll, item count, and
+    its items' failures: analyses given up after 5 tries (failed), analyses waiting to be
+    tried again (retrying), article pages given up, and the newest item error.
 
     \b
     Example:
@@ -384,6 +386,8 @@ def feeds(ctx: Context, fmt: str) -> None:
         "status": row["status"], "error_count": row["error_count"],
         "last_error": row["last_error"], "last_polled": row["last_polled"],
         "next_poll": row["next_poll"], "items": row["items"],
+        "items_failed": row["items_failed"], "items_retrying": row["items_retrying"],
+        "pages_failed": row["pages_failed"], "last_item_error": row["last_item_error"],
     } for row in store.feed_rows(db)]
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -392,13 +396,17 @@ def feeds(ctx: Context, fmt: str) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("name", "status", "items", "errors", "last polled", "next poll", "last error"):
+    for column in ("name", "status", "items", "errors", "last polled", "next poll", "last error",
+                   "failed items", "last item error"):
         table.add_column(column, overflow="fold")
     for row in rows:
         status = row["status"] if row["enabled"] else f"{row['status']} (off)"
+        failed = str(row["items_failed"]) + (f" (+{row['items_retrying']} retrying)"
+                                             if row["items_retrying"] else "")
         table.add_row(row["name"], status, str(row["items"]), str(row["error_count"]),
                       (row["last_polled"] or "-")[:19], (row["next_poll"] or "-")[:19],
-                      (row["last_error"] or "")[:80])
+                      (row["last_error"] or "")[:80], failed,
+                      (row["last_item_error"] or "")[:80])
     Console(width=160).print(table)
 
 
