@@ -266,3 +266,24 @@ def test_two_concurrent_ingests_analyse_each_item_exactly_once(tmp_path):
     assert sum(int(out) for out, _err in outputs) == 40
     assert db.execute("SELECT count(*) FROM items WHERE analysed_at IS NULL "
                       "OR claimed_by IS NOT NULL").fetchone()[0] == 0
+
+
+def test_an_item_over_the_cap_is_analysed_cut_and_says_so(tmp_path):
+    from monitor.limits import MAX_ANALYSIS_CHARS
+    from monitor.search import item_details
+
+    seen = []
+
+    def recording_analyse(title, text):
+        seen.append(len(text))
+        return Analysis(model_version="test")
+
+    db = store.open_db(tmp_path / "m.db")
+    long_text = "\n".join(["Россия и Китай обсудили поставки газа в Хабаровске."] * 3000)
+    huge, small = _store_items(db, [long_text, "Короткий текст."])
+    assert analyse_pending(db, analyse=recording_analyse) == 2
+    assert seen[0] <= MAX_ANALYSIS_CHARS < len(long_text) and seen[1] == len("Короткий текст.")
+    row = db["items"].get(huge)
+    assert (row["text_cut"], row["analysed_chars"]) == (1, seen[0])
+    details = {d["id"]: d for d in item_details(db, [huge, small])}
+    assert details[huge]["text_cut"] is True and details[small]["text_cut"] is False
