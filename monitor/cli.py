@@ -249,7 +249,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
 
 @cli.command()
-@click.argument("source", default="-", type=click.File("r", encoding="utf-8"))
+@click.argument("source", default="-", type=click.File("rb"))
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
 def analyze(source, workers: int | None) -> None:
@@ -257,8 +257,10 @@ def analyze(source, workers: int | None) -> None:
 
     Each input line is {"id": ..., "title": ..., "text": ...}. Each output line holds the id
     and the entities ({"type", "text", "normal", "start", "stop"}, offsets into the text;
-    title entities carry "in_title": true and offsets into the title). A malformed line gets
-    {"line": N, "error": ...} and the run goes on.
+    title entities carry "in_title": true and offsets into the title). A line that cannot be
+    analysed (not UTF-8, not a JSON object, no text, ...) gets {"line": N, "error": ...} and
+    the run goes on. Texts over 100,000 characters are analysed up to a paragraph or
+    sentence end near that cap, and their line says "text_cut": true.
 
     \b
     Example:
@@ -266,12 +268,12 @@ def analyze(source, workers: int | None) -> None:
         | monitor analyze -
       monitor analyze articles.jsonl --workers 2 > entities.jsonl
     """
-    from .batch import analyse_lines, default_workers
+    from .batch import analyse_lines, default_workers, to_json_line
 
     workers = workers or default_workers()
-    out = sys.stdout
+    out = sys.stdout.buffer  # bytes: UTF-8 whatever the locale says
     for result in analyse_lines(source, workers=workers):
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.write(to_json_line(result))
         out.flush()
 
 
@@ -395,7 +397,9 @@ def reindex(ctx: Context) -> None:
               show_default=True)
 @pass_ctx
 def feeds(ctx: Context, fmt: str) -> None:
-    """Show each feed's polling state: status, errors, last and next poll, item count.
+    """Show each feed's polling state: status, errors, last and next poll, item count, and
+    its items' failures: analyses given up after 5 tries (failed), analyses waiting to be
+    tried again (retrying), article pages given up, and the newest item error.
 
     \b
     Example:
@@ -413,6 +417,8 @@ def feeds(ctx: Context, fmt: str) -> None:
         "status": row["status"], "error_count": row["error_count"],
         "last_error": row["last_error"], "last_polled": row["last_polled"],
         "next_poll": row["next_poll"], "items": row["items"],
+        "items_failed": row["items_failed"], "items_retrying": row["items_retrying"],
+        "pages_failed": row["pages_failed"], "last_item_error": row["last_item_error"],
     } for row in store.feed_rows(db)]
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -421,13 +427,17 @@ def feeds(ctx: Context, fmt: str) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("name", "status", "items", "errors", "last polled", "next poll", "last error"):
+    for column in ("name", "status", "items", "errors", "last polled", "next poll", "last error",
+                   "failed items", "last item error"):
         table.add_column(column, overflow="fold")
     for row in rows:
         status = row["status"] if row["enabled"] else f"{row['status']} (off)"
+        failed = str(row["items_failed"]) + (f" (+{row['items_retrying']} retrying)"
+                                             if row["items_retrying"] else "")
         table.add_row(row["name"], status, str(row["items"]), str(row["error_count"]),
                       (row["last_polled"] or "-")[:19], (row["next_poll"] or "-")[:19],
-                      (row["last_error"] or "")[:80])
+                      (row["last_error"] or "")[:80], failed,
+                      (row["last_item_error"] or "")[:80])
     Console(width=160).print(table)
 
 

@@ -1,5 +1,6 @@
 """`monitor run`: scheduled polling in a real process, stopped by a signal."""
 
+import os
 import signal
 import socket
 import sqlite3
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +187,53 @@ def test_run_sends_a_due_digest_once_from_its_sending_thread(tmp_path, feed_serv
         controller.stop()
     assert received == [["anna@example.org"]]
     assert db.execute("SELECT count(*) FROM digest_deliveries").fetchone()[0] == 1
+
+
+def _grandchildren() -> set[int]:
+    """Processes two levels below this one: the analysis workers under the forkserver."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    children = {pid for pid, parent in parents.items() if parent == os.getpid()}
+    return {pid for pid, parent in parents.items() if parent in children}
+
+
+@pytest.mark.slow
+def test_a_dead_analysis_worker_is_replaced_and_every_item_analysed(tmp_path, feed_server,
+                                                                   monkeypatch):
+    """A worker killed (as the kernel kills one out of memory) broke the process pool and,
+    with it, the service; now its items are retried on new workers."""
+    monkeypatch.setattr(store, "RETRY_SECONDS", 0.1)
+    url = feed_server.add("/a.xml", rss([
+        {"title": f"Россия и Китай обсудили поставки {i}", "link": f"https://x.ru/{i}",
+         "description": f"Стороны встретились в Пекине. Выпуск {i}."} for i in range(6)]))
+    config = Config(poll=PollConfig(jitter=0),
+                    feeds=[FeedConfig(name="A", url=url, interval="1h", local=True)])
+    db = store.open_db(tmp_path / "m.db")
+    stop, lines, errors = StopFlag(), [], []
+
+    def serve():
+        try:
+            run_service(db, config, stop=stop, report=lines.append, idle_wait=0.1, workers=2)
+        except BaseException as exc:  # the test reports it
+            errors.append(exc)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        assert _wait_for(lambda: len(_grandchildren()) >= 2 or errors), "no workers started"
+        os.kill(min(_grandchildren()), signal.SIGKILL)
+        assert _wait_for(lambda: _analysed(tmp_path / "m.db") == 6 or errors, timeout=120), \
+            lines
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert any("analysis worker died" in line for line in lines), lines
+    assert _analysed(tmp_path / "m.db") == 6
+    assert db.execute("SELECT count(*) FROM items WHERE claimed_by IS NOT NULL").fetchone()[0] == 0
