@@ -1,7 +1,6 @@
 """The command line end to end, against real feeds served from 127.0.0.1."""
 
 import json
-import os
 import subprocess
 import sys
 
