@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,14 @@ def poll_and_analyse(db, config: Config, feed_names=()) -> list:
         articles = store.fulltext_pending(db)
         if articles:
             task = progress.add_task("Fetching article pages", total=len(articles))
-            fetch_articles(db, config, on_item=lambda _id, _err: progress.advance(task))
+
+            def on_article(item, error):
+                if error:  # the item goes on to analysis with its feed's text
+                    click.echo(f"{item['feed']}: article page {item['url']} not fetched: "
+                               f"{error}")
+                progress.advance(task)
+
+            fetch_articles(db, config, on_item=on_article)
         pending = len(store.pending_items(db))
         task = progress.add_task("Analysing items", total=pending)
         analysed = analyse_pending(db, on_item=lambda _id: progress.advance(task))
@@ -123,7 +131,9 @@ def poll(ctx: Context, feed_names: tuple[str, ...]) -> None:
     """Poll every enabled feed once now, analyse new items and store them.
 
     Prints one line per feed. Exits 0 even when some feeds fail (each failure is said);
-    non-zero only when the config or the database is unusable.
+    non-zero only when the config or the database is unusable, or 130 after Ctrl-C, which
+    stops at once: what was stored stays, and items not yet analysed (or still waiting
+    for their article page) are finished by the next poll or run.
 
     \b
     Example:
@@ -132,7 +142,15 @@ def poll(ctx: Context, feed_names: tuple[str, ...]) -> None:
     """
     config = ctx.config()
     db = ctx.db(required_config=True)
-    poll_and_analyse(db, config, feed_names)
+    try:
+        poll_and_analyse(db, config, feed_names)
+    except KeyboardInterrupt:
+        click.echo("monitor: interrupted. Everything stored so far is kept; items not yet "
+                   "analysed stay pending for the next `monitor poll` or `monitor run`.",
+                   err=True)
+        # Fetches still running would be waited for at exit (up to poll.timeout); their
+        # results are not wanted, and the database is safe at any moment (see test_crash).
+        os._exit(130)
 
 
 WEB_OPTIONS = [
@@ -141,6 +159,16 @@ WEB_OPTIONS = [
                       "MONITOR_WEB_PASSWORD."),
     click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True),
 ]
+
+
+def _check_bind(host: str) -> None:
+    """Refuse an unsafe web address as a clean error, before anything is touched."""
+    from .web import UnsafeBind, check_bind
+
+    try:
+        check_bind(host)
+    except UnsafeBind as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def web_options(function):
@@ -172,6 +200,8 @@ def run(ctx: Context, host: str, port: int, web: bool, workers: int | None) -> N
     from .web import UnsafeBind, serve_in_thread
 
     config = ctx.config()
+    if web:
+        _check_bind(host)  # before the database is created or migrated
     db = ctx.db(required_config=True)
     server = None
     if web:
@@ -210,6 +240,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     from .web import UnsafeBind, serve as serve_web
 
     path = ctx.config(required=False).db_path(ctx.db_override)
+    _check_bind(host)  # before the database is created or migrated
     store.open_db(path).conn.close()  # create or migrate before serving read-only
     try:
         serve_web(path, host, port)
@@ -218,7 +249,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
 
 @cli.command()
-@click.argument("source", default="-", type=click.File("r", encoding="utf-8"))
+@click.argument("source", default="-", type=click.File("rb"))
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
 def analyze(source, workers: int | None) -> None:
@@ -226,8 +257,10 @@ def analyze(source, workers: int | None) -> None:
 
     Each input line is {"id": ..., "title": ..., "text": ...}. Each output line holds the id
     and the entities ({"type", "text", "normal", "start", "stop"}, offsets into the text;
-    title entities carry "in_title": true and offsets into the title). A malformed line gets
-    {"line": N, "error": ...} and the run goes on.
+    title entities carry "in_title": true and offsets into the title). A line that cannot be
+    analysed (not UTF-8, not a JSON object, no text, ...) gets {"line": N, "error": ...} and
+    the run goes on. Texts over 100,000 characters are analysed up to a paragraph or
+    sentence end near that cap, and their line says "text_cut": true.
 
     \b
     Example:
@@ -235,12 +268,12 @@ def analyze(source, workers: int | None) -> None:
         | monitor analyze -
       monitor analyze articles.jsonl --workers 2 > entities.jsonl
     """
-    from .batch import analyse_lines, default_workers
+    from .batch import analyse_lines, default_workers, to_json_line
 
     workers = workers or default_workers()
-    out = sys.stdout
+    out = sys.stdout.buffer  # bytes: UTF-8 whatever the locale says
     for result in analyse_lines(source, workers=workers):
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.write(to_json_line(result))
         out.flush()
 
 
@@ -364,7 +397,9 @@ def reindex(ctx: Context) -> None:
               show_default=True)
 @pass_ctx
 def feeds(ctx: Context, fmt: str) -> None:
-    """Show each feed's polling state: status, errors, last and next poll, item count.
+    """Show each feed's polling state: status, errors, last and next poll, item count, and
+    its items' failures: analyses given up after 5 tries (failed), analyses waiting to be
+    tried again (retrying), article pages given up, and the newest item error.
 
     \b
     Example:
@@ -382,6 +417,8 @@ def feeds(ctx: Context, fmt: str) -> None:
         "status": row["status"], "error_count": row["error_count"],
         "last_error": row["last_error"], "last_polled": row["last_polled"],
         "next_poll": row["next_poll"], "items": row["items"],
+        "items_failed": row["items_failed"], "items_retrying": row["items_retrying"],
+        "pages_failed": row["pages_failed"], "last_item_error": row["last_item_error"],
     } for row in store.feed_rows(db)]
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -390,13 +427,17 @@ def feeds(ctx: Context, fmt: str) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("name", "status", "items", "errors", "last polled", "next poll", "last error"):
+    for column in ("name", "status", "items", "errors", "last polled", "next poll", "last error",
+                   "failed items", "last item error"):
         table.add_column(column, overflow="fold")
     for row in rows:
         status = row["status"] if row["enabled"] else f"{row['status']} (off)"
+        failed = str(row["items_failed"]) + (f" (+{row['items_retrying']} retrying)"
+                                             if row["items_retrying"] else "")
         table.add_row(row["name"], status, str(row["items"]), str(row["error_count"]),
                       (row["last_polled"] or "-")[:19], (row["next_poll"] or "-")[:19],
-                      (row["last_error"] or "")[:80])
+                      (row["last_error"] or "")[:80], failed,
+                      (row["last_item_error"] or "")[:80])
     Console(width=160).print(table)
 
 
@@ -761,7 +802,9 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
 
     Each subscriber gets the cooperation items matching their filters that they have not
     been sent yet, the same story from several outlets once. Without --send or --preview,
-    only says what each digest would hold. `monitor run` sends them daily at digest.send_at.
+    only says what each digest would hold and how the last failed send went. `monitor run`
+    sends them daily at digest.send_at (a digest the server refused with 5xx is not
+    retried until the next day or a settings change; --send always tries).
 
     \b
     Examples:
@@ -791,11 +834,14 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
             outcome = digests.deliver(db, config, subscriber, day,
                                       preview=Path(preview) if preview else None)
             click.echo(outcome.line())
-            failed |= outcome.status == "failed"
+            failed |= outcome.status in ("failed", "refused")
         else:
             built = digests.build(db, config.digest, subscriber, day)
             click.echo(f"{subscriber.name} <{subscriber.email}>: {digests.subject(built)} "
                        f"({len(built.item_ids)} items)")
+            status = digests.sending_status(db, config, subscriber)
+            if status:
+                click.echo(f"  {status}")
     if failed:
         sys.exit(1)
 

@@ -6,37 +6,105 @@ so the service never starts half-configured.
 
 from __future__ import annotations
 
+import codecs
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_INTERVAL = 15 * 60  # seconds
+MAX_INTERVAL = 7 * 86400  # a feed's interval and poll.max_backoff
+MAX_TIMEOUT = 10 * 60  # HTTP and SMTP timeouts
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
-_UNIT_SECONDS = {None: 60, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(Exception):
     """The configuration file cannot be used; the message says where and why."""
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds from `900s`, `15m`, `1h`, `1d` or a bare number of minutes."""
-    if isinstance(value, bool):
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def parse_duration(value: Any, *, bare: float = 60, minimum: float = 1,
+                   maximum: float = MAX_INTERVAL) -> float:
+    """Seconds from `900s`, `15m`, `1h`, `1d` or a bare number (of minutes, unless `bare`
+    says how many seconds it counts); finite and within [minimum, maximum], because a
+    duration of .inf, .nan or ten thousand years breaks the scheduler's date arithmetic."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("expected a duration such as 15m, 1h or 900s")
-    if isinstance(value, (int, float)):
-        seconds = float(value) * 60
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration such as 15m, 1h or 900s")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds < 1:
-        raise ValueError("a duration must be at least one second")
+    try:
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if not match:
+                raise ValueError(f"{value!r} is not a duration such as 15m, 1h or 900s")
+            number, unit = match.groups()
+            seconds = float(number) * (_UNIT_SECONDS[unit] if unit else bare)
+        else:
+            seconds = float(value) * bare
+    except OverflowError:  # an integer too big for a float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a finite duration")
+    if seconds < minimum:
+        raise ValueError(f"a duration must be at least {_human(minimum)}")
+    if seconds > maximum:
+        raise ValueError(f"{value!r} is too long: at most {_human(maximum)}")
     return seconds
+
+
+def _timeout(value: Any) -> float:
+    """A timeout: seconds (a bare number) or a duration with a unit, 0.1 s to 10 min."""
+    return parse_duration(value, bare=1, minimum=0.1, maximum=MAX_TIMEOUT)
+
+
+def _name(value: Any) -> Any:
+    """A name without surrounding spaces; a blank one is refused."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+    return value
+
+
+def _unique_names(things: list, kind: str) -> None:
+    """Names must differ after stripping and ignoring case: "ТАСС" and "тасс" would be
+    indistinguishable in the web UI, the digest and `--feed`."""
+    seen: dict[str, int] = {}
+    for index, thing in enumerate(things):
+        key = thing.name.casefold()
+        if key in seen:
+            raise ValueError(f"entry {index}: duplicate {kind} name {thing.name!r} "
+                             f"(entry {seen[key]} has the same name, ignoring case)")
+        seen[key] = index
+
+
+def check_url(value: str) -> str:
+    """An absolute http(s) URL that the HTTP client can request, refused here rather than
+    failing (or raising) on every poll."""
+    if re.search(r"[\s\x00-\x1f\x7f]", value):
+        raise ValueError(f"{value!r} contains spaces or control characters")
+    try:
+        url = httpx.URL(value)
+        host = url.raw_host.decode("ascii")
+    except Exception as exc:  # httpx.InvalidURL, IDNA errors
+        raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not host:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"{value!r} has an invalid port {url.port}")
+    if not all(0 < len(label) <= 63 for label in host.removesuffix(".").split(".")):
+        raise ValueError(f"{value!r} has an invalid host name {url.host!r}")
+    return value
 
 
 class _Strict(BaseModel):
@@ -46,7 +114,7 @@ class _Strict(BaseModel):
 class FeedConfig(_Strict):
     """One feed: where it is, how often to poll it, how to treat it."""
 
-    name: str = Field(min_length=1)
+    name: str
     url: str
     interval: float = DEFAULT_INTERVAL
     enabled: bool = True
@@ -55,12 +123,8 @@ class FeedConfig(_Strict):
     local: bool = False  # allow private/loopback addresses (tests and the demo)
     encoding: str | None = None  # override a feed that lies about its charset
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+    _name = field_validator("name", mode="before")(_name)
+    _url = field_validator("url")(check_url)
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -71,25 +135,30 @@ class FeedConfig(_Strict):
     @classmethod
     def _known_encoding(cls, value: str | None) -> str | None:
         if value is not None:
-            import codecs
-
             try:
                 codecs.lookup(value)
             except LookupError:
                 raise ValueError(f"unknown encoding {value!r}") from None
+            try:
+                b"<".decode(value, "replace")
+            except (LookupError, UnicodeError):  # base64, rot13, idna: not a text charset
+                raise ValueError(f"{value!r} is not a text encoding") from None
         return value
 
 
 class PollConfig(_Strict):
     """Limits of the HTTP client and the scheduler (defaults follow Miniflux)."""
 
-    concurrency: int = Field(default=8, ge=1, le=256)
-    connect_timeout: float = Field(default=10.0, gt=0)
-    timeout: float = Field(default=20.0, gt=0)
-    max_body_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
+    concurrency: int = Field(default=8, ge=1, le=256, strict=True)
+    connect_timeout: float = 10.0  # seconds
+    timeout: float = 20.0  # seconds, for the whole response
+    max_body_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024,
+                                strict=True)
     max_backoff: float = 6 * 3600
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # share of the interval
-    analysis_workers: int | None = Field(default=None, ge=1, le=64)  # default: all cores
+    analysis_workers: int | None = Field(default=None, ge=1, le=64, strict=True)  # all cores
+
+    _timeouts = field_validator("connect_timeout", "timeout", mode="before")(_timeout)
 
     @field_validator("max_backoff", mode="before")
     @classmethod
@@ -101,15 +170,18 @@ class SmtpConfig(_Strict):
     """Outgoing mail server; the password comes from MONITOR_SMTP_PASSWORD only."""
 
     host: str = "localhost"
-    port: int = Field(default=25, ge=1, le=65535)
+    port: int = Field(default=25, ge=1, le=65535, strict=True)
     security: Literal["none", "starttls", "ssl"] = "none"
     username: str | None = None
     ca_file: str | None = None  # trust this CA (e.g. a company's own) besides the system's
-    timeout: float = Field(default=30.0, gt=0)
+    connect_timeout: float = 10.0  # seconds: connect, TLS (ssl) and the greeting
+    timeout: float = 30.0  # seconds: each later exchange, the message included
+
+    _timeouts = field_validator("connect_timeout", "timeout", mode="before")(_timeout)
 
 
 class SubscriberConfig(_Strict):
-    name: str = Field(min_length=1)
+    name: str
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     sectors: list[str] = []
     countries: list[str] = []
@@ -118,6 +190,8 @@ class SubscriberConfig(_Strict):
     min_score: float = Field(default=0.0, ge=0, le=1)
     send_empty: bool = False
     timezone: str | None = None  # overrides digest.timezone for this subscriber
+
+    _name = field_validator("name", mode="before")(_name)
 
 
 class DigestConfig(_Strict):
@@ -141,10 +215,7 @@ class DigestConfig(_Strict):
     @field_validator("subscribers")
     @classmethod
     def _unique_subscribers(cls, subscribers: list[SubscriberConfig]) -> list[SubscriberConfig]:
-        names = [s.name for s in subscribers]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"subscriber names must be unique: {', '.join(duplicates)}")
+        _unique_names(subscribers, "subscriber")
         for subscriber in subscribers:
             if subscriber.timezone:
                 cls._known_zone(subscriber.timezone)
@@ -163,12 +234,8 @@ class Config(_Strict):
 
     @field_validator("feeds")
     @classmethod
-    def _unique_names(cls, feeds: list[FeedConfig]) -> list[FeedConfig]:
-        seen: set[str] = set()
-        for index, feed in enumerate(feeds):
-            if feed.name in seen:
-                raise ValueError(f"entry {index}: duplicate feed name {feed.name!r}")
-            seen.add(feed.name)
+    def _unique_feeds(cls, feeds: list[FeedConfig]) -> list[FeedConfig]:
+        _unique_names(feeds, "feed")
         return feeds
 
     def db_path(self, override: str | Path | None = None) -> Path:
@@ -179,6 +246,29 @@ class Config(_Strict):
             base = self.path.parent if self.path else Path(".")
             return base / self.database
         return Path("monitor.db")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error
+    (PyYAML silently keeps the last one, so a second `url:` would win unnoticed)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first given on line {first + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 def _describe(error: dict, data: Any) -> str:
@@ -221,7 +311,7 @@ def load_config(path: str | Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -5,7 +5,9 @@ their filters) -> `stories` (near copies from several outlets, grouped by their 
 -> `compose` (Russian subject, HTML with inlined CSS and a plain-text alternative) ->
 `send` over SMTP -> `record_delivery`, only after the server accepted the message. A failed
 send is recorded as a failure with a retry time (exponential backoff); nothing is marked
-as sent, so the next attempt carries the same items.
+as sent, so the next attempt carries the same items. A permanent refusal (5xx) is not
+retried automatically until the subscriber's next day or a change of the settings it
+depends on. `monitor run` sends through `Sender`, off its loop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import hashlib
 import os
 import smtplib
 import ssl
+import threading
+import time
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from email.message import EmailMessage
@@ -27,6 +32,7 @@ import sqlite_utils
 from . import store
 from .config import Config, DigestConfig, SmtpConfig, SubscriberConfig
 from .gazetteer import country_names
+from .highlight import safe_href
 from .lemmas import lemmatize
 from .search import item_details
 from .sectors import sector_names, taxonomy
@@ -158,10 +164,13 @@ def _context(digest: Digest, config: DigestConfig) -> dict:
         item = story.item
         published = datetime.fromisoformat(item["published"]).astimezone(zone)
         orgs = [e["normal"] for e in item["entities"] if e["type"] == "ORG"][:4]
+        item_url = f"{config.base_url.rstrip('/')}/item/{item['id']}"
         sections[-1]["stories"].append({
             "title": item["title"],
             "url": item["url"],
-            "item_url": f"{config.base_url.rstrip('/')}/item/{item['id']}",
+            "href": safe_href(item["url"]),  # None: not http(s), never a link
+            "item_url": item_url,
+            "item_href": safe_href(item_url),
             "outlets": story.outlets,
             "time": f"{published.day} {MONTHS[published.month - 1]}, {published:%H:%M}",
             "lead": item["evidence"] or _lead(item["text"]),
@@ -171,6 +180,7 @@ def _context(digest: Digest, config: DigestConfig) -> dict:
         })
     return {"subject": subject(digest), "sections": sections, "subscriber": digest.subscriber,
             "count": len(digest.stories), "base_url": config.base_url.rstrip("/"),
+            "base_href": safe_href(config.base_url.rstrip("/") + "/"),
             "day": russian_date(digest.day)}
 
 
@@ -220,16 +230,26 @@ def compose(digest: Digest, config: DigestConfig) -> EmailMessage:
 # --- sending and recording -----------------------------------------------------------------
 
 def send(message: EmailMessage, smtp: SmtpConfig) -> None:
-    """Hand the message to the SMTP server; raises on any failure (nothing is recorded)."""
+    """Hand the message to the SMTP server; raises on any failure before the server
+    accepted it (nothing is recorded then).
+
+    Connecting, the TLS handshake of `ssl` and the server's greeting get
+    `smtp.connect_timeout` (a server that accepts TCP and never greets fails fast); every
+    later exchange gets `smtp.timeout`. Once the server answered 250 to the message it is
+    delivered: a bad answer to QUIT, or a dropped connection, no longer matters.
+    """
     context = ssl.create_default_context()
     if smtp.ca_file:
         context.load_verify_locations(cafile=smtp.ca_file)
     password = os.environ.get("MONITOR_SMTP_PASSWORD")
     if smtp.security == "ssl":
-        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
+        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.connect_timeout,
+                                  context=context)
     else:
-        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
-    with client:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.connect_timeout)
+    try:
+        client.timeout = smtp.timeout
+        client.sock.settimeout(smtp.timeout)
         if smtp.security == "starttls":
             client.starttls(context=context)
         if smtp.username:
@@ -240,6 +260,55 @@ def send(message: EmailMessage, smtp: SmtpConfig) -> None:
         refused = client.send_message(message)
         if refused:
             raise smtplib.SMTPRecipientsRefused(refused)
+    except BaseException:
+        client.close()
+        raise
+    try:  # accepted: from here on, nothing makes this a failure
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
+
+
+def permanent(exc: BaseException) -> bool:
+    """Whether the server refused for good (a 5xx to AUTH, MAIL, RCPT or DATA): retrying
+    the same message with the same settings can only be refused again."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(exc, (smtplib.SMTPConnectError, smtplib.SMTPHeloError)):
+        return False  # a server that is not ready (or not a mail server) may recover
+    code = getattr(exc, "smtp_code", None)
+    return isinstance(code, int) and 500 <= code < 600
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        detail = "; ".join(f"{rcpt}: {code} {_decode(text)}"
+                           for rcpt, (code, text) in exc.recipients.items())
+        return f"{type(exc).__name__}: {detail}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: {exc.smtp_code} {_decode(exc.smtp_error)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _decode(text) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+
+
+def settings_key(config: Config, subscriber: SubscriberConfig) -> str:
+    """A short fingerprint of what a permanent refusal depends on (the server, login,
+    sender and address, and whether a password is set; never the password itself, as the
+    database is readable in the web UI): when any of them changes, the refusal lapses."""
+    smtp = config.smtp or SmtpConfig()
+    sender = (config.digest or DigestConfig()).sender
+    parts = [smtp.host, smtp.port, smtp.security, smtp.username, sender, subscriber.email,
+             bool(os.environ.get("MONITOR_SMTP_PASSWORD"))]
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+
+
+PERMANENT = "permanent"  # digest_state.last_error = "permanent KEY: error" for a 5xx
 
 
 def _state(db: sqlite_utils.Database, name: str) -> dict:
@@ -253,6 +322,15 @@ def _state(db: sqlite_utils.Database, name: str) -> dict:
                        [name, since.isoformat()])
         return _state(db, name)
     return dict(zip(("since", "last_day", "failures", "retry_at", "last_error"), row))
+
+
+def refusal(state: dict) -> tuple[str, str] | None:
+    """(settings key, error) of a recorded permanent refusal, else None."""
+    error = state.get("last_error") or ""
+    if not error.startswith(PERMANENT + " "):
+        return None
+    key, _, message = error[len(PERMANENT) + 1:].partition(": ")
+    return key, message
 
 
 def record_delivery(db: sqlite_utils.Database, digest: Digest, message_id: str | None) -> None:
@@ -275,21 +353,33 @@ def record_delivery(db: sqlite_utils.Database, digest: Digest, message_id: str |
                    [digest.day.isoformat(), digest.subscriber.name])
 
 
-def record_failure(db: sqlite_utils.Database, name: str, error: str) -> str:
-    """Count a failed send and schedule the retry; returns the retry time (UTC ISO)."""
+def record_failure(db: sqlite_utils.Database, name: str, error: str, *,
+                   until: datetime | None = None, key: str | None = None) -> str:
+    """Count a failed send and schedule the retry; returns the retry time (UTC ISO).
+    A permanent refusal (`until` and the settings `key` given) waits until `until`."""
     failures = (_state(db, name)["failures"] or 0) + 1
-    delay = min(RETRY_MAX, RETRY_FIRST * 2 ** (failures - 1))
-    retry_at = (datetime.now(timezone.utc) + timedelta(seconds=delay)).replace(microsecond=0)
+    if until is None:
+        delay = min(RETRY_MAX, RETRY_FIRST * 2 ** (failures - 1))
+        until = datetime.now(timezone.utc) + timedelta(seconds=delay)
+    else:
+        error = f"{PERMANENT} {key}: {error}"
+    retry_at = until.astimezone(timezone.utc).replace(microsecond=0).isoformat()
     with store.transaction(db):
         db.execute("UPDATE digest_state SET failures = ?, retry_at = ?, last_error = ? "
-                   "WHERE subscriber = ?", [failures, retry_at.isoformat(), error[:500], name])
-    return retry_at.isoformat()
+                   "WHERE subscriber = ?", [failures, retry_at, error[:500], name])
+    return retry_at
+
+
+def _next_local_day(subscriber: SubscriberConfig, config: DigestConfig,
+                    now: datetime) -> datetime:
+    zone = ZoneInfo(subscriber.timezone or config.timezone)
+    return datetime.combine(now.astimezone(zone).date() + timedelta(days=1), dtime(0), zone)
 
 
 @dataclass
 class Outcome:
     subscriber: str
-    status: str  # sent | empty | failed | preview | waiting
+    status: str  # sent | empty | failed | refused | blocked | preview | waiting
     stories: int = 0
     detail: str = ""
 
@@ -299,17 +389,41 @@ class Outcome:
                 "preview": f"digest: preview for {self.subscriber} ({self.stories} stories) "
                            f"in {self.detail}",
                 "waiting": f"digest: {self.subscriber} waits for the retry at {self.detail}",
-                "failed": f"digest: sending to {self.subscriber} failed: {self.detail}"
+                "failed": f"digest: sending to {self.subscriber} failed: {self.detail}",
+                "refused": f"digest: the server refused the digest for {self.subscriber} "
+                           f"permanently: {self.detail}",
+                "blocked": f"digest: {self.subscriber} is not retried: {self.detail}",
                 }[self.status]
 
 
-def deliver(db: sqlite_utils.Database, config: Config, subscriber: SubscriberConfig,
-            day: date, *, preview: Path | None = None, respect_retry: bool = False) -> Outcome:
-    """Build, send and record one subscriber's digest (or write a preview)."""
+@dataclass
+class Prepared:
+    """A digest composed and ready to hand to the SMTP server."""
+
+    digest: Digest
+    message: EmailMessage
+    key: str
+
+
+def prepare(db: sqlite_utils.Database, config: Config, subscriber: SubscriberConfig,
+            day: date, *, preview: Path | None = None, respect_retry: bool = False,
+            now: datetime | None = None) -> Prepared | Outcome:
+    """Build and compose one subscriber's digest; an Outcome when there is nothing to
+    send now (a preview written, nothing new, a retry time not reached)."""
     digest_config = config.digest or DigestConfig()
     state = _state(db, subscriber.name)
-    if respect_retry and state["retry_at"] and state["retry_at"] > store.utcnow():
-        return Outcome(subscriber.name, "waiting", detail=state["retry_at"])
+    key = settings_key(config, subscriber)
+    now_iso = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(
+        microsecond=0).isoformat()
+    if respect_retry and state["retry_at"] and state["retry_at"] > now_iso:
+        refused = refusal(state)
+        if refused is None:
+            return Outcome(subscriber.name, "waiting", detail=state["retry_at"])
+        if refused[0] == key:
+            return Outcome(subscriber.name, "blocked",
+                           detail=f"{refused[1]} (until {state['retry_at']} or the smtp/"
+                                  "digest settings change)")
+        # the settings changed since the refusal: try again now
     digest = build(db, digest_config, subscriber, day)
     if preview is not None:
         preview.mkdir(parents=True, exist_ok=True)
@@ -321,15 +435,59 @@ def deliver(db: sqlite_utils.Database, config: Config, subscriber: SubscriberCon
     if digest.empty and not subscriber.send_empty:
         record_delivery(db, digest, None)
         return Outcome(subscriber.name, "empty")
-    message = compose(digest, digest_config)
+    return Prepared(digest, compose(digest, digest_config), key)
+
+
+def finish(db: sqlite_utils.Database, config: Config, prepared: Prepared,
+           error: BaseException | None, now: datetime | None = None) -> Outcome:
+    """Record what became of a send: delivered, failed (retried with backoff) or refused
+    for good (not retried until the subscriber's next day or a settings change)."""
+    digest = prepared.digest
+    name, count = digest.subscriber.name, len(digest.stories)
+    if error is None:
+        record_delivery(db, digest, prepared.message["Message-ID"])
+        return Outcome(name, "sent", count)
+    text = _error_text(error)
+    if permanent(error):
+        until = _next_local_day(digest.subscriber, config.digest or DigestConfig(),
+                                now or datetime.now(timezone.utc))
+        retry_at = record_failure(db, name, text, until=until, key=prepared.key)
+        return Outcome(name, "refused", count, f"{text}; not retried until {retry_at} or "
+                                               "the smtp/digest settings change")
+    retry_at = record_failure(db, name, text)
+    return Outcome(name, "failed", count, f"{text}; will retry at {retry_at}")
+
+
+def sending_status(db: sqlite_utils.Database, config: Config,
+                   subscriber: SubscriberConfig) -> str | None:
+    """A line on the last failed send of this subscriber's digest, None when all is well."""
+    state = _state(db, subscriber.name)
+    if not state["last_error"]:
+        return None
+    refused = refusal(state)
+    if refused is None:
+        return (f"last send failed ({state['failures']} in a row): {state['last_error']}; "
+                f"next try at {state['retry_at']}")
+    key, error = refused
+    if key != settings_key(config, subscriber):
+        return f"refused permanently: {error}; the settings changed since, so it is retried"
+    return (f"refused permanently: {error}; not retried until {state['retry_at']} or the "
+            "smtp/digest settings change (`monitor digest --send` tries now)")
+
+
+def deliver(db: sqlite_utils.Database, config: Config, subscriber: SubscriberConfig,
+            day: date, *, preview: Path | None = None, respect_retry: bool = False,
+            now: datetime | None = None) -> Outcome:
+    """Build, send and record one subscriber's digest (or write a preview), in this thread."""
+    prepared = prepare(db, config, subscriber, day, preview=preview,
+                       respect_retry=respect_retry, now=now)
+    if isinstance(prepared, Outcome):
+        return prepared
     try:
-        send(message, config.smtp or SmtpConfig())
+        send(prepared.message, config.smtp or SmtpConfig())
     except (smtplib.SMTPException, OSError) as exc:
-        retry_at = record_failure(db, subscriber.name, f"{type(exc).__name__}: {exc}")
-        return Outcome(subscriber.name, "failed", len(digest.stories),
-                       f"{type(exc).__name__}: {exc}; will retry at {retry_at}")
-    record_delivery(db, digest, message["Message-ID"])
-    return Outcome(subscriber.name, "sent", len(digest.stories))
+        return finish(db, config, prepared, exc, now)
+    return finish(db, config, prepared, None, now)
 
 
 def _slug(name: str) -> str:
@@ -361,11 +519,77 @@ def due(db: sqlite_utils.Database, config: Config, now: datetime | None = None
 
 def send_due(db: sqlite_utils.Database, config: Config, report: Callable[[str], None] = print,
              now: datetime | None = None) -> list[Outcome]:
-    """`monitor run`'s digest step: deliver every due digest, honouring retry times."""
+    """Deliver every due digest in this thread, honouring retry times."""
     outcomes = []
     for subscriber, day in due(db, config, now):
-        outcome = deliver(db, config, subscriber, day, respect_retry=True)
-        if outcome.status != "waiting":
+        outcome = deliver(db, config, subscriber, day, respect_retry=True, now=now)
+        if outcome.status not in ("waiting", "blocked"):
             report(outcome.line())
         outcomes.append(outcome)
     return outcomes
+
+
+class Sender:
+    """`monitor run`'s digest step. The caller's thread, which owns the database, builds
+    and records each due digest; the SMTP exchange runs in a thread of its own, so polling
+    and analysis never wait for a slow or silent mail server."""
+
+    def __init__(self, config: Config, report: Callable[[str], None] = print,
+                 check_every: float = 30.0) -> None:
+        self.config, self.report, self.check_every = config, report, check_every
+        self.in_flight: dict[str, tuple[Future, Prepared]] = {}
+        self.next_check = 0.0
+
+    def step(self, db: sqlite_utils.Database, now: datetime | None = None) -> list[Outcome]:
+        """Record finished sends; every `check_every` seconds, start the due ones."""
+        outcomes = self._collect(db, now)
+        if time.monotonic() < self.next_check:
+            return outcomes
+        self.next_check = time.monotonic() + self.check_every
+        for subscriber, day in due(db, self.config, now):
+            if subscriber.name in self.in_flight:
+                continue
+            prepared = prepare(db, self.config, subscriber, day, respect_retry=True, now=now)
+            if isinstance(prepared, Outcome):
+                if prepared.status not in ("waiting", "blocked"):
+                    self.report(prepared.line())
+                outcomes.append(prepared)
+                continue
+            future: Future = Future()
+            threading.Thread(target=_send_into, name=f"digest-{subscriber.name}", daemon=True,
+                             args=(future, prepared.message, self.config.smtp or SmtpConfig())
+                             ).start()
+            self.in_flight[subscriber.name] = (future, prepared)
+        return outcomes
+
+    def _collect(self, db, now=None) -> list[Outcome]:
+        outcomes = []
+        for name, (future, prepared) in list(self.in_flight.items()):
+            if future.done():
+                del self.in_flight[name]
+                outcome = finish(db, self.config, prepared, future.exception(), now)
+                self.report(outcome.line())
+                outcomes.append(outcome)
+        return outcomes
+
+    def close(self, db: sqlite_utils.Database, timeout: float = 10.0) -> None:
+        """At stop: wait up to `timeout` seconds for sends in flight and record them. One
+        still running is abandoned unrecorded, so it goes out again after a restart (with
+        the same Message-ID, which lets a mail system drop the copy)."""
+        if self.in_flight:
+            wait([future for future, _ in self.in_flight.values()], timeout=timeout)
+        self._collect(db)
+        for name in self.in_flight:
+            self.report(f"digest: sending to {name} still in progress at stop; it is sent "
+                        "again at the next start")
+        self.in_flight.clear()
+
+
+def _send_into(future: Future, message: EmailMessage, smtp: SmtpConfig) -> None:
+    """The sending thread's body: the outcome of `send` goes into `future`."""
+    try:
+        send(message, smtp)
+    except BaseException as exc:  # every failure is the caller's to record
+        future.set_exception(exc)
+    else:
+        future.set_result(None)

@@ -1,7 +1,10 @@
 """Analyse stored items that have no analysis yet: the step after polling.
 
 Items are stored before they are analysed, so this also finishes the work a killed
-process left behind.
+process left behind. Each item is claimed before it is analysed (`store.claim_items`), so
+two processes (two `monitor poll`, or a poll beside `monitor run`) analyse it once; a
+failed try is recorded and retried with backoff, then the item is marked failed
+(`store.save_analysis_error`), so one bad item never blocks or crashes the others.
 """
 
 from __future__ import annotations
@@ -12,55 +15,64 @@ import sqlite_utils
 
 from . import store
 from .analysis import analyse
+from .limits import cut_title_and_text
 
 
 def analyse_text(title: str, text: str):
     """Analysis in a worker process: the result without its spaCy Doc, so it pickles small,
-    and the item's search data, so the writer does no CPU work of its own."""
+    and the item's search data, so the writer does no CPU work of its own. The caller
+    passes the text already cut (`limits.cut_title_and_text`)."""
     result = analyse(title, text)
     result.doc = None
     return result, store.SearchData.of(title, text)
 
 
-def save_result(db: sqlite_utils.Database, item_id: int, worker_result) -> None:
+def save_result(db: sqlite_utils.Database, item_id: int, worker_result, *,
+                analysed_chars: int | None = None, text_cut: bool = False,
+                analysed_hash: str | None = None) -> None:
     """Store an analysis done elsewhere (a worker), analysts' labels applied."""
     result, search = worker_result
     store.apply_labels(db, item_id, result)
-    store.save_analysis(db, item_id, result, search)
+    store.save_analysis(db, item_id, result, search, analysed_chars=analysed_chars,
+                        text_cut=text_cut, analysed_hash=analysed_hash)
 
 
-def analyse_item(db: sqlite_utils.Database, item: dict) -> bool:
-    """Analyse one stored item and save the result; an analysis failure is recorded on the
-    item (and reported) instead of stopping the service."""
+def analyse_item(db: sqlite_utils.Database, item: dict, analyse: Callable = analyse) -> bool:
+    """Analyse one stored item (its text cut to the analysis cap) and save the result; an
+    analysis failure is recorded on the item (and reported) instead of stopping the
+    service. `analyse`: the analysis function (tests inject one)."""
+    title, text, cut = cut_title_and_text(item["title"], item["text"])
     try:
-        result = analyse(item["title"], item["text"])
+        result = analyse(title, text)
+        store.apply_labels(db, item["id"], result)
+        store.save_analysis(db, item["id"], result, analysed_chars=len(text), text_cut=cut,
+                            analysed_hash=item.get("content_hash"))
     except Exception as exc:  # a bug or a pathological text must not stall the queue
         store.save_analysis_error(db, item["id"], f"{type(exc).__name__}: {exc}")
         return False
-    store.apply_labels(db, item["id"], result)
-    store.save_analysis(db, item["id"], result)
     return True
 
 
 def analyse_pending(db: sqlite_utils.Database, *, on_item: Callable[[int], None] | None = None,
                     should_stop: Callable[[], bool] = lambda: False,
-                    limit: int | None = None) -> int:
-    """Analyse pending items one at a time (so a stop request is honoured between items).
-    Returns how many were analysed."""
+                    limit: int | None = None, analyse: Callable = analyse) -> int:
+    """Analyse pending items one at a time, each claimed first (so a stop request is
+    honoured between items, and a concurrent analyser takes other items). An item that
+    fails waits for its backoff, so the run goes on with the next ones. Returns how many
+    tries were made (`limit` bounds them)."""
+    owner = store.new_owner()
     done = 0
-    while not should_stop():
-        batch = store.pending_items(db, limit=min(limit - done, 50) if limit else 50)
-        if not batch:
-            break
-        for item in batch:
-            if should_stop():
-                return done
-            analyse_item(db, item)
+    try:
+        while not should_stop() and not (limit and done >= limit):
+            claimed = store.claim_items(db, owner, 1)
+            if not claimed:
+                break
+            analyse_item(db, claimed[0], analyse)
             done += 1
             if on_item:
-                on_item(item["id"])
-            if limit and done >= limit:
-                return done
+                on_item(claimed[0]["id"])
+    finally:
+        store.release_claims(db, owner)  # after an exception or a stop: nothing left held
     return done
 
 
@@ -79,8 +91,10 @@ def reprocess(db: sqlite_utils.Database, *, since: str | None = None,
     for item_id in ids:
         if should_stop():
             break
-        row = db.execute("SELECT id, title, text FROM items WHERE id = ?", [item_id]).fetchone()
-        analyse_item(db, {"id": row[0], "title": row[1], "text": row[2]})
+        row = db.execute("SELECT id, title, text, content_hash FROM items WHERE id = ?",
+                         [item_id]).fetchone()
+        analyse_item(db, {"id": row[0], "title": row[1], "text": row[2],
+                          "content_hash": row[3]})
         done += 1
         if on_item:
             on_item(item_id)

@@ -77,10 +77,18 @@ def limits_from(config: Config) -> FetchLimits:
 
 def fetch_feed(client: httpx.Client, feed: FeedConfig, row: dict,
                limits: FetchLimits) -> FeedPoll:
-    """Network and parsing for one feed; touches no database, safe in any thread."""
-    result = fetch(client, row["url"], etag=row.get("etag"),
-                   last_modified=row.get("last_modified"), limits=limits,
-                   allow_private=True)
+    """Network and parsing for one feed; touches no database, safe in any thread, never
+    raises (a failure becomes the feed's error). Only feeds marked `local` may reach
+    private addresses, so a redirect cannot turn a public feed into a request inside."""
+    try:
+        result = fetch(client, row["url"], etag=row.get("etag"),
+                       last_modified=row.get("last_modified"), limits=limits,
+                       allow_private=feed.local)
+    except Exception as exc:  # a bug must cost this feed's poll, not the whole run
+        result = FetchResult(url=row["url"], final_url=row["url"],
+                             error=f"fetch failed: {type(exc).__name__}: {exc}")
+    if result.blocked and row["url"] == result.final_url:
+        result.error += " (mark the feed `local: true` to poll it)"
     poll = FeedPoll(feed=feed, feed_id=row["id"], fetch=result)
     if result.ok:
         try:
@@ -174,47 +182,59 @@ def poll_feeds(db: sqlite_utils.Database, config: Config, feeds: Iterable[FeedCo
     own_client = client is None
     client = client or make_client(limits)
     summaries: list[PollSummary] = []
+    pool = ThreadPoolExecutor(max_workers=config.poll.concurrency, thread_name_prefix="fetch")
     try:
-        with ThreadPoolExecutor(max_workers=config.poll.concurrency,
-                                thread_name_prefix="fetch") as pool:
-            pending: set[Future] = set()
-            queue = list(feeds)
-            while queue or pending:
-                while queue and len(pending) < config.poll.concurrency * 2 and not should_stop():
-                    feed = queue.pop(0)
-                    row = store.feed_by_name(db, feed.name)
-                    pending.add(pool.submit(fetch_feed, client, feed, row, limits))
-                if should_stop():
-                    queue.clear()
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    summary = record_poll(db, future.result(), config)
-                    summaries.append(summary)
-                    if on_result:
-                        on_result(summary)
+        pending: set[Future] = set()
+        queue = list(feeds)
+        while queue or pending:
+            while queue and len(pending) < config.poll.concurrency * 2 and not should_stop():
+                feed = queue.pop(0)
+                row = store.feed_by_name(db, feed.name)
+                pending.add(pool.submit(fetch_feed, client, feed, row, limits))
+            if should_stop():
+                queue.clear()
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                summary = record_poll(db, future.result(), config)
+                summaries.append(summary)
+                if on_result:
+                    on_result(summary)
     finally:
+        _abandon(pool)
         if own_client:
             client.close()
     return summaries
 
 
+def _abandon(pool: ThreadPoolExecutor) -> None:
+    """Shut a fetch pool down without waiting: after a stop request or Ctrl-C, jobs not
+    started are dropped and running ones are left to their deadline (nothing of theirs is
+    stored, so the next poll does them again). After normal completion all are done."""
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def article_job(client: httpx.Client, config: Config, item: dict,
                 limits: FetchLimits) -> tuple[int, str | None, str | None]:
-    """Fetch one pending article page; returns (item id, text, error). Any thread."""
+    """Fetch one pending article page; returns (item id, text, error). Any thread; never
+    raises, so one hostile link costs its own item's page and nothing else."""
     feed = next((f for f in config.feeds if f.name == item["feed"]), None)
     allow_private = bool(feed and feed.local)
-    text, error = fetch_fulltext(client, item["url"], item["title"], limits=limits,
-                                 allow_private=allow_private)
+    try:
+        text, error = fetch_fulltext(client, item["url"], item["title"], limits=limits,
+                                     allow_private=allow_private)
+    except Exception as exc:  # a bug: recorded on the item, which goes on to analysis
+        text, error = None, f"article fetch failed: {type(exc).__name__}: {exc}"
     return item["id"], text, error
 
 
 def fetch_articles(db: sqlite_utils.Database, config: Config, *,
                    client: httpx.Client | None = None,
-                   on_item: Callable[[int, str | None], None] | None = None,
+                   on_item: Callable[[dict, str | None], None] | None = None,
                    should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Fetch every pending article page (feeds with `fulltext: true`) concurrently."""
+    """Fetch every pending article page (feeds with `fulltext: true`) concurrently and
+    store each outcome; `on_item(item, error)` hears of each (error None when fetched)."""
     items = store.fulltext_pending(db)
     if not items:
         return 0
@@ -222,21 +242,21 @@ def fetch_articles(db: sqlite_utils.Database, config: Config, *,
     own_client = client is None
     client = client or make_client(limits)
     done = 0
+    pool = ThreadPoolExecutor(max_workers=config.poll.concurrency,
+                              thread_name_prefix="article")
     try:
-        with ThreadPoolExecutor(max_workers=config.poll.concurrency,
-                                thread_name_prefix="article") as pool:
-            futures = [pool.submit(article_job, client, config, item, limits) for item in items]
-            for future in futures:
-                if should_stop():
-                    for other in futures:
-                        other.cancel()
-                    break
-                item_id, text, error = future.result()
-                store.save_fulltext(db, item_id, text, error)
-                done += 1
-                if on_item:
-                    on_item(item_id, error)
+        jobs = [(item, pool.submit(article_job, client, config, item, limits))
+                for item in items]
+        for item, future in jobs:
+            if should_stop():
+                break
+            item_id, text, error = future.result()
+            store.save_fulltext(db, item_id, text, error)
+            done += 1
+            if on_item:
+                on_item(item, error)
     finally:
+        _abandon(pool)
         if own_client:
             client.close()
     return done

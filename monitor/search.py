@@ -280,6 +280,7 @@ def item_details(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict]:
             "evidence": row["evidence"],
             "parties": json.loads(row["parties"]) if row["parties"] else [],
             "analysed": row["analysed_at"] is not None,
+            "text_cut": bool(row.get("text_cut")),  # analysed up to monitor.limits' cap
             "story_id": story,
             # every outlet that carried this story or a near copy (monitor.stories)
             "story_outlets": story_outlets.get(story) or feeds,

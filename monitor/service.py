@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor,
                                 ThreadPoolExecutor, wait)
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
 import sqlite_utils
@@ -23,6 +24,7 @@ from .config import Config
 from .fetcher import make_client
 from .batch import default_workers
 from .ingest import analyse_item, analyse_text, save_result
+from .limits import cut_title_and_text
 from .poller import (PollSummary, article_job, due_feeds, fetch_feed, limits_from,
                      record_poll, seconds_until_next_poll)
 
@@ -60,27 +62,40 @@ def analysis_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: int,
-                   report: Callable[[str], None]) -> None:
-    """Store finished analyses and hand pending items to free workers (two per worker
-    queued, so none idles while the main thread stores)."""
+                   report: Callable[[str], None], owner: str) -> bool:
+    """Store finished analyses and hand claimed items to free workers (two per worker
+    queued, so none idles while the main thread stores). Returns False when the pool is
+    broken (a worker died, e.g. killed for its memory): the caller starts a new one."""
+    broken = False
     for future in [f for f in analysing if f.done()]:
-        item_id = analysing.pop(future)
+        item_id, analysed_chars, text_cut, analysed_hash = analysing.pop(future)
         try:
-            save_result(db, item_id, future.result())
+            save_result(db, item_id, future.result(), analysed_chars=analysed_chars,
+                        text_cut=text_cut, analysed_hash=analysed_hash)
         except Exception as exc:  # the worker failed on this text: record it, go on
-            store.save_analysis_error(db, item_id, f"{type(exc).__name__}: {exc}")
-            report(f"monitor: analysis of item {item_id} failed: {exc}")
+            broken |= isinstance(exc, BrokenProcessPool)
+            state = store.save_analysis_error(db, item_id, f"{type(exc).__name__}: {exc}")
+            report(f"monitor: analysis of item {item_id} failed ({state}): {exc}")
     room = capacity - len(analysing)
-    if room <= 0:
-        return
-    busy = set(analysing.values())
-    for item in store.pending_items(db, limit=room + len(busy)):
-        if item["id"] in busy:
+    if broken or room <= 0:
+        return not broken
+    for item in store.claim_items(db, owner, room):
+        title, text, cut = cut_title_and_text(item["title"], item["text"])
+        try:
+            future = workers.submit(analyse_text, title, text)
+        except BrokenProcessPool:
+            store.release_claims(db, owner, [item["id"]])
+            broken = True
             continue
-        analysing[workers.submit(analyse_text, item["title"], item["text"])] = item["id"]
-        room -= 1
-        if room <= 0:
-            return
+        analysing[future] = (item["id"], len(text), cut, item["content_hash"])
+    return not broken
+
+
+def _stop_pool(processes: ProcessPoolExecutor) -> None:
+    """Terminate the workers at once: their mid-text analyses are redone later."""
+    for process in list(getattr(processes, "_processes", {}).values()):
+        process.terminate()
+    processes.shutdown(wait=False, cancel_futures=True)
 
 
 def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[], bool],
@@ -101,8 +116,11 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
     in_flight: dict[Future, tuple[str, object]] = {}  # future -> ("feed", name) | ("article", id)
     workers = workers or config.poll.analysis_workers or default_workers()
     processes = analysis_pool(workers) if workers > 1 else None
-    analysing: dict[Future, int] = {}  # analysis future -> item id
-    next_digest_check = next_prune = 0.0
+    analysing: dict[Future, tuple] = {}  # analysis future -> (item id, chars, cut, hash)
+    owner = store.new_owner()  # this service's claims on the items it analyses
+    next_prune = 0.0
+    # digests are sent off this loop (digest.Sender): a silent mail server stalls nothing
+    digests = digest.Sender(config, report, DIGEST_CHECK_SECONDS) if config.digest else None
     report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
            f"{workers} analysis worker{'s' if workers > 1 else ''}, "
            f"database {store.db_filename(db)}; Ctrl-C stops")
@@ -127,16 +145,20 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
                 next_prune = time.monotonic() + PRUNE_SECONDS
                 with store.transaction(db):
                     stories.prune(db, store.utcnow())
-            if config.digest and time.monotonic() >= next_digest_check:
-                next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
-                digest.send_due(db, config, report)
+            if digests:
+                digests.step(db)
             if processes is None:
-                pending = store.pending_items(db, limit=1)
-                if pending:
-                    analyse_item(db, pending[0])
+                claimed = store.claim_items(db, owner, 1)
+                if claimed:
+                    analyse_item(db, claimed[0])
                     continue
-            else:
-                _pump_analysis(db, processes, analysing, 2 * workers, report)
+            elif not _pump_analysis(db, processes, analysing, 2 * workers, report, owner):
+                report("monitor: an analysis worker died; starting new workers")
+                _stop_pool(processes)
+                for item_id, *_rest in analysing.values():
+                    store.save_analysis_error(db, item_id, "the analysis worker died")
+                analysing.clear()
+                processes = analysis_pool(workers)
             # Wait for a fetch or an analysis to finish, or the next feed to fall due.
             until_due = seconds_until_next_poll(db)
             timeout = idle_wait if until_due is None else min(idle_wait, max(until_due, 0.05))
@@ -149,10 +171,11 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
         # Fetches and analyses still running are abandoned: nothing of theirs was stored,
         # so the next start simply does them again.
         pool.shutdown(wait=False, cancel_futures=True)
+        if digests:
+            digests.close(db)  # record a send that finishes in time; abandon a hung one
         if processes is not None:
-            for process in list(getattr(processes, "_processes", {}).values()):
-                process.terminate()  # mid-text analyses are redone after a restart
-            processes.shutdown(wait=False, cancel_futures=True)
+            _stop_pool(processes)
+        store.release_claims(db, owner)
         client.close()
         report("monitor: stopped")
 

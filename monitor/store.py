@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import socket
 import sqlite3
+import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -28,6 +32,26 @@ class StoreError(Exception):
 def utcnow() -> str:
     """Now in UTC as ISO 8601 with seconds, the one timestamp format of the store."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _after(seconds: float) -> str:
+    """utcnow() plus `seconds`, in the same format."""
+    return (datetime.fromisoformat(utcnow()) + timedelta(seconds=seconds)).isoformat()
+
+
+# Per-item failures (an analysis that raises, a worker that dies, an article page that
+# cannot be fetched) are retried after RETRY_SECONDS, doubling per failed try (1, 2, 4,
+# 8 minutes); after MAX_ATTEMPTS tries the item is marked failed and no longer retried.
+MAX_ATTEMPTS = 5
+RETRY_SECONDS = 60.0
+# A claim on an item lasts until its process is gone (checked on this host) or, failing
+# that, CLAIM_LEASE_SECONDS: far longer than one capped analysis takes.
+CLAIM_LEASE_SECONDS = 15 * 60.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait after the `attempts`-th failed try."""
+    return RETRY_SECONDS * 2 ** max(0, min(attempts, 20) - 1)
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -204,9 +228,39 @@ def _v6(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX story_bands_item ON story_bands(item_id)")
 
 
+def _v7(db: sqlite_utils.Database) -> None:
+    """Hardening (#16): how much of each item was analysed (monitor.limits caps it); tries,
+    backoff and a final 'failed' for analyses and article pages; claims, so that several
+    processes analyse each item once."""
+    for column in (
+        "analysed_chars INTEGER",          # characters of the text the analysis saw
+        "text_cut INTEGER",                # 1: the title or the text was cut for analysis
+        "analysis_attempts INTEGER NOT NULL DEFAULT 0",  # tries begun (of the current text)
+        "analysis_retry_at TEXT",          # after a failed try: not before this
+        "analysis_failed_at TEXT",         # given up after MAX_ATTEMPTS tries
+        "fulltext_attempts INTEGER NOT NULL DEFAULT 0",
+        "fulltext_retry_at TEXT",          # a failed page is fetched again from then
+        "claimed_by TEXT",                 # the process analysing the item (new_owner())
+        "claimed_until TEXT",              # its lease; past it, anyone may take the item
+    ):
+        db.execute(f"ALTER TABLE items ADD COLUMN {column}")
+    db.execute("CREATE INDEX items_claimed ON items(claimed_by) WHERE claimed_by IS NOT NULL")
+    db.execute("CREATE INDEX items_fulltext_retry ON items(fulltext_retry_at) "
+               "WHERE fulltext_retry_at IS NOT NULL")
+    db.execute("CREATE INDEX items_errors ON items(id) "
+               "WHERE analysis_error IS NOT NULL OR fulltext_error IS NOT NULL")
+    # Analyses that failed under the old one-try rule get their remaining tries; pages that
+    # failed keep their verdict (their items were analysed from the feed's text).
+    db.execute("UPDATE items SET analysed_at = NULL, analysis_attempts = 1 "
+               "WHERE analysed_at IS NOT NULL AND analysis_error IS NOT NULL "
+               "AND model_version IS NULL")
+    db.execute("UPDATE items SET fulltext_attempts = 1 WHERE fulltext_status = 'failed'")
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
+                                                            _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -215,29 +269,57 @@ def schema_version(db: sqlite_utils.Database) -> int:
 
 
 def migrate(db: sqlite_utils.Database) -> int:
-    """Apply pending migrations, each in one transaction; return the new version."""
+    """Apply pending migrations, each in one transaction; return the new version.
+
+    Several processes may open a fresh or old database at once: each step re-reads the
+    version inside its IMMEDIATE transaction (one writer at a time, the others wait on the
+    busy timeout), so a step another process has just applied is skipped, never run twice.
+    """
     version = schema_version(db)
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{db_filename(db)}: schema version {version} is newer than this monitor "
-            f"({SCHEMA_VERSION}); upgrade monitor"
-        )
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        conn = db.conn
+    if version == SCHEMA_VERSION:  # the usual case: no write lock taken
+        return version
+    conn = db.conn
+    while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            MIGRATIONS[number - 1](db)
-            conn.execute(f"PRAGMA user_version = {number}")
+            version = schema_version(db)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{db_filename(db)}: schema version {version} is newer than this monitor "
+                    f"({SCHEMA_VERSION}); upgrade monitor"
+                )
+            if version == SCHEMA_VERSION:
+                conn.execute("COMMIT")
+                return version
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    return SCHEMA_VERSION
 
 
 def db_filename(db: sqlite_utils.Database) -> str:
     row = db.execute("PRAGMA database_list").fetchone()
     return row[2] if row else "?"
+
+
+BUSY_TIMEOUT = 30.0  # seconds a connection waits for another process's write lock
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode (it stays so). SQLite answers "database is locked" at once,
+    without waiting on the busy timeout, when another process is creating or converting the
+    same fresh file, so the switch is retried until the busy timeout has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def open_db(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
@@ -249,8 +331,9 @@ def open_db(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Da
         raise StoreError(f"{path}: directory {path.parent} does not exist")
     try:
         # isolation_level=None: we open transactions ourselves, explicitly.
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None,
+                               check_same_thread=False)
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         db = sqlite_utils.Database(conn)
@@ -321,14 +404,46 @@ def sync_feeds(db: sqlite_utils.Database, feeds: Iterable) -> None:
 
 
 def feed_rows(db: sqlite_utils.Database) -> list[dict]:
-    """All feeds with their polling state and item counts."""
-    return list(
+    """All feeds with their polling state, item counts and their items' failures:
+    `items_failed` (analysis given up), `items_retrying` (analysis failed, will be tried
+    again), `pages_failed` (article page given up; analysed from the feed's text) and
+    `last_item_error` (of the newest item with an error)."""
+    rows = list(
         db.query(
             """SELECT feeds.*, (SELECT count(*) FROM item_sources s WHERE s.feed_id = feeds.id)
                    AS items
                FROM feeds ORDER BY feeds.name"""
         )
     )
+    failures = _item_failures(db)
+    for row in rows:
+        row.update(failures.get(row["id"]) or {"items_failed": 0, "items_retrying": 0,
+                                               "pages_failed": 0, "last_item_error": None})
+    return rows
+
+
+def _item_failures(db: sqlite_utils.Database) -> dict[int, dict]:
+    """Per feed id, its items' failures (only items with an error are read)."""
+    found: dict[int, dict] = {}
+    for row in db.query(
+            """SELECT s.feed_id, i.id, i.analysed_at, i.analysis_error, i.analysis_failed_at,
+                      i.fulltext_status, i.fulltext_error, i.fulltext_retry_at
+               FROM items i JOIN item_sources s ON s.item_id = i.id
+               WHERE i.analysis_error IS NOT NULL OR i.fulltext_error IS NOT NULL
+               ORDER BY i.id"""):
+        feed = found.setdefault(row["feed_id"], {"items_failed": 0, "items_retrying": 0,
+                                                 "pages_failed": 0, "last_item_error": None})
+        if row["analysis_failed_at"]:
+            feed["items_failed"] += 1
+        elif row["analysis_error"] and row["analysed_at"] is None:
+            feed["items_retrying"] += 1
+        page_failed = row["fulltext_status"] == "failed" and row["fulltext_retry_at"] is None
+        feed["pages_failed"] += page_failed
+        if row["analysis_error"]:
+            feed["last_item_error"] = f"item {row['id']}: {row['analysis_error']}"
+        elif row["fulltext_error"]:
+            feed["last_item_error"] = f"item {row['id']}: page: {row['fulltext_error']}"
+    return found
 
 
 def feed_by_name(db: sqlite_utils.Database, name: str) -> dict | None:
@@ -411,9 +526,14 @@ def _upgrade_text(db: sqlite_utils.Database, item_id: int, item: NewItem) -> Non
     row = db.execute("SELECT text FROM items WHERE id = ?", [item_id]).fetchone()
     if row and len(item.text) > 1.2 * len(row[0]) + 50:
         db.execute(
-            "UPDATE items SET text = ?, content_hash = ?, analysed_at = NULL WHERE id = ?",
+            f"UPDATE items SET text = ?, content_hash = ?, {_REQUEUE} WHERE id = ?",
             [item.text, content_hash(item.title, item.text), item_id],
         )
+
+
+# A new text is analysed afresh, with all its tries.
+_REQUEUE = ("analysed_at = NULL, analysis_attempts = 0, analysis_retry_at = NULL, "
+            "analysis_failed_at = NULL, analysis_error = NULL")
 
 
 def _find_item(db: sqlite_utils.Database, feed_id: int, item: NewItem) -> int | None:
@@ -432,47 +552,181 @@ def _find_item(db: sqlite_utils.Database, feed_id: int, item: NewItem) -> int | 
     return None
 
 
+# Ready for analysis: not analysed, not given up, not waiting for its article page or for
+# the backoff after a failed try, and not claimed by another live analyser.
+_READY = """analysed_at IS NULL AND analysis_failed_at IS NULL
+            AND fulltext_status IS NOT 'pending'
+            AND (analysis_retry_at IS NULL OR analysis_retry_at <= :now)
+            AND (claimed_by IS NULL OR claimed_until <= :now)"""
+
+
 def pending_items(db: sqlite_utils.Database, limit: int | None = None) -> list[dict]:
-    """Items fetched but not analysed yet (e.g. after a crash), oldest first. Items still
-    waiting for their article page are not ready."""
-    sql = ("SELECT id, title, text FROM items WHERE analysed_at IS NULL"
-           " AND fulltext_status IS NOT 'pending' ORDER BY id")
+    """Items ready for analysis (e.g. left by a crash), oldest first. To analyse them, claim
+    them (`claim_items`), so that two processes never analyse one item twice."""
+    sql = f"SELECT id, title, text, content_hash FROM items WHERE {_READY} ORDER BY id"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return list(db.query(sql))
+    return list(db.query(sql, {"now": utcnow()}))
+
+
+def new_owner() -> str:
+    """A name for one analyser (a `monitor poll`, a `monitor run`), for its claims:
+    host/pid/process start time/random, so that another process can tell when the owner
+    is gone, even if its pid has been reused."""
+    return f"{socket.gethostname()}/{os.getpid()}/{_started(os.getpid())}/{secrets.token_hex(4)}"
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name ([state, ppid, ...]); None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].decode().split()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def _started(pid: int) -> str:
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else ""
+
+
+def owner_alive(owner: str) -> bool:
+    """False when the claim's process is known to be gone (it ran on this host and its pid
+    is free, a zombie, or another process); True otherwise, and the lease decides."""
+    try:
+        host, pid_text, started, _token = owner.rsplit("/", 3)
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    if host != socket.gethostname():
+        return True
+    fields = _proc_stat(pid)
+    if fields is None:
+        if not os.path.isdir("/proc/self"):  # no procfs: ask the kernel
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass
+            return True
+        return False
+    if fields[0] == "Z":
+        return False
+    return not started or len(fields) <= 19 or fields[19] == started
+
+
+def _release_dead_claims(db: sqlite_utils.Database) -> None:
+    """Claims of processes that are gone (killed mid-analysis) return to the pool at once;
+    the try they began stays counted, so an item that kills its analyser is not retried
+    forever."""
+    owners = [r[0] for r in db.execute(
+        "SELECT DISTINCT claimed_by FROM items WHERE claimed_by IS NOT NULL")]
+    for owner in owners:
+        if not owner_alive(owner):
+            db.execute("UPDATE items SET claimed_by = NULL, claimed_until = NULL "
+                       "WHERE claimed_by = ?", [owner])
+
+
+def claim_items(db: sqlite_utils.Database, owner: str, limit: int = 1) -> list[dict]:
+    """Take up to `limit` ready items for analysis by `owner`, oldest first, in one
+    transaction: no other process gets them until the owner saves them, releases them,
+    dies, or its lease runs out. Each claim counts as a try; an item whose last allowed
+    try never finished (its process died each time) is marked failed instead."""
+    now = utcnow()
+    claimed = []
+    with transaction(db):
+        _release_dead_claims(db)
+        rows = list(db.query(
+            f"SELECT id, title, text, content_hash, analysis_attempts FROM items "
+            f"WHERE {_READY} ORDER BY id LIMIT :limit", {"now": now, "limit": int(limit)}))
+        for row in rows:
+            if row["analysis_attempts"] >= MAX_ATTEMPTS:
+                db.execute(
+                    "UPDATE items SET analysis_failed_at = ?, analysis_retry_at = NULL, "
+                    "analysis_error = ? WHERE id = ?",
+                    [now, f"analysis never finished in {row['analysis_attempts']} tries "
+                          "(the analysing process died each time)", row["id"]])
+                continue
+            db.execute("UPDATE items SET claimed_by = ?, claimed_until = ?, "
+                       "analysis_attempts = analysis_attempts + 1 WHERE id = ?",
+                       [owner, _after(CLAIM_LEASE_SECONDS), row["id"]])
+            claimed.append(row)
+    return claimed
+
+
+def release_claims(db: sqlite_utils.Database, owner: str,
+                   item_ids: Iterable[int] | None = None) -> None:
+    """Give back `owner`'s unfinished claims (all, or those of `item_ids`), on a clean stop:
+    their tries did not fail, so they are not counted."""
+    sql = ("UPDATE items SET claimed_by = NULL, claimed_until = NULL, "
+           "analysis_attempts = max(analysis_attempts - 1, 0) WHERE claimed_by = ?")
+    params: list = [owner]
+    if item_ids is not None:
+        ids = [int(i) for i in item_ids]
+        if not ids:
+            return
+        sql += f" AND id IN ({','.join('?' * len(ids))})"
+        params += ids
+    with transaction(db):
+        db.execute(sql, params)
 
 
 def fulltext_pending(db: sqlite_utils.Database, limit: int | None = None) -> list[dict]:
-    """Items whose article page is still to be fetched, with the feed that wants it."""
+    """Items whose article page is to be fetched (new ones, and failed ones whose backoff
+    has passed), with the feed that wants it."""
     sql = """SELECT items.id, items.url, items.title, items.text,
                     (SELECT feeds.name FROM item_sources JOIN feeds ON feeds.id = feed_id
                       WHERE item_id = items.id ORDER BY item_sources.first_seen LIMIT 1) AS feed
-             FROM items WHERE fulltext_status = 'pending' ORDER BY id"""
+             FROM items WHERE id IN (
+                 SELECT id FROM items WHERE fulltext_status = 'pending'
+                 UNION SELECT id FROM items WHERE fulltext_retry_at <= ?)
+             ORDER BY id"""
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return list(db.query(sql))
+    return list(db.query(sql, [utcnow()]))
 
 
 def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
                   error: str | None = None) -> None:
     """Store an article's extracted text when it is fuller than the feed's; either way the
-    item is ready for analysis (a failed page keeps the feed's text)."""
+    item is ready for analysis (a failed page keeps the feed's text). A failed page is
+    fetched again after the backoff, up to MAX_ATTEMPTS times; a fuller text that arrives
+    on a retry is analysed again."""
     with transaction(db):
-        row = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
+        row = db.execute("SELECT title, text, fulltext_attempts FROM items WHERE id = ?",
+                         [item_id]).fetchone()
         if row is None:
             return
-        changes = {"fulltext_status": "failed" if error else "done",
-                   "fulltext_error": error[:500] if error else None}
+        if error:
+            attempts = row[2] + 1
+            db["items"].update(item_id, {
+                "fulltext_status": "failed", "fulltext_error": error[:500],
+                "fulltext_attempts": attempts,
+                "fulltext_retry_at": _after(retry_delay(attempts))
+                if attempts < MAX_ATTEMPTS else None})
+            return
+        db["items"].update(item_id, {"fulltext_status": "done", "fulltext_error": None,
+                                     "fulltext_retry_at": None})
         if text and len(text) > len(row[1]):
-            changes.update(text=text, content_hash=content_hash(row[0], text))
-        db["items"].update(item_id, changes)
+            db.execute(f"UPDATE items SET text = ?, content_hash = ?, {_REQUEUE} WHERE id = ?",
+                       [text, content_hash(row[0], text), item_id])
 
 
 def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
-                  search: SearchData | None = None) -> None:
-    """Replace an item's NLP results and its story in one transaction; mark it analysed.
-    `search`: the item's search data when a worker computed it."""
+                  search: SearchData | None = None, *, analysed_chars: int | None = None,
+                  text_cut: bool = False, analysed_hash: str | None = None) -> None:
+    """Replace an item's NLP results and its story in one transaction; mark it analysed
+    and release its claim. `search`: the item's search data when a worker computed it;
+    `analysed_chars`, `text_cut`: how much of the text the analysis saw (monitor.limits);
+    `analysed_hash`: the content hash of the text analysed; if the item has taken a fuller
+    text meanwhile, it stays pending and is analysed again."""
     with transaction(db):
+        current = db.execute("SELECT content_hash FROM items WHERE id = ?",
+                             [item_id]).fetchone()
+        if current is None:
+            return
+        stale = analysed_hash is not None and current[0] != analysed_hash
         for table in ("item_entities", "item_sectors", "item_countries"):
             db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
         for ent in analysis.entities:
@@ -498,8 +752,12 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
         db["items"].update(
             item_id,
             {
-                "analysed_at": utcnow(),
+                "analysed_at": None if stale else utcnow(),
                 "analysis_error": None,
+                "analysis_retry_at": None,
+                "analysis_failed_at": None,
+                "claimed_by": None,
+                "claimed_until": None,
                 "model_version": analysis.model_version,
                 "is_cooperation": None if analysis.is_cooperation is None
                 else int(analysis.is_cooperation),
@@ -507,6 +765,8 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                 "scope": analysis.scope,
                 "evidence": analysis.evidence,
                 "parties": json.dumps(analysis.parties, ensure_ascii=False),
+                "analysed_chars": analysed_chars,
+                "text_cut": int(text_cut),
             },
         )
 
@@ -523,9 +783,13 @@ class SearchData:
 
     @classmethod
     def of(cls, title: str, text: str) -> "SearchData":
+        """Of the part of the item that is analysed: a 10 MB text would take minutes and
+        gigabytes to lemmatise and sign, and its tail is not searched."""
         from . import stories
         from .lemmas import lemmatize
+        from .limits import cut_title_and_text
 
+        title, text, _cut = cut_title_and_text(title, text)
         title, text = lemmatize(title), lemmatize(text)
         return cls(title, text, stories.signature(f"{title} {text}"))
 
@@ -570,10 +834,31 @@ def reindex(db: sqlite_utils.Database, on_item: Callable[[], None] | None = None
     return len(ids)
 
 
-def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str) -> None:
-    """Record that an item could not be analysed, so it is not retried forever."""
+def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str) -> str:
+    """Record a failed try at analysing an item and release its claim: it is tried again
+    after the backoff (`retry_delay`), and after MAX_ATTEMPTS tries marked failed. An item
+    analysed before (a failed re-tag) keeps its results. Returns "retry", "failed" or
+    "kept"."""
     with transaction(db):
-        db["items"].update(item_id, {"analysed_at": utcnow(), "analysis_error": error[:500]})
+        row = db.execute("SELECT analysed_at, analysis_attempts, claimed_by FROM items "
+                         "WHERE id = ?", [item_id]).fetchone()
+        if row is None:
+            return "failed"
+        changes: dict = {"analysis_error": error[:500], "claimed_by": None,
+                         "claimed_until": None}
+        attempts = row[1] + (row[2] is None)  # a try made without a claim counts now
+        if row[0] is not None:
+            state = "kept"
+        elif attempts >= MAX_ATTEMPTS:
+            state = "failed"
+            changes.update(analysis_failed_at=utcnow(), analysis_retry_at=None)
+        else:
+            state = "retry"
+            changes["analysis_retry_at"] = _after(retry_delay(attempts))
+        if row[0] is None:
+            changes["analysis_attempts"] = attempts
+        db["items"].update(item_id, changes)
+        return state
 
 
 def _entity_id(db: sqlite_utils.Database, ent) -> int:

@@ -109,23 +109,27 @@ def canonical_url(url: str | None) -> str | None:
     """The article URL without tracking parameters, fragment or default port.
 
     Host and scheme are lower-cased and the remaining parameters sorted, so two feeds that
-    link the same article with different tracking tails yield one URL.
+    link the same article with different tracking tails yield one URL. An IPv6 host keeps
+    its brackets. A link that is not a usable http(s) URL (another scheme, no host, a bad
+    port, unbalanced brackets) is returned as given, stripped: it still identifies the item,
+    and fetching it fails with a reason on that item alone.
     """
     if not url:
         return None
     url = url.strip()
     try:
         parts = urlsplit(url)
+        port = parts.port  # raises for a port that is no number or out of range
     except ValueError:
         return url
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return url
     scheme = parts.scheme.lower()
     host = parts.hostname.lower()
-    if parts.port and not (
-        (scheme == "http" and parts.port == 80) or (scheme == "https" and parts.port == 443)
-    ):
-        host = f"{host}:{parts.port}"
+    if ":" in host:
+        host = f"[{host}]"
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if not _TRACKING.match(k)]
     path = parts.path or "/"

@@ -9,6 +9,7 @@ and `/overview` (items per sector and per country over time).
 from __future__ import annotations
 
 import base64
+import binascii
 import csv
 import hmac
 import io
@@ -20,12 +21,15 @@ from urllib.parse import urlencode
 from datasette import Response, hookimpl
 
 from .gazetteer import country_names
+from .highlight import safe_href
 from .sectors import sector_names
 from .lemmas import lemmatize, search_lemma
 from .search import QueryError, SearchQuery, item_details, search, story_sources
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 FACET_LIMIT = 12
+MAX_LIMIT = 200  # results per page and per export chunk, whatever `limit` asks
+MAX_OFFSET = 1_000_000_000
 
 
 class UnsafeBind(Exception):
@@ -44,6 +48,12 @@ def prepare_connection(conn):
 
 
 @hookimpl
+def prepare_jinja2_environment(env):
+    """`|safe_href` for templates: a feed's URL becomes a link only if it is http(s)."""
+    env.filters["safe_href"] = safe_href
+
+
+@hookimpl
 def register_routes():
     return [
         (r"^/$", search_page),
@@ -53,31 +63,85 @@ def register_routes():
     ]
 
 
-@hookimpl
-def asgi_wrapper(datasette):
-    """HTTP Basic auth when a password is configured (required off localhost)."""
-    password = os.environ.get("MONITOR_WEB_PASSWORD")
-    if not password:
-        return None
+# --- access: Host check and password ------------------------------------------------------
 
-    def wrap(app):
-        async def guarded(scope, receive, send):
-            if scope["type"] == "http":
-                headers = dict(scope.get("headers") or [])
-                given = headers.get(b"authorization", b"").decode("latin-1")
-                expected = "Basic " + base64.b64encode(f"monitor:{password}".encode()).decode()
-                if not hmac.compare_digest(given, expected):
-                    await send({"type": "http.response.start", "status": 401, "headers": [
-                        [b"www-authenticate", b'Basic realm="monitor"'],
-                        [b"content-type", b"text/plain; charset=utf-8"]]})
-                    await send({"type": "http.response.body",
-                                "body": "Нужен пароль (пользователь monitor)".encode()})
-                    return
-            await app(scope, receive, send)
+def web_password() -> str | None:
+    """MONITOR_WEB_PASSWORD, or None when unset or blank (a blank password guards nothing)."""
+    value = os.environ.get("MONITOR_WEB_PASSWORD")
+    return value if value and value.strip() else None
 
-        return guarded
 
-    return wrap
+def allowed_hosts(host: str, port: int) -> tuple[set[str], set[str]]:
+    """Host header values the password-less UI answers, as (exact values, names allowed on
+    any port): the loopback names and the bound address with the port (bare too on port
+    80), and MONITOR_WEB_HOSTS's extra names (comma- or space-separated; `name:port` is
+    exact, a bare name matches any port)."""
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host.lower()}
+    exact = {f"{name}:{port}" for name in names} | (names if port == 80 else set())
+    any_port = set()
+    for extra in os.environ.get("MONITOR_WEB_HOSTS", "").replace(",", " ").lower().split():
+        (exact if _split_port(extra)[1] else any_port).add(extra)
+    return exact, any_port
+
+
+def _split_port(value: str) -> tuple[str, str]:
+    """('name', 'port') of a Host value; port '' when absent ([::1]:8001 works too)."""
+    name, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and (not name.startswith("[") or name.endswith("]")):
+        return name, port
+    return value, ""
+
+
+def host_allowed(value: str, allowed: tuple[set[str], set[str]]) -> bool:
+    exact, any_port = allowed
+    value = value.strip().lower()
+    return value in exact or _split_port(value)[0] in any_port
+
+
+def basic_auth_ok(header: bytes, password: str) -> bool:
+    """Whether an Authorization header carries monitor:`password`. Never raises: any
+    scheme case ("basic"), bad base64 and non-ASCII bytes are just a wrong login."""
+    scheme, _, token = header.decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    user, sep, given = decoded.partition(b":")
+    # both compared, always, in constant time over bytes (str needs ASCII)
+    user_ok = hmac.compare_digest(user, b"monitor")
+    password_ok = hmac.compare_digest(given, password.encode("utf-8"))
+    return bool(sep) and user_ok and password_ok
+
+
+def protect(app, host: str, port: int):
+    """The ASGI app behind the access rules: with a password, HTTP Basic auth on every
+    request; without one (loopback only), the Host header must name this server, so a
+    page on another site cannot reach the UI by DNS rebinding."""
+    password = web_password()
+    allowed = allowed_hosts(host, port)
+
+    async def refuse(send, status: int, text: str, headers=()) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": [
+            *headers, [b"content-type", b"text/plain; charset=utf-8"]]})
+        await send({"type": "http.response.body", "body": text.encode("utf-8")})
+
+    async def guarded(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if password is not None:
+            if not basic_auth_ok(headers.get(b"authorization", b""), password):
+                return await refuse(send, 401, "Нужен пароль (пользователь monitor)",
+                                    [[b"www-authenticate", b'Basic realm="monitor"']])
+        elif not host_allowed(headers.get(b"host", b"").decode("latin-1"), allowed):
+            return await refuse(
+                send, 400, "Неизвестное имя сайта в заголовке Host. Откройте интерфейс по "
+                f"адресу http://127.0.0.1:{port}/ или добавьте имя в MONITOR_WEB_HOSTS.")
+        await app(scope, receive, send)
+
+    return guarded
 
 
 # --- pages --------------------------------------------------------------------------------
@@ -86,8 +150,30 @@ def _db_name(datasette) -> str:
     return next(name for name in datasette.databases if name != "_internal")
 
 
-def _query_from(request) -> SearchQuery:
+class PagingError(ValueError):
+    """A bad `limit` or `offset` (the message is in Russian, for the page)."""
+
+
+def _int_arg(request, name: str, default: int, low: int, high: int | None) -> int:
+    """An integer query parameter in [low, high]; above `high` it is capped (None: refused)."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return default
+    bound = f"от {low} до {high or MAX_OFFSET}"
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 30:
+        raise PagingError(f"параметр {name} должен быть целым числом {bound}, а не «{raw[:40]}»")
+    value = int(raw)
+    if value < low or (high is None and value > MAX_OFFSET):
+        raise PagingError(f"параметр {name} должен быть целым числом {bound}")
+    return min(value, high) if high is not None else value
+
+
+def _query_from(request, *, paging: bool = True) -> SearchQuery:
+    """The search asked for in the URL; raises PagingError for a bad limit or offset
+    (paging=False: the default page instead)."""
     args = request.args
+    limit = _int_arg(request, "limit", 20, 1, MAX_LIMIT) if paging else 20
+    offset = _int_arg(request, "offset", 0, 0, None) if paging else 0
     return SearchQuery(
         text=args.get("q") or None,
         sectors=args.getlist("sector"),
@@ -99,8 +185,8 @@ def _query_from(request) -> SearchQuery:
         until=args.get("until") or None,
         international=args.get("international") == "1",
         include_all=args.get("all") == "1",
-        limit=min(int(args.get("limit") or 20), 200),
-        offset=max(int(args.get("offset") or 0), 0),
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -170,12 +256,16 @@ def _link(request, **changes) -> str:
 
 
 async def search_page(datasette, request):
-    query = _query_from(request)
-    error = None
+    status, error, result, facets = 200, None, None, {}
     try:
-        result, facets = await _run(datasette, query)
-    except QueryError as exc:
-        result, facets, error = None, {}, str(exc)
+        query = _query_from(request)
+    except PagingError as exc:
+        query, status, error = _query_from(request, paging=False), 400, str(exc)
+    if error is None:
+        try:
+            result, facets = await _run(datasette, query)
+        except QueryError as exc:
+            error = str(exc)
     facet_links = {}
     for name, values in facets.items():
         links = []
@@ -208,7 +298,7 @@ async def search_page(datasette, request):
         "database": _db_name(datasette),
     }
     return Response.html(await datasette.render_template("monitor_search.html", context,
-                                                         request=request))
+                                                         request=request), status=status)
 
 
 def _active(request):
@@ -222,7 +312,7 @@ async def search_export(datasette, request):
     format = request.url_vars["format"]
     try:
         result, _ = await _run(datasette, _query_from(request))
-    except QueryError as exc:
+    except (QueryError, PagingError) as exc:
         return Response.json({"error": str(exc)}, status=400)
     items = [{k: v for k, v in item.items() if k != "snippet_html"} for item in result.items]
     if format == "json":
@@ -356,10 +446,16 @@ def make_datasette(db_path: Path):
 
 
 def check_bind(host: str) -> None:
-    if host not in LOCAL_HOSTS and not os.environ.get("MONITOR_WEB_PASSWORD"):
+    """Refuse a non-loopback address unless a (non-blank) password guards the UI."""
+    if host in LOCAL_HOSTS or web_password():
+        return
+    if os.environ.get("MONITOR_WEB_PASSWORD") is not None:
         raise UnsafeBind(
-            f"refusing to listen on {host} without a password: set MONITOR_WEB_PASSWORD "
-            "(login 'monitor') or bind 127.0.0.1")
+            f"refusing to listen on {host} without a password: MONITOR_WEB_PASSWORD is blank; "
+            "set a real password (login 'monitor') or bind 127.0.0.1")
+    raise UnsafeBind(
+        f"refusing to listen on {host} without a password: set MONITOR_WEB_PASSWORD "
+        "(login 'monitor') or bind 127.0.0.1")
 
 
 def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001) -> None:
@@ -367,7 +463,7 @@ def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001) -> None:
     import uvicorn
 
     check_bind(host)
-    app = make_datasette(db_path).app()
+    app = protect(make_datasette(db_path).app(), host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -378,7 +474,7 @@ def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001):
     import uvicorn
 
     check_bind(host)
-    app = make_datasette(db_path).app()
+    app = protect(make_datasette(db_path).app(), host, port)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     server.install_signal_handlers = lambda: None  # the main thread owns signals
     thread = threading.Thread(target=server.run, name="web", daemon=True)

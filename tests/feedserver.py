@@ -1,8 +1,11 @@
-"""A real HTTP server on 127.0.0.1 whose routes tests script: status, headers, body, or a
-handler function for misbehaviour (stalls, redirects, drips). Records every request."""
+"""A real HTTP(S) server on a loopback address (127.0.0.1 unless told) whose routes tests
+script: status, headers, body, or a handler function for misbehaviour (stalls, redirects,
+drips). Records every request."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +27,9 @@ class Request:
 
 
 class FeedServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.host, self.scheme = host, "https" if tls else "http"
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         server = self
@@ -55,17 +60,26 @@ class FeedServer:
                 pass
 
         class QuietServer(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
             def handle_error(self, request, client_address):
                 pass  # clients that hang up on purpose (size caps, timeouts) are expected
 
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer((host, port), Handler)
+        if tls:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
 
     def url(self, path: str) -> str:
         return self.base_url + path

@@ -1,7 +1,6 @@
 """The command line end to end, against real feeds served from 127.0.0.1."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -226,3 +225,15 @@ def test_feeds_reports_polling_state(tmp_path, write_config, feed_server):
     assert rows["Выключенная"]["enabled"] is False and rows["Выключенная"]["last_polled"] is None
     table = invoke("--config", config, "--db", db, "feeds").output
     assert "Рабочая" in table and "disabled" in table
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_an_unsafe_web_address_is_refused_before_the_database_is_created(
+        tmp_path, write_config, monkeypatch, command):
+    monkeypatch.delenv("MONITOR_WEB_PASSWORD", raising=False)
+    config = write_config({"feeds": []})
+    db = tmp_path / "m.db"
+    result = invoke("--config", config, "--db", db, command, "--host", "0.0.0.0")
+    assert result.exit_code == 1
+    assert "refusing to listen on 0.0.0.0 without a password" in result.output
+    assert not db.exists() and list(tmp_path.iterdir()) == [config]

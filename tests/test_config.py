@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from monitor.config import ConfigError, load_config, parse_duration
@@ -76,3 +78,153 @@ def test_db_path_is_relative_to_config(write_config, tmp_path):
     assert config.db_path("/elsewhere/x.db").name == "x.db"
     bare = load_config(write_config({"feeds": []}, name="bare.yaml"))
     assert str(bare.db_path()) == "monitor.db"
+
+
+# --- durations ----------------------------------------------------------------------------
+
+BAD_DURATIONS = [float("nan"), float("inf"), float("-inf"), -1, 0, "99999999d", "1e400", True,
+                 10 ** 400, "soon", None]
+DURATION_FIELDS = [
+    (lambda v: {"feeds": [{"name": "A", "url": "https://a/", "interval": v}]},
+     "feeds[0] (name 'A'), field 'interval'"),
+    (lambda v: {"poll": {"timeout": v}}, "poll, field 'timeout'"),
+    (lambda v: {"poll": {"connect_timeout": v}}, "poll, field 'connect_timeout'"),
+    (lambda v: {"poll": {"max_backoff": v}}, "poll, field 'max_backoff'"),
+    (lambda v: {"smtp": {"timeout": v}}, "smtp, field 'timeout'"),
+]
+
+
+@pytest.mark.parametrize("value", BAD_DURATIONS, ids=lambda v: repr(v)[:12])
+@pytest.mark.parametrize("make,where", DURATION_FIELDS, ids=lambda x: x if isinstance(x, str) else "")
+def test_every_duration_is_finite_positive_and_bounded(write_config, make, where, value):
+    path = write_config(make(value))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {where}: ") and "\n" not in message
+
+
+@pytest.mark.parametrize("field,value,seconds", [
+    ("interval", "7d", 7 * 86400), ("interval", "1s", 1), ("max_backoff", "7d", 7 * 86400),
+    ("timeout", "10m", 600), ("timeout", 0.5, 0.5), ("timeout", "30s", 30),
+    ("connect_timeout", 600, 600),
+])
+def test_durations_up_to_the_documented_maxima_are_accepted(write_config, field, value,
+                                                            seconds):
+    feed = {"name": "A", "url": "https://a/"}
+    data = {"feeds": [feed], "poll": {}}
+    (feed if field == "interval" else data["poll"])[field] = value
+    config = load_config(write_config(data))
+    target = config.feeds[0] if field == "interval" else config.poll
+    assert getattr(target, field) == seconds
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("8d", "at most 7 d"), ("2.5e3m", "not a duration"), (float("nan"), "not a finite duration"),
+])
+def test_duration_errors_say_why(value, expected):
+    with pytest.raises(ValueError, match=expected):
+        parse_duration(value)
+
+
+def test_the_longest_durations_still_schedule():
+    from monitor.config import MAX_INTERVAL
+    from monitor.poller import next_poll_after
+
+    for errors in (0, 1, 40):
+        next_poll_after(MAX_INTERVAL, errors, max_backoff=MAX_INTERVAL, jitter=0.5,
+                        retry_after=None)
+
+
+# --- YAML and names -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,line,key", [
+    ("feeds:\n  - name: A\n    url: https://a/\n    url: https://b/\n", 4, "url"),
+    ("poll: {timeout: 5}\nfeeds: []\npoll: {timeout: 9}\n", 3, "poll"),
+    ('feeds:\n  - {name: A, url: "https://a/", name: B}\n', 2, "name"),
+    ("digest:\n  subscribers:\n    - name: A\n      email: a@x\n      email: b@x\n", 5,
+     "email"),
+])
+def test_duplicate_yaml_keys_are_refused_with_the_line(tmp_path, text, line, key):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: line {line}, column ")
+    assert f"duplicate key {key!r}" in message and "\n" not in message
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path):
+    path = tmp_path / "feeds.yaml"
+    path.write_text('feeds:\n  - &a {name: A, url: "https://a/", interval: 5m}\n'
+                    "  - <<: *a\n    name: B\n    interval: 10m\n", encoding="utf-8")
+    assert [(f.name, f.interval) for f in load_config(path).feeds] == [("A", 300), ("B", 600)]
+
+
+@pytest.mark.parametrize("data,expected", [
+    ({"feeds": [{"name": "", "url": "https://a/"}]},
+     "feeds[0] (name ''), field 'name': must not be blank"),
+    ({"feeds": [{"name": "  \t", "url": "https://a/"}]}, "field 'name': must not be blank"),
+    ({"feeds": [{"name": "ТАСС", "url": "https://a/"}, {"name": " тасс ", "url": "https://b/"}]},
+     "duplicate feed name 'тасс' (entry 0 has the same name, ignoring case)"),
+    ({"digest": {"subscribers": [{"name": " ", "email": "a@x"}]}},
+     "digest subscribers[0] (name ' '), field 'name': must not be blank"),
+    ({"digest": {"subscribers": [{"name": "Ира", "email": "a@x"},
+                                 {"name": "ИРА", "email": "b@x"}]}},
+     "duplicate subscriber name 'ИРА'"),
+])
+def test_names_are_not_blank_and_unique_ignoring_case(write_config, data, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(write_config(data))
+
+
+def test_names_lose_surrounding_spaces(write_config):
+    config = load_config(write_config({"feeds": [{"name": " ТАСС ", "url": "https://a/"}]}))
+    assert config.feeds[0].name == "ТАСС"
+
+
+# --- other holes: URLs, encodings, numbers -------------------------------------------------
+
+@pytest.mark.parametrize("url,expected", [
+    ("http://[::1/", "not a valid URL"),  # httpx raised InvalidURL out of every poll
+    ("http://a\x00b/", "control characters"),
+    ("https://x.ru/a b", "spaces"),
+    ("https://a..b/rss", "invalid host name"),
+    ("https://x.ru:70000/", "invalid port"),
+    ("https:x.ru", "not an http(s) URL"),
+    ("http:///rss", "not an http(s) URL"),
+    ("file:///etc/passwd", "not an http(s) URL"),
+    ("//x.ru/rss", "not an http(s) URL"),
+])
+def test_urls_the_client_cannot_request_are_refused(write_config, url, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)) as info:
+        load_config(write_config({"feeds": [{"name": "A", "url": url}]}))
+    assert "feeds[0] (name 'A'), field 'url'" in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["HTTPS://TASS.RU/rss", "https://тасс.рф/rss",
+                                 "http://127.0.0.1:8080/feed?x=1", "http://[::1]:8080/feed"])
+def test_good_urls_are_accepted(write_config, url):
+    assert load_config(write_config({"feeds": [{"name": "A", "url": url}]})).feeds[0].url == url
+
+
+@pytest.mark.parametrize("encoding", ["base64", "rot13", "zlib", "idna"])
+def test_codecs_that_are_not_text_encodings_are_refused(write_config, encoding):
+    data = {"feeds": [{"name": "A", "url": "https://a/", "encoding": encoding}]}
+    with pytest.raises(ConfigError, match="field 'encoding': .*not a text encoding"):
+        load_config(write_config(data))
+
+
+@pytest.mark.parametrize("data,where", [
+    ({"poll": {"concurrency": True}}, "poll, field 'concurrency'"),
+    ({"poll": {"concurrency": -1}}, "poll, field 'concurrency'"),
+    ({"poll": {"concurrency": 0}}, "poll, field 'concurrency'"),
+    ({"poll": {"analysis_workers": True}}, "poll, field 'analysis_workers'"),
+    ({"poll": {"max_body_bytes": 1e400}}, "poll, field 'max_body_bytes'"),
+    ({"poll": {"jitter": float("nan")}}, "poll, field 'jitter'"),
+    ({"smtp": {"port": True}}, "smtp, field 'port'"),
+])
+def test_counts_are_real_numbers_in_range(write_config, data, where):
+    with pytest.raises(ConfigError, match=re.escape(where)):
+        load_config(write_config(data))

@@ -332,3 +332,140 @@ def test_digest_html_renders_in_chromium(setup, tmp_path):
         page.screenshot(path=str(png), full_page=True)
         browser.close()
     assert png.stat().st_size > 10_000
+
+
+HOSTILE_URLS = [" JaVaScRiPt:alert(document.domain)", "java\tscript:alert(1)",
+                "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)",
+                "javascript&#58;alert(1)"]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_URLS)
+def test_a_hostile_item_url_is_never_a_link_in_the_digest(setup, tmp_path, hostile):
+    from html.parser import HTMLParser
+
+    config, run, _, db_path = setup
+    with store.open_db(db_path).conn as conn:
+        conn.execute("UPDATE items SET url = ? WHERE url = ?", [hostile, WATER["link"]])
+    assert run(config(), "--preview", str(tmp_path), "--subscriber", "Анна").exit_code == 0
+    [html_file] = tmp_path.glob("*.html")
+    [eml] = tmp_path.glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    body = parts(message)
+    links = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            links.extend(value or "" for name, value in attrs if name == "href")
+
+    for html in (html_file.read_text(encoding="utf-8"), body["text/html"]):
+        links.clear()
+        Links().feed(html)
+        assert links and all(link.startswith("http://ui.example/") for link in links), links
+        assert WATER["title"] in html  # the story is there, only not linked out
+    text = body["text/plain"]
+    assert WATER["title"] in text and "Источник:" not in text
+    assert "script" not in text.lower() and "В мониторинге: http://ui.example/item/" in text
+
+
+class QuitRefused(Inbox):
+    """Accepts the message (250), then answers QUIT badly or hangs up on it."""
+
+    def __init__(self, answer: str):
+        super().__init__()
+        self.answer = answer
+
+    async def handle_QUIT(self, server, session, envelope):
+        if self.answer == "drop":
+            server.transport.close()
+            return "221 unheard"
+        return self.answer
+
+
+@pytest.mark.parametrize("answer", ["500 5.5.1 Error: QUIT refused", "drop"])
+def test_a_message_accepted_with_250_is_sent_whatever_quit_gets(polled, tmp_path, answer):
+    inbox = QuitRefused(answer)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        db_path = tmp_path / "m.db"
+        copy_db(polled, db_path)
+        path = tmp_path / "feeds.yaml"
+        path.write_text(yaml.safe_dump({
+            "smtp": {"host": "127.0.0.1", "port": controller.port, "timeout": 5},
+            "digest": {"sender": "monitor@example.org", "subscribers": [
+                {"name": "Анна", "email": "anna@example.org", "countries": ["JP"]}]}},
+            allow_unicode=True), "utf-8")
+        args = ["--config", str(path), "--db", str(db_path), "digest", "--send"]
+        first = CliRunner().invoke(cli, args)
+        assert first.exit_code == 0, first.output
+        assert first.output.strip() == "digest: sent 1 stories to Анна"
+        second = CliRunner().invoke(cli, args)
+        assert second.exit_code == 0 and "nothing new for Анна" in second.output
+        assert len(inbox.to("anna@example.org")) == 1
+        db = store.open_db(db_path)
+        assert db.execute("SELECT count(*) FROM digest_deliveries").fetchone()[0] == 1
+        assert db.execute("SELECT failures, last_error FROM digest_state").fetchone() == (0, None)
+    finally:
+        controller.stop()
+
+
+class RefusesRecipients(Inbox):
+    """Answers 550 to every RCPT TO, counting the attempts."""
+
+    def __init__(self):
+        super().__init__()
+        self.rcpts: list[str] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpts.append(address)
+        return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+
+
+def test_a_permanent_550_is_not_retried_and_shows_in_the_status(polled, tmp_path):
+    inbox = RefusesRecipients()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        db_path = tmp_path / "m.db"
+        copy_db(polled, db_path)
+        path = tmp_path / "feeds.yaml"
+
+        def write(email_address):
+            path.write_text(yaml.safe_dump({
+                "smtp": {"host": "127.0.0.1", "port": controller.port, "timeout": 5},
+                "digest": {"sender": "monitor@example.org", "send_at": "08:00",
+                           "timezone": "Europe/Moscow", "subscribers": [
+                               {"name": "Анна", "email": email_address, "countries": ["JP"]}]}},
+                allow_unicode=True), "utf-8")
+            return load_config(path)
+
+        cfg, db = write("gone@example.org"), store.open_db(db_path)
+        moscow = dt.timezone(dt.timedelta(hours=3))
+        today = dt.datetime.now(moscow).date()
+        morning = dt.datetime.combine(today, dt.time(9, 0), moscow)
+        lines = []
+        [first] = digest.send_due(db, cfg, lines.append, now=morning)
+        assert first.status == "refused" and inbox.rcpts == ["gone@example.org"]
+        assert "550 5.1.1" in lines[0] and "permanently" in lines[0]
+        # hours later, far past any backoff of a temporary failure: no new attempt
+        for hours in (1, 3, 14):
+            [later] = digest.send_due(db, cfg, lines.append, now=morning + dt.timedelta(hours=hours))
+            assert later.status == "blocked"
+        assert inbox.rcpts == ["gone@example.org"] and len(lines) == 1
+        assert db.execute("SELECT count(*) FROM digest_items").fetchone()[0] == 0  # nothing lost
+        status = CliRunner().invoke(cli, ["--config", str(path), "--db", str(db_path), "digest"])
+        assert status.exit_code == 0
+        assert "refused permanently" in status.output and "550 5.1.1" in status.output
+        assert "not retried until" in status.output
+
+        # the next day, it is tried again (with every item still pending)
+        tomorrow = morning + dt.timedelta(days=1)
+        [again] = digest.send_due(db, cfg, lines.append, now=tomorrow)
+        assert again.status == "refused" and len(inbox.rcpts) == 2
+        # a corrected address is tried at once
+        cfg = write("anna@example.org")
+        [fixed] = digest.send_due(db, cfg, lines.append, now=tomorrow + dt.timedelta(hours=1))
+        assert fixed.status == "refused" and inbox.rcpts[-1] == "anna@example.org"
+        assert len(inbox.rcpts) == 3
+    finally:
+        controller.stop()

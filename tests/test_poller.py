@@ -312,23 +312,178 @@ ARTICLE_PAGE = """<html><head><meta charset="utf-8"><title>Статья</title><
 </article><footer>© Все права защищены</footer></body></html>"""
 
 
-@pytest.mark.parametrize("local", [True, False])
-def test_fulltext_fetches_the_article_page(db, feed_server, local):
+def test_fulltext_fetches_the_article_page(db, feed_server):
     page = feed_server.add("/article/1", ARTICLE_PAGE.format(title=TITLE),
                            headers={"Content-Type": "text/html; charset=utf-8"})
     url = feed_server.add("/ft.xml", rss([{"title": TITLE, "link": page, "description": TEXT}]))
-    feed = FeedConfig(name="Полный текст", url=url, fulltext=True, local=local)
+    feed = FeedConfig(name="Полный текст", url=url, fulltext=True, local=True)
     config = make_config((feed, None))
     poll(db, config)
     assert store.pending_items(db) == []  # waits for its page before analysis
     assert poller.fetch_articles(db, config) == 1
     [row] = db["items"].rows
-    if local:
-        assert row["fulltext_status"] == "done"
-        assert "станции очистки сточных вод" in row["text"]
-        assert "Все права защищены" not in row["text"] and "Контакты" not in row["text"]
-    else:  # the article URL is on loopback and the feed is not marked local
-        assert row["fulltext_status"] == "failed"
-        assert "private or loopback" in row["fulltext_error"]
-        assert row["text"] == TEXT and not feed_server.requests_to("/article/1")
-    assert len(store.pending_items(db)) == 1  # ready for analysis either way
+    assert row["fulltext_status"] == "done"
+    assert "станции очистки сточных вод" in row["text"]
+    assert "Все права защищены" not in row["text"] and "Контакты" not in row["text"]
+    assert len(store.pending_items(db)) == 1  # ready for analysis
+
+
+@pytest.fixture
+def public_server():
+    """A server on 127.0.0.2, which `guarded_client` treats as a public address."""
+    from feedserver import FeedServer
+
+    server = FeedServer("127.0.0.2")
+    yield server
+    server.close()
+
+
+def guarded_client():
+    from monitor.fetcher import make_client
+
+    return make_client(policy=lambda address: str(address) == "127.0.0.2")
+
+
+def test_fulltext_link_to_a_private_address_is_refused(db, feed_server, public_server):
+    page = feed_server.add("/article/1", ARTICLE_PAGE.format(title=TITLE),
+                           headers={"Content-Type": "text/html; charset=utf-8"})
+    url = public_server.add("/ft.xml", rss([{"title": TITLE, "link": page,
+                                             "description": TEXT}]))
+    feed = FeedConfig(name="Полный текст", url=url, fulltext=True)  # not local
+    config = make_config((feed, None))
+    store.sync_feeds(db, config.feeds)
+    with guarded_client() as client:
+        [summary] = poll_feeds(db, config, config.feeds, client=client)
+        assert summary.status == "ok" and summary.new == 1
+        assert poller.fetch_articles(db, config, client=client) == 1
+    [row] = db["items"].rows
+    assert row["fulltext_status"] == "failed"
+    assert "private or loopback" in row["fulltext_error"]
+    assert row["text"] == TEXT and not feed_server.requests_to("/article/1")
+    assert len(store.pending_items(db)) == 1  # ready for analysis with the feed's text
+
+
+def test_feed_not_marked_local_is_not_fetched_from_a_private_address(db, feed_server):
+    url = feed_server.add("/f.xml", rss([{"title": TITLE, "link": "https://x.ru/1"}]))
+    config = make_config((FeedConfig(name="Внутренняя", url=url), None))
+    summary = poll(db, config)["Внутренняя"]
+    assert summary.status == "error" and "private or loopback" in summary.error
+    assert "local: true" in summary.error and feed_server.requests == []
+
+
+def test_feed_redirected_to_a_private_address_is_refused(db, feed_server, public_server):
+    feed_server.add("/inside.xml", rss([{"title": TITLE, "link": "https://x.ru/1"}]))
+    url = public_server.add("/moved.xml", status=301,
+                            headers={"Location": feed_server.url("/inside.xml")})
+    config = make_config((FeedConfig(name="Беглая", url=url), None))
+    store.sync_feeds(db, config.feeds)
+    with guarded_client() as client:
+        [summary] = poll_feeds(db, config, config.feeds, client=client)
+    assert summary.status == "error" and "redirected from" in summary.error
+    assert feed_server.requests == [] and store.count_items(db) == 0
+    assert store.feed_by_name(db, "Беглая")["url"] == url  # not "moved" inside
+
+
+def test_a_bug_in_fetching_costs_one_feed_or_one_page_not_the_poll(db, feed_server,
+                                                                   monkeypatch):
+    """The last-resort guards: whatever a fetch raises is that feed's or item's error."""
+    url = feed_server.add("/ft.xml", rss([{"title": TITLE, "link": "http://127.0.0.1:9/a",
+                                           "description": TEXT}]))
+    config = make_config((FeedConfig(name="Полный текст", url=url, fulltext=True,
+                                     local=True), None))
+    poll(db, config)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(poller, "fetch_fulltext", broken)
+    assert poller.fetch_articles(db, config) == 1
+    [row] = db["items"].rows
+    assert row["fulltext_status"] == "failed"
+    assert "RuntimeError: unexpected" in row["fulltext_error"]
+    monkeypatch.setattr(poller, "fetch", broken)
+    summary = poll(db, config)["Полный текст"]
+    assert summary.status == "error" and "RuntimeError: unexpected" in summary.error
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------
+
+def _count(db_path, sql):
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(db_path, timeout=5)
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def _monitor(config, db_path, *args, **kwargs):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config),
+                             "--db", str(db_path), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["fetching article pages", "analysing"])
+def test_ctrl_c_stops_poll_at_once_and_loses_nothing(tmp_path, write_config, feed_server,
+                                                     phase):
+    import signal
+
+    count = 30
+    if phase == "fetching article pages":
+        def stall(handler):  # 30 pages of 3 s each, two at a time: 45 s if waited for
+            time.sleep(3)
+            handler.send_response(404)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        links = [feed_server.add(f"/page/{n}", handler=stall) for n in range(count)]
+        started = "SELECT 0"  # the first page request is the sign, see below
+    else:
+        links = [f"https://x.ru/{n}" for n in range(count)]
+        started = "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL"
+    url = feed_server.add("/f.xml", rss([
+        {"title": f"Новость {n}: Россия и Япония обсудили сотрудничество", "link": link,
+         "guid": f"n-{n}", "description": TEXT * 20} for n, link in enumerate(links)]))
+    config = write_config({"poll": {"concurrency": 2}, "feeds": [
+        {"name": "Лента", "url": url, "local": True,
+         "fulltext": phase == "fetching article pages"}]})
+    db_path = tmp_path / "m.db"
+    proc = _monitor(config, db_path, "poll")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (_count(db_path, started) >= 2
+                    or any(r.path.startswith("/page/") for r in feed_server.requests)):
+                break
+            time.sleep(0.05)
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - interrupted < 5
+    assert proc.returncode == 130, err
+    assert "monitor: interrupted" in err and "stay pending" in err
+    assert _count(db_path, "SELECT count(*) FROM items") == count
+    analysed = _count(db_path, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
+    assert analysed < count, "the interrupt came too late to test anything"
+    if phase == "fetching article pages":
+        # Pages not fetched are still to be fetched; none was given up on.
+        assert _count(db_path, "SELECT count(*) FROM items WHERE fulltext_status = "
+                               "'pending'") >= count - 2
+        return
+    again = _monitor(config, db_path, "poll")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert f"Лента: {count} entries, 0 new" in out
+    assert _count(db_path, "SELECT count(DISTINCT key) FROM items") == count
+    assert _count(db_path, "SELECT count(*) FROM items WHERE analysed_at IS NULL") == 0

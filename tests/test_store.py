@@ -1,3 +1,4 @@
+import multiprocessing
 import sqlite3
 
 import pytest
@@ -136,3 +137,53 @@ def test_sync_feeds_adds_updates_and_disables(db):
     assert a["url"] == "https://a.example/new-rss" and a["etag"] is None
     assert a["status"] == "new"
     assert b["enabled"] == 0  # removed from config: kept, but no longer polled
+
+
+def _open_when_released(path, barrier, results):
+    barrier.wait()
+    try:
+        store.open_db(path).conn.close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_one_fresh_database_at_once_all_succeed(tmp_path):
+    context = multiprocessing.get_context("fork")
+    processes, failures = 4, []
+    for trial in range(10):
+        path = tmp_path / f"fresh-{trial}.db"
+        barrier, results = context.Barrier(processes), context.Queue()
+        started = [context.Process(target=_open_when_released, args=(path, barrier, results))
+                   for _ in range(processes)]
+        for process in started:
+            process.start()
+        outcomes = [results.get(timeout=60) for _ in started]
+        for process in started:
+            process.join(timeout=60)
+        failures += [f"trial {trial}: {o}" for o in outcomes if o != "ok"]
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+        conn.close()
+    assert not failures
+
+
+def test_migration_7_gives_old_one_try_failures_their_remaining_tries(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:6])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 6)
+    db = store.open_db(path)
+    [feed_id] = _feeds(db, "А")
+    (failed, _), (done, _) = store.add_items(db, feed_id, [_item(), _item(
+        key="https://a.example/2", guid="g2")])
+    with store.transaction(db):  # as the old save_analysis_error and save_analysis left them
+        db.execute("UPDATE items SET analysed_at = ?, analysis_error = 'MemoryError: '"
+                   " WHERE id = ?", [store.utcnow(), failed])
+        db.execute("UPDATE items SET analysed_at = ?, model_version = 'm1' WHERE id = ?",
+                   [store.utcnow(), done])
+    monkeypatch.undo()
+    db = store.open_db(path)
+    assert store.schema_version(db) == store.SCHEMA_VERSION
+    assert [i["id"] for i in store.pending_items(db)] == [failed]
+    assert db["items"].get(failed)["analysis_attempts"] == 1
+    assert db["items"].get(done)["analysed_at"] is not None

@@ -133,7 +133,7 @@ def test_migration_gives_stored_items_their_own_story(tmp_path, monkeypatch):
     db.conn.commit()
     monkeypatch.undo()
     db = store.open_db(path)
-    assert store.schema_version(db) == 6
+    assert store.schema_version(db) == store.SCHEMA_VERSION
     assert story_of(db, item_id) == item_id
     assert item_details(db, [item_id])[0]["story_outlets"] == ["ТАСС"]
 

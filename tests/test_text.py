@@ -41,6 +41,17 @@ def test_body_repeating_the_title_is_dropped():
     ("http://x.ru:8080/p?id=5&yclid=99", "http://x.ru:8080/p?id=5"),
     ("https://x.ru", "https://x.ru/"),
     (None, None),
+    # IPv6 literals keep their brackets (without them the URL means another host or none)
+    ("http://[::1]:8080/a?utm_source=x", "http://[::1]:8080/a"),
+    ("HTTP://[2001:DB8::1]/a", "http://[2001:db8::1]/a"),
+    ("https://[::1]:443/", "https://[::1]/"),
+    # unusable links are kept as given (they still name the item) and never raise
+    ("http://::1:8080/a", "http://::1:8080/a"),
+    ("http://x.ru:99999/a", "http://x.ru:99999/a"),
+    ("http://x.ru:port/a", "http://x.ru:port/a"),
+    ("http://[::1/a", "http://[::1/a"),
+    ("  javascript:alert(1) ", "javascript:alert(1)"),
+    ("http:///path", "http:///path"),
 ])
 def test_canonical_url(url, canonical):
     assert canonical_url(url) == canonical

@@ -1,12 +1,17 @@
 """The web UI in a real headless Chromium (Debian's), driven by Playwright, against a real
 `monitor serve` process over a database built by polling loopback feeds."""
 
+import base64
+import contextlib
 import os
 import shutil
+import sqlite3
 import socket
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
@@ -55,40 +60,57 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    server = FeedServer()
-    tmp = tmp_path_factory.mktemp("web")
+@contextlib.contextmanager
+def serving(db, *, env=None, host="127.0.0.1"):
+    """A real `monitor serve` process over `db`; yields its base URL once it answers."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--db", str(db), "serve",
+                             "--host", host, "--port", str(port)],
+                            env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
     try:
-        a = server.add("/a.xml", rss(ARTICLES))
-        b = server.add("/b.xml", rss(ARTICLES[:1] + [GAS_COPY]))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(base + "/-/versions.json", timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+        else:
+            proc.kill()
+        if proc.poll() is not None:
+            pytest.fail("monitor serve did not start: " + (proc.stdout.read() or ""))
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _poll(tmp, feeds: dict) -> Path:
+    """A database made by `monitor poll` over loopback feeds {name: items}."""
+    server = FeedServer()
+    try:
         config = tmp / "feeds.yaml"
         config.write_text(yaml.safe_dump({"feeds": [
-            {"name": "Лента А", "url": a, "local": True},
-            {"name": "Лента Б", "url": b, "local": True}]}, allow_unicode=True), "utf-8")
+            {"name": name, "url": server.add(f"/{n}.xml", rss(items)), "local": True}
+            for n, (name, items) in enumerate(feeds.items())]}, allow_unicode=True), "utf-8")
         db = tmp / "m.db"
         result = CliRunner().invoke(cli, ["--config", str(config), "--db", str(db), "poll"])
         assert result.exit_code == 0, result.output
     finally:
         server.close()
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--db", str(db), "serve",
-                             "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/overview", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("monitor serve did not start: " + (proc.stdout.read() or ""))
-    yield {"base": base, "db": db}
-    proc.terminate()
-    proc.wait(timeout=10)
+    return db
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    db = _poll(tmp_path_factory.mktemp("web"), {"Лента А": ARTICLES,
+                                                "Лента Б": ARTICLES[:1] + [GAS_COPY]})
+    with serving(db, env={"MONITOR_WEB_HOSTS": "monitor.lan, box.lan:9000"}) as base:
+        yield {"base": base, "db": db}
 
 
 @pytest.fixture(scope="module")
@@ -203,15 +225,29 @@ def test_read_only(site):
     assert count() == before == 4
 
 
-def test_refuses_other_addresses_without_password(monkeypatch):
+def test_refuses_other_addresses_without_password(monkeypatch, tmp_path):
     monkeypatch.delenv("MONITOR_WEB_PASSWORD", raising=False)
     check_bind("127.0.0.1")
     with pytest.raises(UnsafeBind, match="MONITOR_WEB_PASSWORD"):
         check_bind("0.0.0.0")
-    result = CliRunner().invoke(cli, ["--db", "unused.db", "serve", "--host", "0.0.0.0"])
+    db = tmp_path / "m.db"
+    result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "0.0.0.0"])
     assert result.exit_code == 1 and "refusing to listen on 0.0.0.0" in result.output
+    assert not db.exists()  # refused before the database was created
     monkeypatch.setenv("MONITOR_WEB_PASSWORD", "secret")
     check_bind("0.0.0.0")
+
+
+def test_a_blank_password_counts_as_none(monkeypatch, tmp_path):
+    for blank in ("", "   ", " \t\n"):
+        monkeypatch.setenv("MONITOR_WEB_PASSWORD", blank)
+        check_bind("127.0.0.1")
+        with pytest.raises(UnsafeBind, match="refusing to listen on 0.0.0.0"):
+            check_bind("0.0.0.0")
+    db = tmp_path / "m.db"
+    result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 1, result.output
+    assert "MONITOR_WEB_PASSWORD is blank" in result.output and not db.exists()
 
 
 @pytest.mark.slow
@@ -220,22 +256,158 @@ def test_password_protects_every_page(tmp_path):
     from monitor import store
 
     store.open_db(db).conn.close()
-    port = _free_port()
-    env = dict(os.environ, MONITOR_WEB_PASSWORD="secret")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--db", str(db), "serve",
-                             "--port", str(port)], env=env)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                response = httpx.get(base + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert response.status_code == 401
+    with serving(db, env={"MONITOR_WEB_PASSWORD": "пароль secret"}) as base:
+        assert httpx.get(base + "/", timeout=5).status_code == 401
         assert httpx.get(base + "/m.json", timeout=2).status_code == 401
-        assert httpx.get(base + "/", auth=("monitor", "secret"), timeout=5).status_code == 200
+        ok = ("monitor", "пароль secret")
+        assert httpx.get(base + "/", auth=ok, timeout=5).status_code == 200
         assert httpx.get(base + "/", auth=("monitor", "wrong"), timeout=5).status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        assert httpx.get(base + "/", auth=("admin", ok[1]), timeout=5).status_code == 401
+        token = base64.b64encode(":".join(ok).encode()).decode()
+        # the scheme is case-insensitive (RFC 7235); bad headers are a 401, never a 500
+        for header, status in [(f"basic {token}", 200), (f"BASIC  {token}", 200),
+                               (b"Basic \xc3\xa9\xff", 401), ("Basic !!!notbase64", 401),
+                               ("Basic " + base64.b64encode(b"\xff\xfe").decode(), 401),
+                               ("Bearer " + token, 401), ("Basic", 401), ("", 401)]:
+            response = httpx.get(base + "/", headers={"Authorization": header}, timeout=5)
+            assert response.status_code == status, (header, response.status_code)
+        # with a password, the password guards: any Host name may carry it
+        assert httpx.get(base + "/", auth=ok, headers={"Host": "monitor.example"},
+                         timeout=5).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_blank_password_on_loopback_leaves_the_ui_open_to_loopback_names_only(tmp_path):
+    db = tmp_path / "m.db"
+    from monitor import store
+
+    store.open_db(db).conn.close()
+    with serving(db, env={"MONITOR_WEB_PASSWORD": " \t "}) as base:
+        assert httpx.get(base + "/", timeout=5).status_code == 200
+        assert httpx.get(base + "/", headers={"Host": "evil.example"},
+                         timeout=5).status_code == 400
+
+
+@pytest.mark.slow
+def test_unknown_host_names_are_refused_without_a_password(site):
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends
+    `Host: evil.example:PORT`; only this server's own names are answered."""
+    base = site["base"]
+    port = base.rsplit(":", 1)[1]
+
+    def status(host, path="/"):
+        return httpx.get(base + path, headers={"Host": host}, timeout=5).status_code
+
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}",
+                 f"localhost:{port}.evil.example", f"127.0.0.1:{int(port) + 1}",
+                 "box.lan:9001", "box.lan"):
+        assert status(host) == 400, host
+        assert status(host, "/m.json") == 400, host
+    refused = httpx.get(base + "/", headers={"Host": "evil.example"}, timeout=5)
+    assert "MONITOR_WEB_HOSTS" in refused.text and "Неизвестное имя" in refused.text
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}",
+                 f"[::1]:{port}", "monitor.lan", "monitor.lan:8443", "box.lan:9000"):
+        assert status(host) == 200, host
+
+
+BAD_PAGING = [{"limit": "abc"}, {"limit": "0"}, {"limit": "-1"}, {"limit": "1e3"},
+              {"limit": "٣"}, {"limit": "9" * 5000}, {"offset": "-5"}, {"offset": "x"},
+              {"offset": "1" + "0" * 30}, {"offset": "99999999999"}]
+
+
+@pytest.mark.slow
+def test_bad_paging_is_a_400_with_a_russian_message(site):
+    base = site["base"]
+    for params in BAD_PAGING:
+        page = httpx.get(base + "/", params=params, timeout=10)
+        assert page.status_code == 400, (params, page.status_code)
+        assert page.headers["content-type"].startswith("text/html")
+        assert "должен быть целым числом" in page.text, params
+        for export in ("/search.json", "/search.csv"):
+            response = httpx.get(base + export, params=params, timeout=10)
+            assert response.status_code == 400, (export, params, response.status_code)
+            assert "должен быть целым числом" in response.json()["error"]
+    # a limit above the cap is capped, not refused, and never bypasses it
+    for limit in ("100000", "9" * 25):
+        data = httpx.get(base + "/search.json", params={"limit": limit, "all": "1"}).json()
+        assert 0 < len(data["items"]) <= 200 and data["total"] == 4
+    assert httpx.get(base + "/", params={"limit": "2", "offset": "2"}).status_code == 200
+    assert httpx.get(base + "/search.json", params={"offset": "50"}).json()["items"] == []
+
+
+# --- hostile links ------------------------------------------------------------------------
+
+HOSTILE = [" JaVaScRiPt:alert(document.domain)", "java\tscript:alert(2)",
+           "data:text/html,<script>alert(3)</script>", "vbscript:msgbox(4)",
+           "javascript&#58;alert(5)", "&#106;avascript:alert(6)", "\x01javascript:alert(7)"]
+SAFE_SOURCE = "https://ok.example/india-energy"
+
+
+class _Links(HTMLParser):
+    """Every href/src/action attribute of a page, as a browser reads it (entities decoded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value or "" for name, value in attrs if name in ("href", "src",
+                                                                       "action")]
+
+
+def links_of(html: str) -> list[str]:
+    parser = _Links()
+    parser.feed(html)
+    return parser.links
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory):
+    """One story carried by eight outlets; its stored URLs are hostile (as an old or
+    careless parser could have stored them), except one outlet's."""
+    story = {"title": "Россия и Индия договорились о сотрудничестве в энергетике",
+             "link": "https://news.example/india-energy",
+             "description": "«Росатом» и индийская NPCIL подписали соглашение о "
+                            "сотрудничестве в строительстве АЭС в Индии."}
+    names = [f"Лента {n}" for n in range(len(HOSTILE) + 1)]
+    db = _poll(tmp_path_factory.mktemp("hostile"), {name: [story] for name in names})
+    with sqlite3.connect(db) as conn:
+        [item_id] = [r[0] for r in conn.execute("SELECT id FROM items")]
+        conn.execute("UPDATE items SET url = ? WHERE id = ?", [HOSTILE[0], item_id])
+        feed_ids = [r[0] for r in conn.execute(
+            "SELECT feed_id FROM item_sources WHERE item_id = ? ORDER BY feed_id", [item_id])]
+        for feed_id, url in zip(feed_ids, HOSTILE + [SAFE_SOURCE]):
+            conn.execute("UPDATE item_sources SET url = ? WHERE item_id = ? AND feed_id = ?",
+                         [url, item_id, feed_id])
+    with serving(db) as base:
+        yield {"base": base, "item": item_id}
+
+
+@pytest.mark.slow
+def test_hostile_urls_are_never_links_on_the_item_page(hostile_site):
+    base, item_id = hostile_site["base"], hostile_site["item"]
+    html = httpx.get(f"{base}/item/{item_id}", timeout=10).text
+    links = links_of(html)
+    for link in links:  # only our own pages and http(s) addresses
+        assert link.startswith(("/", "#", "http://", "https://")), link
+    assert SAFE_SOURCE in links  # a real outlet URL is still a link
+    assert sum(link.startswith(("http://", "https://")) for link in links) == 1
+    # the hostile addresses are shown as text (escaped), not dropped
+    assert "vbscript:msgbox(4)" in html and "data:text/html,&lt;script&gt;" in html
+    # the export keeps the stored URL as it is
+    data = httpx.get(f"{base}/search.json", params={"q": "Индия"}, timeout=10).json()
+    assert [i["url"] for i in data["items"]] == [HOSTILE[0]]
+
+
+@pytest.mark.slow
+def test_no_clickable_script_link_in_chromium(hostile_site, page):
+    page.goto(f"{hostile_site['base']}/item/{hostile_site['item']}")
+    protocols = page.eval_on_selector_all("a", "as => as.map(a => a.protocol)")
+    assert protocols and set(protocols) <= {"http:", "https:"}, protocols
+    assert page.locator("a", has_text="оригинал").count() == 0
+    assert "адрес оригинала" in page.inner_text(".meta")
+    rows = page.locator("table.sources tr").all_inner_texts()
+    assert len(rows) == len(HOSTILE) + 2
+    for text in page.locator("table.sources .unsafe-url").all():
+        text.click()  # text, not a link: nothing runs, nothing navigates
+    assert page.dialogs == [] and page.url.endswith(f"/item/{hostile_site['item']}")
