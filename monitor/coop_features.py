@@ -14,6 +14,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+from spacy import symbols
 from spacy.tokens import Doc
 
 from .cooperation import SentenceCues
@@ -21,7 +23,7 @@ from .gazetteer import matches
 
 COUNTRY_KINDS = {"country", "capital"}
 ADJECTIVE_KINDS = {"country_adj", "demonym"}
-HEADS = {"VERB", "NOUN"}  # triples are read off content heads only
+HEADS = {symbols.VERB, symbols.NOUN}  # triples are read off content heads only
 
 
 def _is_word(text: str) -> bool:
@@ -57,40 +59,65 @@ def mention_kinds(doc: Doc) -> dict[int, str]:
     return kinds
 
 
-def _abstract(token, kind: str | None) -> str:
-    if kind == "country":
-        case = token.morph.get("Case")
-        return "_c_" + (case[0].lower() if case else "")
-    if kind == "adjective":
-        return "_cadj_"
-    if kind == "person":
-        return "_per_"
-    return token.lemma_.lower()
-
-
-def sentence_features(cues: SentenceCues, kinds: dict[int, str]) -> list[str]:
+def sentence_features(cues: SentenceCues, kinds: dict[int, str], words: "DocWords"
+                      ) -> list[str]:
     """The feature strings of one sentence (with repeats: counts matter)."""
     sent = cues.span
-    words = [t for t in sent if _is_word(t.text)]
-    lemmas = [t.lemma_.lower() for t in words]
-    abstract = [_abstract(t, kinds.get(t.i)) for t in words]
+    index = [i for i in range(sent.start, sent.end) if words.is_word[i]]
+    lemmas = [words.lemma[i] for i in index]
+    abstract = [words.abstract(i, kinds.get(i)) for i in index]
     out = lemmas + [f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])]
-    out += [a for a in abstract if a.startswith("_")]
-    out += [f"{a} {b}" for a, b in zip(abstract, abstract[1:])
-            if a.startswith("_") or b.startswith("_")]
-    for token in words:
-        if token.dep_ in ("punct", "ROOT") or token.head.pos_ not in HEADS:
+    out += [a for a in abstract if a[0] == "_"]
+    out += [f"{a} {b}" for a, b in zip(abstract, abstract[1:]) if a[0] == "_" or b[0] == "_"]
+    for i in index:
+        head = words.head[i]
+        if words.dep[i] in ("punct", "ROOT") or words.pos[head] not in HEADS:
             continue
-        kind = kinds.get(token.i)
+        kind = kinds.get(i)
         child = "_c_" if kind == "country" else "_cadj_" if kind == "adjective" \
-            else token.lemma_.lower()
-        out.append(f"{token.head.lemma_.lower()}>{token.dep_}>{child}")
+            else words.lemma[i]
+        out.append(f"{words.lemma[head]}>{words.dep[i]}>{child}")
     return out + cue_tokens(cues)
 
 
+class DocWords:
+    """The token attributes the features read, taken from the Doc in one array (reading
+    them token by token from spaCy cost more than the rest of the features)."""
+
+    def __init__(self, doc: Doc):
+        from spacy.attrs import DEP, HEAD, LEMMA, ORTH, POS
+
+        self.doc = doc
+        strings = doc.vocab.strings
+        array = doc.to_array([ORTH, LEMMA, DEP, POS, HEAD])
+        cache: dict[int, str] = {}
+
+        def text(key: int) -> str:
+            found = cache.get(key)
+            if found is None:
+                found = cache[key] = strings[key]
+            return found
+
+        self.lemma = [text(int(key)).lower() for key in array[:, 1]]
+        self.is_word = [_is_word(text(int(key))) for key in array[:, 0]]
+        self.dep = [text(int(key)) for key in array[:, 2]]
+        self.pos = [int(key) for key in array[:, 3]]
+        self.head = [i + int(offset) for i, offset in enumerate(array[:, 4].astype(np.int64))]
+
+    def abstract(self, i: int, kind: str | None) -> str:
+        if kind == "country":
+            case = self.doc[i].morph.get("Case")
+            return "_c_" + (case[0].lower() if case else "")
+        if kind == "adjective":
+            return "_cadj_"
+        if kind == "person":
+            return "_per_"
+        return self.lemma[i]
+
+
 def document_features(doc: Doc, all_cues: list[SentenceCues]) -> list[list[str]]:
-    kinds = mention_kinds(doc)
-    return [sentence_features(cues, kinds) for cues in all_cues]
+    kinds, words = mention_kinds(doc), DocWords(doc)
+    return [sentence_features(cues, kinds, words) for cues in all_cues]
 
 
 # --- countries -----------------------------------------------------------------------------

@@ -55,20 +55,24 @@ class CooperationModel:
     def tfidf(self, grams: list[str]) -> dict[int, float]:
         """Column -> TF-IDF value of a document's feature strings (sublinear tf, L2 norm:
         what scikit-learn's TfidfVectorizer computed in training)."""
-        counts = Counter(self.columns[g] for g in grams if g in self.columns)
-        values = {c: (1.0 + math.log(n)) * self.idf[c] for c, n in counts.items()}
+        columns = self.columns
+        return self._tfidf(Counter(columns[g] for g in grams if g in columns))
+
+    def _tfidf(self, counts: Counter) -> dict[int, float]:
+        idf = self.idf
+        values = {c: (1.0 + math.log(n)) * idf[c] for c, n in counts.items()}
         norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
         return {c: v / norm for c, v in values.items()}
 
     def raw(self, sentence_grams: list[list[str]]) -> tuple[float, list[float]]:
         """The document's linear score and each sentence's share of it (a feature found in
         several sentences counts for each)."""
-        x = self.tfidf([g for grams in sentence_grams for g in grams])
-        weight = {c: v * self.coef[c] for c, v in x.items()}
-        shares = []
-        for grams in sentence_grams:
-            columns = {self.columns[g] for g in grams if g in self.columns}
-            shares.append(sum(weight[c] for c in columns))
+        columns = self.columns
+        per_sentence = [{columns[g] for g in grams if g in columns} for grams in sentence_grams]
+        counts = Counter(columns[g] for grams in sentence_grams for g in grams if g in columns)
+        coef = self.coef
+        weight = {c: v * coef[c] for c, v in self._tfidf(counts).items()}
+        shares = [sum(weight[c] for c in found) for found in per_sentence]
         return self.intercept + sum(weight.values()), shares
 
     def calibrate(self, raw: float) -> float:

@@ -400,8 +400,6 @@ def evaluate_sectors(rows: list[dict]) -> dict:
     from .train import sector_metrics
 
     model = load_model()
-    if model is None:
-        raise ValueError("no sector model in models/ (run `monitor train sectors`)")
     if not rows:
         raise ValueError("no labelled rows to score")
     probs = model.scores([sector_lemmas(r.get("title", ""), r.get("text", "")) for r in rows])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import emoji
 
@@ -50,6 +51,65 @@ class Cleaned:
         return self.positions[start], self.positions[stop - 1] + 1
 
 
+@lru_cache(maxsize=1)
+def _emoji_table() -> tuple[re.Pattern, re.Pattern, dict[str, list[str]]]:
+    """A quick test for any emoji, the first characters of every emoji, and per first
+    character the emoji starting with it, longest first. (The `emoji` package's own scanner
+    is about ten times slower on a news text; a class of single characters outside the
+    Basic Multilingual Plane is tested one by one, so the quick test comes first.)"""
+    starts: dict[str, list[str]] = {}
+    for sequence in emoji.EMOJI_DATA:
+        starts.setdefault(sequence[0], []).append(sequence)
+    for sequences in starts.values():
+        sequences.sort(key=len, reverse=True)
+    # "1️⃣", "#️⃣": an ASCII character starts an emoji only when a keycap mark follows
+    ascii_ = "".join(re.escape(c) for c in sorted(starts) if ord(c) <= 127)
+    keycap = f"|[{ascii_}](?=[\ufe0f\u20e3])"
+    wide = sorted(ord(c) for c in starts if ord(c) > 127)
+    bmp = [p for p in wide if p <= 0xFFFF]
+    quick = re.compile("[" + "".join(_ranges(bmp)) + "\U00010000-\U0010ffff]" + keycap)
+    return quick, re.compile("[" + "".join(_ranges(wide)) + "]" + keycap), starts
+
+
+def _ranges(points: list[int]) -> list[str]:
+    """Sorted code points as regex class ranges ("a-z"): a class of single characters
+    outside the Basic Multilingual Plane is tested one by one, a range at once."""
+    result, start, last = [], points[0], points[0]
+    for point in points[1:] + [None]:
+        if point is not None and point == last + 1:
+            last = point
+            continue
+        result.append(re.escape(chr(start)) + ("-" + re.escape(chr(last)) if last > start
+                                               else ""))
+        if point is not None:
+            start = last = point
+    return result
+
+
+def emoji_spans(text: str) -> list[tuple[int, int]]:
+    """(start, stop) of every emoji in `text`, left to right, never overlapping."""
+    quick, first, starts = _emoji_table()
+    if quick.search(text) is None:
+        return []
+    spans, done = [], 0
+    for match in first.finditer(text):
+        at = match.start()
+        if at < done:
+            continue
+        for sequence in starts[match.group()]:
+            if text.startswith(sequence, at):
+                spans.append((at, at + len(sequence)))
+                done = at + len(sequence)
+                break
+    return spans
+
+
+def _without_emoji(text: str) -> str:
+    spans = emoji_spans(text)
+    return "".join(text[a:b] for a, b in zip([0] + [e for _, e in spans],
+                                              [s for s, _ in spans] + [len(text)]))
+
+
 def _identity(text: str) -> Cleaned:
     return Cleaned(text, list(range(len(text) + 1)))
 
@@ -58,6 +118,8 @@ def _keep(cleaned: Cleaned, drop: list[tuple[int, int]], space: set[int] = froze
           ) -> Cleaned:
     """`cleaned` without the character ranges in `drop` (sorted, non-overlapping); a range
     whose start is in `space` leaves one space, so "слово🔥слово" stays two words."""
+    if not drop:
+        return cleaned
     text, positions = cleaned.text, cleaned.positions
     out, pos, at = [], [], 0
     for start, stop in drop:
@@ -94,7 +156,7 @@ def _drop_footers(cleaned: Cleaned) -> Cleaned:
     drop, at = [], 0
     for line in cleaned.text.split("\n"):
         bare = EMPHASIS.sub("", LINK.sub(r"\1", line))
-        bare = emoji.replace_emoji(INVISIBLE.sub("", bare), "").strip(" —–-:|")
+        bare = _without_emoji(INVISIBLE.sub("", bare)).strip(" —–-:|")
         only_links = not bare or not URL.sub("", MENTION.sub("", bare)).strip(" —–-:|,")
         if line.strip() and (only_links or len(bare) < 160 and FOOTER.search(bare)):
             drop.append((at, at + len(line)))
@@ -112,7 +174,7 @@ def clean(text: str) -> Cleaned:
     cleaned = _drop_matches(cleaned, LINK, keep_group=1)
     cleaned = _drop_matches(cleaned, URL)
     cleaned = _drop_matches(cleaned, EMPHASIS)
-    found = [(e["match_start"], e["match_end"]) for e in emoji.emoji_list(cleaned.text)]
+    found = emoji_spans(cleaned.text)
     found += [(m.start(), m.end()) for m in INVISIBLE.finditer(cleaned.text)]
     found.sort()
     spaced = {a for a, b in found if _between_words(cleaned.text, a, b)}

@@ -75,3 +75,18 @@ def test_a_stored_title_keeps_its_own_offsets():
     result = analyse("**Россия** и Китай", "Москва и Пекин подписали соглашение.")
     russia = next(e for e in result.entities if e.text == "Россия")
     assert russia.in_title and (russia.start, russia.stop) == (2, 8)
+
+
+def test_emoji_found_as_the_emoji_package_finds_them():
+    """The fast scanner agrees with the `emoji` package's own (keycaps, flags, ZWJ
+    sequences and variation selectors included)."""
+    import emoji
+
+    from monitor.markup import emoji_spans
+
+    texts = [p["text"] for p in POSTS] + [
+        "Нажмите 1️⃣ или #️⃣, а не 2024 и #тег ©", "👨‍👩‍👧 семья 🇷🇺🇯🇵 флаги ❗️ ‼️ ⚡️",
+        "Без эмодзи — только «кавычки» и тире…"]
+    for text in texts:
+        assert emoji_spans(text) == [(e["match_start"], e["match_end"])
+                                     for e in emoji.emoji_list(text)]

@@ -61,3 +61,16 @@ def test_lean_loading_changes_no_output():
     from slovnet.exec import pack
 
     assert pack.bytes_vocab.__module__ == "slovnet.exec.pack"
+
+
+def test_a_sentence_without_end_is_cut_into_pieces():
+    """The syntax parser's cost is quadratic in a sentence's length: no sentence reaches it
+    longer than MAX_SENTENCE_TOKENS tokens, and no token is lost."""
+    from monitor.nlp import MAX_SENTENCE_TOKENS, natasha_models, process
+    from monitor.nlp import _segment
+
+    text = " ".join(["слово"] * (2 * MAX_SENTENCE_TOKENS + 7))
+    sentences = _segment(text, natasha_models().segmenter)
+    assert [len(s) for s in sentences] == [MAX_SENTENCE_TOKENS, MAX_SENTENCE_TOKENS, 7]
+    doc = process("", text)
+    assert len(doc) == 2 * MAX_SENTENCE_TOKENS + 7 and len(list(doc.sents)) == 3
