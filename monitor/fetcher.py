@@ -304,13 +304,17 @@ def checked_url(url: str, base: httpx.URL | None = None) -> httpx.URL:
 
 # --- fetching --------------------------------------------------------------------------
 
+MAX_RETRY_AFTER = 7 * 24 * 3600.0  # a server asking for more waits a week (the longest interval)
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), at most
+    MAX_RETRY_AFTER: "Retry-After: 99999999999999" must not overflow the next poll's date."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -318,7 +322,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     now = now if now is not None else time.time()
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
 
 
 def fetch(client: httpx.Client, url: str, *, etag: str | None = None,

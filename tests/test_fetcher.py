@@ -162,6 +162,9 @@ def test_retry_after_forms():
     later = http_date(now + timedelta(minutes=5))
     assert parse_retry_after(later, now=now.timestamp()) == 300
     assert parse_retry_after("garbage") is None
+    assert parse_retry_after("99999999999999") == 7 * 24 * 3600  # capped: no overflow
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=now.timestamp()) \
+        == 7 * 24 * 3600
     assert parse_retry_after(None) is None
 
 

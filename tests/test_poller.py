@@ -163,6 +163,18 @@ def test_retry_after_is_honoured(db, feed_server, status):
     assert 7100 < seconds_from_now(row["next_poll"]) <= 7200
 
 
+def test_a_huge_retry_after_waits_a_week_and_saves_the_feed_state(db, feed_server):
+    """A hostile Retry-After overflowed the next poll's date and crashed the poll before the
+    feed's state was saved, on every start."""
+    url = feed_server.add("/forever.xml", status=503,
+                          headers={"Retry-After": "99999999999999999999"})
+    summary = poll(db, make_config(("Вечная", url)))["Вечная"]
+    assert summary.status == "error"
+    row = store.feed_by_name(db, "Вечная")
+    assert row["error_count"] == 1
+    assert 6.9 * 86400 < seconds_from_now(row["next_poll"]) <= 7 * 86400 * 1.1
+
+
 def test_backoff_grows_is_capped_and_resets_on_recovery(db, feed_server):
     url = feed_server.add("/flaky.xml", status=500)
     config = make_config(("Капризная", url), max_backoff="1h")
