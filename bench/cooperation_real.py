@@ -50,7 +50,10 @@ def main() -> None:
                           ("keyword_precision", lambda r: r["keyword_alert"]["precision"]),
                           ("exact_countries", lambda r: r.get("exact_countries")),
                           ("exact_countries_flagged", lambda r: r.get("exact_countries_flagged")),
-                          ("scope", lambda r: r.get("scope"))]:
+                          ("scope", lambda r: r.get("scope")),
+                          ("scope_flagged", lambda r: r.get("scope_flagged")),
+                          ("scope_majority", lambda r: r.get("scope_majority")),
+                          ("evidence", lambda r: r.get("evidence"))]:
             values = [pick(run[name]) for run in runs if pick(run[name]) is not None]
             if values:
                 row[key] = {"mean": round(float(np.mean(values)), 3),
@@ -58,16 +61,20 @@ def main() -> None:
                             "max": round(float(max(values)), 3)}
         row["items"], row["cooperation"] = runs[0][name]["items"], runs[0][name]["cooperation"]
         figures[name] = row
+    def mean(row: dict, key: str) -> float:
+        return row.get(key, {}).get("mean", float("nan"))
+
     print(f"{'subset':<32} {'items':>5} {'coop':>4}  {'P':>5} {'R':>5} {'F1':>5} {'(range)':>13}"
-          f"  {'kw F1':>5}  {'countries':>9} {'scope':>5}")
+          f"  {'kw F1':>5}  countries (flagged)  scope (flagged, majority)  evidence")
     for name, row in figures.items():
         f1 = row["f1"]
         print(f"{name:<32} {row['items']:>5} {row['cooperation']:>4}  "
               f"{row['precision']['mean']:>5.3f} {row['recall']['mean']:>5.3f} "
               f"{f1['mean']:>5.3f} ({f1['min']:.3f}-{f1['max']:.3f})  "
               f"{row['keyword_f1']['mean']:>5.3f}  "
-              f"{row.get('exact_countries', {}).get('mean', float('nan')):>9.3f} "
-              f"{row.get('scope', {}).get('mean', float('nan')):>5.3f}")
+              f"{mean(row, 'exact_countries'):>9.3f} ({mean(row, 'exact_countries_flagged'):.3f})"
+              f"  {mean(row, 'scope'):>5.3f} ({mean(row, 'scope_flagged'):.3f}, "
+              f"{mean(row, 'scope_majority'):.3f})  {mean(row, 'evidence'):>8.3f}")
     print(f"({len(runs)} reshuffles of 5 grouped folds, nested; "
           f"{time.monotonic() - started:.0f} s in all)")
     if args.json:

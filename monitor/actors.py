@@ -33,8 +33,10 @@ def role_lemmas() -> frozenset[str]:
 @lru_cache(maxsize=1)
 def known_people() -> dict[str, str]:
     """Name (lower case, "ё" as "е") -> country, for names listed under one country only."""
+    from .gazetteer import country_keyed
+
     seen: dict[str, set[str]] = {}
-    for code, names in officials()["people"].items():
+    for code, names in country_keyed(officials()["people"], "officials.yaml people").items():
         for name in names:
             seen.setdefault(_key(name), set()).add(code)
     return {name: next(iter(codes)) for name, codes in seen.items() if len(codes) == 1}
@@ -44,37 +46,38 @@ def _key(name: str) -> str:
     return " ".join(name.lower().replace("ё", "е").split())
 
 
-def _country_near(doc: Doc, start: int, stop: int, countries: dict[int, str]) -> str | None:
-    """The country of a role phrase doc[start:stop], if it has a role word and a country."""
-    tokens = doc[start:stop]
-    if not any(t.lemma_ in role_lemmas() or t.lower_ in role_lemmas() for t in tokens):
+def _country_near(doc: Doc, tokens: list[int], countries: dict[int, str]) -> str | None:
+    """The country of a role phrase (token indices, nearest the name first), if it has a
+    role word and a country: the country nearest the name."""
+    if not any(doc[i].lemma_ in role_lemmas() or doc[i].lower_ in role_lemmas()
+               for i in tokens):
         return None
-    for token in tokens:
-        if token.i in countries:
-            return countries[token.i]
-    return None
+    return next((countries[i] for i in tokens if i in countries), None)
 
 
-def _phrase_before(doc: Doc, ent: Span) -> tuple[int, int]:
-    start = ent.start
-    while start > max(ent.sent.start, ent.start - WINDOW):
-        token = doc[start - 1]
-        if (token.is_punct and token.text not in "-«»\"") or token.pos_ in ("VERB", "AUX"):
-            break
-        start -= 1
-    return start, ent.start
+def _ends_phrase(token, people: set[int]) -> bool:
+    """A role phrase does not reach past punctuation, a verb, a conjunction or another
+    person: in "Президент Турции Эрдоган и Путин" the role is Эрдоган's only."""
+    return (token.is_punct and token.text not in "-«»\"") or token.pos_ in (
+        "VERB", "AUX", "CCONJ") or token.i in people
 
 
-def _apposition_after(doc: Doc, ent: Span) -> tuple[int, int]:
+def _phrase_before(doc: Doc, ent: Span, people: set[int]) -> list[int]:
+    tokens, i = [], ent.start - 1
+    while i >= max(ent.sent.start, ent.start - WINDOW) and not _ends_phrase(doc[i], people):
+        tokens.append(i)
+        i -= 1
+    return tokens
+
+
+def _apposition_after(doc: Doc, ent: Span, people: set[int]) -> list[int]:
     if ent.end >= ent.sent.end or doc[ent.end].text != ",":
-        return ent.end, ent.end
-    stop = ent.end + 1
-    while stop < min(ent.sent.end, ent.end + 1 + WINDOW):
-        token = doc[stop]
-        if token.is_punct or token.pos_ in ("VERB", "AUX"):
-            break
-        stop += 1
-    return ent.end + 1, stop
+        return []
+    tokens, i = [], ent.end + 1
+    while i < min(ent.sent.end, ent.end + 1 + WINDOW) and not _ends_phrase(doc[i], people):
+        tokens.append(i)
+        i += 1
+    return tokens
 
 
 def _surname(ent: Span) -> str:
@@ -85,10 +88,11 @@ def link_people(doc: Doc, countries: dict[int, str]) -> None:
     """Give PER entities the country they act for (`ent._.country`). `countries` maps
     token indices to the country a gazetteer match or a linked entity there names."""
     people = [ent for ent in doc.ents if ent.label_ == "PER"]
+    person_tokens = {i for ent in people for i in range(ent.start, ent.end)}
     by_role: dict[str, str] = {}
     for ent in people:
-        country = (_country_near(doc, *_phrase_before(doc, ent), countries)
-                   or _country_near(doc, *_apposition_after(doc, ent), countries))
+        country = (_country_near(doc, _phrase_before(doc, ent, person_tokens), countries)
+                   or _country_near(doc, _apposition_after(doc, ent, person_tokens), countries))
         if country:
             ent._.country = country
             by_role[_key(ent._.normal or ent.text)] = country

@@ -74,20 +74,24 @@ def prepare(title: str, text: str) -> Prepared:
     """Clean the stored title and text for analysis (`markup.clean`)."""
     cleaned_title, cleaned_text = markup.clean(title or ""), markup.clean(text or "")
     if cleaned_title.text.strip():
-        return Prepared(cleaned_title.text, cleaned_text.text, cleaned_title, cleaned_text,
-                        False, 0)
+        # a feed entry without a title gets its first line as one (parse.py) and keeps the
+        # line in its text: read it once
+        headline, body_start = markup.split_headline(cleaned_text)
+        if headline != cleaned_title.text.strip():
+            body_start = 0
+        return Prepared(cleaned_title.text, cleaned_text.text[body_start:], cleaned_title,
+                        cleaned_text, False, body_start)
     headline, body_start = markup.split_headline(cleaned_text)
     return Prepared(headline, cleaned_text.text[body_start:], cleaned_title, cleaned_text,
                     bool(headline), body_start)
 
 
-def _stored_entities(entities: list[Entity], prepared: Prepared, title: str, text: str
-                     ) -> list[Entity]:
-    """Entities with offsets (and surface text) of the stored title and text."""
+def _stored_entities(entities: list[Entity], prepared: Prepared) -> list[Entity]:
+    """Entities with offsets into the stored title and text (their `text` stays as read:
+    "Минстрой России" where the stored text says "Минстрой **России**")."""
     for entity in entities:
         entity.in_title, entity.start, entity.stop = prepared.stored(
             entity.in_title, entity.start, entity.stop)
-        entity.text = (title if entity.in_title else text)[entity.start:entity.stop]
     return entities
 
 
@@ -99,7 +103,7 @@ def analyse(title: str, text: str) -> Analysis:
     doc = process(prepared.title, prepared.text)
     coop = doc._.cooperation
     return Analysis(
-        entities=_stored_entities(doc_entities(doc), prepared, title, text),
+        entities=_stored_entities(doc_entities(doc), prepared),
         is_cooperation=coop.is_cooperation,
         cooperation_score=coop.score,
         scope=coop.scope if coop.is_cooperation else None,

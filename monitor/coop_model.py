@@ -52,13 +52,9 @@ class CooperationModel:
     def __post_init__(self):
         self.columns = {name: i for i, name in enumerate(self.names.tolist())}
 
-    def tfidf(self, grams: list[str]) -> dict[int, float]:
-        """Column -> TF-IDF value of a document's feature strings (sublinear tf, L2 norm:
-        what scikit-learn's TfidfVectorizer computed in training)."""
-        columns = self.columns
-        return self._tfidf(Counter(columns[g] for g in grams if g in columns))
-
     def _tfidf(self, counts: Counter) -> dict[int, float]:
+        """Column -> TF-IDF value from a document's column counts (sublinear tf, L2 norm:
+        what scikit-learn's TfidfVectorizer computed in training)."""
         idf = self.idf
         values = {c: (1.0 + math.log(n)) * idf[c] for c, n in counts.items()}
         norm = math.sqrt(sum(v * v for v in values.values())) or 1.0

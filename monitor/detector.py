@@ -26,7 +26,6 @@ class Cooperation:
     countries: list[str] = field(default_factory=list)
     parties: list[dict] = field(default_factory=list)
     evidence: str | None = None
-    evidence_index: int | None = None  # the evidence's sentence in the Doc
 
 
 def evidence_sentence(shares: list[float]) -> int | None:
@@ -76,7 +75,7 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> Cooperation:
     return Cooperation(
         is_cooperation=score >= model.threshold, score=round(score, 4),
         scope=scope_of(countries, parties), countries=countries,
-        parties=parties, evidence_index=evidence,
+        parties=parties,
         evidence=sentence_text(doc, all_cues[evidence].span) if evidence is not None else None)
 
 

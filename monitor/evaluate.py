@@ -257,16 +257,6 @@ def keyword_alert(title: str, text: str) -> bool:
     return bool(KEYWORD_ALERT.search(f"{title}\n{text}"))
 
 
-def _binary(pairs: list[tuple[bool, bool]]) -> dict:
-    tp = sum(1 for gold, pred in pairs if gold and pred)
-    fp = sum(1 for gold, pred in pairs if not gold and pred)
-    fn = sum(1 for gold, pred in pairs if gold and not pred)
-    score = Score(tp, fp, fn)
-    return {"precision": round(score.precision, 4), "recall": round(score.recall, 4),
-            "f1": round(score.f1, 4), "flagged": tp + fp, "positives": tp + fn,
-            "items": len(pairs)}
-
-
 @dataclass
 class GoldItem:
     """A labelled item as `cooperation_report` reads it."""
@@ -277,6 +267,7 @@ class GoldItem:
     countries: list[str] | None
     scope: str | None
     keyword: bool
+    evidence: str | None = None
 
 
 def labelled_posts(labels: Path, texts: Path | None = None) -> list[dict]:
@@ -299,7 +290,8 @@ def labelled_posts(labels: Path, texts: Path | None = None) -> list[dict]:
     return rows
 
 
-def _gold_label(row: dict) -> bool | None:
+def gold_label(row: dict) -> bool | None:
+    """A row's label: `is_cooperation`, or `cooperation` yes/no (None: unsure or none)."""
     if "is_cooperation" in row:
         return bool(row["is_cooperation"])
     return {"yes": True, "no": False}.get(row.get("cooperation"))
@@ -314,7 +306,7 @@ def eval_cooperation(rows: list[dict], on_item: Callable[[], None] | None = None
 
     gold, predictions, errors = [], [], []
     for row in rows:
-        label = _gold_label(row)
+        label = gold_label(row)
         if label is None:
             if on_item:
                 on_item()
@@ -325,7 +317,8 @@ def eval_cooperation(rows: list[dict], on_item: Callable[[], None] | None = None
             else None
         gold.append(GoldItem("all", row.get("subset"), label, countries,
                              row.get("scope") if label else None,
-                             keyword_alert(row.get("title", ""), row.get("text", ""))))
+                             keyword_alert(row.get("title", ""), row.get("text", "")),
+                             row.get("evidence") if label else None))
         predictions.append(coop)
         if label != coop.is_cooperation or (countries is not None
                                             and countries != coop.countries):
@@ -338,15 +331,30 @@ def eval_cooperation(rows: list[dict], on_item: Callable[[], None] | None = None
     return {"figures": table, "errors": errors}
 
 
+_WORDS = re.compile(r"\w+")
+
+
+def same_sentence(gold: str, found: str | None) -> bool:
+    """Is `found` the labelled evidence sentence? Word Jaccard >= 0.5 (markup, quotes and a
+    clause more or less do not matter)."""
+    from .markup import clean
+
+    a = set(_WORDS.findall(clean(gold).text.lower()))
+    b = set(_WORDS.findall((found or "").lower()))
+    return bool(a) and len(a & b) / len(a | b) >= 0.5
+
+
 def cooperation_report(docs: list, predictions: list) -> dict:
     """Figures per data set and subset, beside the keyword alert: precision, recall, F1;
-    over the true cooperation items, exact country sets and scope (of the model's output
-    whether or not it flagged the item; `exact_countries_flagged` counts a missed item as
-    wrong). `docs` carry `source`, `subset`, `label`, `countries`, `scope`, `keyword`;
-    `predictions` carry `is_cooperation`, `countries`, `scope`."""
+    over the true cooperation items, exact country sets, scope and the evidence sentence.
+    `exact_countries` and `scope` judge the model's output whether or not it flagged the
+    item; the `_flagged` figures count a missed item as wrong (what a user sees);
+    `scope_majority` is what always answering the commonest scope scores. `docs` carry
+    `source`, `subset`, `label`, `countries`, `scope`, `keyword`, `evidence`;
+    `predictions` carry `is_cooperation`, `countries`, `scope`, `evidence`."""
     import numpy as np
 
-    from .train import _prf
+    from .metrics import prf
 
     def subset_key(d) -> list[str]:
         keys = [d.source]
@@ -362,7 +370,7 @@ def cooperation_report(docs: list, predictions: list) -> dict:
         pred = np.array([predictions[i].is_cooperation for i in members])
         keyword = np.array([docs[i].keyword for i in members])
         entry = {"items": len(members), "cooperation": int(y.sum()),
-                 "monitor": _prf(y, pred), "keyword_alert": _prf(y, keyword)}
+                 "monitor": prf(y, pred), "keyword_alert": prf(y, keyword)}
         gold = [i for i in members if docs[i].label and docs[i].countries is not None]
         if gold:
             exact = [predictions[i].countries == docs[i].countries for i in gold]
@@ -371,8 +379,16 @@ def cooperation_report(docs: list, predictions: list) -> dict:
                 [e and predictions[i].is_cooperation for e, i in zip(exact, gold)])), 4)
             scoped = [i for i in gold if docs[i].scope]
             if scoped:
-                entry["scope"] = round(float(np.mean(
-                    [predictions[i].scope == docs[i].scope for i in scoped])), 4)
+                right = [predictions[i].scope == docs[i].scope for i in scoped]
+                entry["scope"] = round(float(np.mean(right)), 4)
+                entry["scope_flagged"] = round(float(np.mean(
+                    [r and predictions[i].is_cooperation for r, i in zip(right, scoped)])), 4)
+                commonest = Counter(docs[i].scope for i in scoped).most_common(1)[0][1]
+                entry["scope_majority"] = round(commonest / len(scoped), 4)
+        with_evidence = [i for i in members if docs[i].label and docs[i].evidence]
+        if with_evidence:
+            entry["evidence"] = round(float(np.mean([same_sentence(
+                docs[i].evidence, predictions[i].evidence) for i in with_evidence])), 4)
         table[name] = entry
     return table
 
@@ -397,12 +413,14 @@ def evaluate_sectors(rows: list[dict]) -> dict:
     import numpy as np
 
     from .sectors import load_model, sector_lemmas
-    from .train import sector_metrics
+    from .analysis import prepare
+    from .metrics import sector_metrics
 
     model = load_model()
     if not rows:
         raise ValueError("no labelled rows to score")
-    probs = model.scores([sector_lemmas(r.get("title", ""), r.get("text", "")) for r in rows])
+    prepared = [prepare(r.get("title", ""), r.get("text", "")) for r in rows]  # as analysed
+    probs = model.scores([sector_lemmas(p.title, p.text) for p in prepared])
     y = np.array([[s in r["sectors"] for s in model.sectors] for r in rows], dtype=int)
     result = sector_metrics(model.sectors, y, probs >= model.thresholds)
     result["model_version"] = model.version

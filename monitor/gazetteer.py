@@ -69,6 +69,16 @@ def _data(name: str):
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+def country_keyed(mapping: dict, source: str) -> dict:
+    """`mapping` after checking that every key is an ISO code: unquoted, YAML reads NO
+    (Norway) as the boolean False and ON as True."""
+    bad = [k for k in mapping if not (isinstance(k, str) and len(k) == 2 and k.isupper())]
+    if bad:
+        raise ValueError(f"{source}: keys must be two-letter country codes (quote NO, ON…), "
+                         f"not {bad}")
+    return mapping
+
+
 def _clean(name: str) -> str:
     return name.replace("\u0301", "").replace("ё", "е").strip()
 
@@ -87,7 +97,7 @@ def entries() -> dict[str, list[Entry]]:
                 bucket.append(entry)
 
     ru = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ru"])
-    extra = _data("countries.yaml")
+    extra = country_keyed(_data("countries.yaml"), "countries.yaml")
     canonical_names = {}
     for country in pycountry.countries:
         code = country.alpha_2
@@ -117,20 +127,21 @@ def entries() -> dict[str, list[Entry]]:
         for adj in region.get("adj", []) or []:
             add(adj, Entry("region_adj", region["name"], "RU", region["code"]))
 
-    for code, kinds in _data("places.yaml").items():
+    for code, kinds in country_keyed(_data("places.yaml"), "places.yaml").items():
         for kind, names in kinds.items():
             for name in names:
                 add(name, Entry("city" if kind == "city" else "region", name, code))
 
-    for code, names in _data("orgs.yaml").items():
+    for code, names in country_keyed(_data("orgs.yaml"), "orgs.yaml").items():
         for name in names:
             add(name, Entry("org", name, code))
     # places and bodies named for their state: "на Даунинг-стрит", "Пентагон передаст"
     officials = _data("officials.yaml")
-    for code, names in officials["seats"].items():
+    for code, names in country_keyed(officials["seats"], "officials.yaml seats").items():
         for name in names:
             add(name, Entry("capital", name, code))
-    for code, names in officials["institutions"].items():
+    for code, names in country_keyed(officials["institutions"],
+                                     "officials.yaml institutions").items():
         for name in names:
             add(name, Entry("org", name, code))
 
@@ -146,7 +157,7 @@ def entries() -> dict[str, list[Entry]]:
 def prefixes() -> dict[str, str]:
     """First parts of compound adjectives: "российско" -> RU, "франко" -> FR."""
     result = {}
-    for code, info in _data("countries.yaml").items():
+    for code, info in country_keyed(_data("countries.yaml"), "countries.yaml").items():
         for prefix in (info or {}).get("prefix", []):
             result[prefix] = code
         for adj in (info or {}).get("adj", []):

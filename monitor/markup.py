@@ -18,9 +18,10 @@ from functools import lru_cache
 
 import emoji
 
-# A footer or sign-up line is dropped whole. Matched on the line without its markup.
+# A footer or sign-up line is dropped whole: matched on the line without its markup, when
+# the line is short and carries a link or a handle (or is very short).
 FOOTER = re.compile(
-    r"подпис(аться|ывайся|ывайтесь|ывайте|аться на|ка)\b|подпишись|подпишитесь|"
+    r"подпис(аться|ывайся|ывайтесь|ывайте)\b|подпишись|подпишитесь|"
     r"прислать (новость|фото|видео)|прислали через|предложить новость|"
     r"читать нас без vpn|доступен без vpn|без vpn можно|отдай свой буст|с любовью, mash|"
     r"^#промо$|^реклама\.?$|наш (канал|чат|бот)\b", re.IGNORECASE)
@@ -158,7 +159,8 @@ def _drop_footers(cleaned: Cleaned) -> Cleaned:
         bare = EMPHASIS.sub("", LINK.sub(r"\1", line))
         bare = _without_emoji(INVISIBLE.sub("", bare)).strip(" —–-:|")
         only_links = not bare or not URL.sub("", MENTION.sub("", bare)).strip(" —–-:|,")
-        if line.strip() and (only_links or len(bare) < 160 and FOOTER.search(bare)):
+        linked = len(bare) < 60 or LINK.search(line) or URL.search(line) or MENTION.search(line)
+        if line.strip() and (only_links or len(bare) < 160 and linked and FOOTER.search(bare)):
             drop.append((at, at + len(line)))
         at += len(line) + 1
     return _keep(cleaned, drop)

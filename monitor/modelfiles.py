@@ -71,7 +71,7 @@ def read_arrays(path: Path, expected: set[str]) -> dict[str, np.ndarray]:
         unknown = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
         if unknown:
             raise ValueError(f"{path}: refusing to load unexpected types {unknown}")
-        parts = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+        parts = sio.load(path, trusted=TRUSTED_TYPES)
     if not isinstance(parts, dict) or set(parts) != expected:
         raise ValueError(f"{path}: not the expected model (parts {sorted(expected)})")
     return parts

@@ -27,6 +27,7 @@ from .coop_features import (COUNTRY_FEATURES, CountryMentions, country_features,
                             country_mentions, document_features)
 from .coop_model import CooperationModel, save_model as save_cooperation
 from .detector import evidence_sentence, scope_of, select_parties
+from .metrics import prf, sector_metrics
 
 # --- cooperation ---------------------------------------------------------------------------
 
@@ -53,6 +54,7 @@ class LabelledDoc:
     actors: list[list[dict]]  # per sentence, for parties and scope
     rule_coop: list[bool]  # per sentence: do the rules call it cooperation?
     sentences: list[str]
+    evidence: str | None  # the labelled evidence sentence, when there is one
     lemmas: str  # search lemmas of the cleaned text, for story groups
     keyword: bool  # what the keyword alert says
     weight: float = 1.0
@@ -64,15 +66,13 @@ def read_labelled(rows: list[dict], source: str, on_item: Callable[[], None] | N
     optional `countries`, `scope`, `subset`); "unsure" rows are left out."""
     from .analysis import prepare
     from .cooperation import read_cues, sentence_text
-    from .evaluate import keyword_alert
+    from .evaluate import gold_label, keyword_alert
     from .lemmas import lemmatize
     from .nlp import process
 
     docs = []
     for row in rows:
-        label = row.get("is_cooperation")
-        if label is None:
-            label = {"yes": True, "no": False}.get(row.get("cooperation"))
+        label = gold_label(row)
         if label is None:
             if on_item:
                 on_item()
@@ -90,6 +90,7 @@ def read_labelled(rows: list[dict], source: str, on_item: Callable[[], None] | N
                     for c in all_cues],
             rule_coop=[c.is_coop for c in all_cues],
             sentences=[sentence_text(doc, c.span) for c in all_cues],
+            evidence=row.get("evidence") or None if label else None,
             lemmas=lemmatize(f"{prepared.title}\n{prepared.text}"),
             keyword=keyword_alert(row.get("title", ""), row.get("text", ""))))
         if on_item:
@@ -120,10 +121,11 @@ def story_groups_of(lemma_texts: list[str]) -> np.ndarray:
     for i, sig in enumerate(signatures):
         for key in band_keys(sig) if sig is not None else []:
             buckets.setdefault(key, []).append(i)
-    for members in buckets.values():
-        for j in members[1:]:
-            if similarity(signatures[members[0]], signatures[j]) >= THRESHOLD:
-                parent[find(j)] = find(members[0])
+    for members in buckets.values():  # a bucket holds a handful: compare every pair
+        for a, i in enumerate(members):
+            for j in members[a + 1:]:
+                if find(i) != find(j) and similarity(signatures[i], signatures[j]) >= THRESHOLD:
+                    parent[find(j)] = find(i)
     return np.array([find(i) for i in range(len(lemma_texts))])
 
 
@@ -162,7 +164,7 @@ def _folds(docs: list[LabelledDoc], groups: np.ndarray, k: int, seed: int):
 def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:
     best = (0.5, -1.0)
     for threshold in np.arange(0.05, 0.951, 0.01):
-        f1 = _prf(y, p >= threshold)["f1"]
+        f1 = prf(y, p >= threshold)["f1"]
         if f1 > best[1] + 1e-9:
             best = (round(float(threshold), 2), f1)
     return best[0]
@@ -180,7 +182,7 @@ def _country_pairs(docs: list[LabelledDoc], evidence: list[int | None]):
 
 
 def fit_cooperation(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 13,
-                    version: str = "fold") -> tuple[CooperationModel, dict]:
+                    version: str = "fold") -> CooperationModel:
     """The cooperation model fitted on `docs`. Folds inside `docs` give out-of-fold raw
     scores (for Platt calibration and the threshold, best F1 on the real news) and
     out-of-fold evidence sentences (what the country model sees at run time)."""
@@ -205,7 +207,7 @@ def fit_cooperation(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 
         _fit_detector(docs, seed), platt=np.array([platt.coef_[0][0], platt.intercept_[0]]),
         threshold=threshold, country_coef=countries.coef_[0],
         country_intercept=float(countries.intercept_[0]), version=version)
-    return model, {"oof_calibrated": calibrated, "oof_evidence": evidence}
+    return model
 
 
 @dataclass
@@ -234,7 +236,7 @@ def cross_validate(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 1
     its own model with `fit_cooperation` (its own calibration and threshold)."""
     predictions: list[Prediction | None] = [None] * len(docs)
     for train_index, test_index in _folds(docs, groups, folds, seed):
-        model, _ = fit_cooperation([docs[i] for i in train_index], groups[train_index],
+        model = fit_cooperation([docs[i] for i in train_index], groups[train_index],
                                    seed=seed)
         for i in test_index:
             predictions[i] = predict(model, docs[i])
@@ -253,7 +255,7 @@ def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
 
     report = cooperation_report(docs, cross_validate(
         docs, groups, seed=seed, folds=folds, on_fold=on_fold)) if evaluate else None
-    probe, _ = fit_cooperation(docs, groups, seed=seed)
+    probe = fit_cooperation(docs, groups, seed=seed)
     if on_fold:
         on_fold()
     version = _version([[d.id, d.label, d.countries] for d in docs]
@@ -369,27 +371,6 @@ def _version(trained_on: list, items: int) -> str:
     return f"{datetime.now(timezone.utc):%Y%m%d}-{digest}-{items}"
 
 
-def _prf(y: np.ndarray, pred: np.ndarray) -> dict:
-    tp = int((pred & (y == 1)).sum())
-    fp = int((pred & (y == 0)).sum())
-    fn = int((~pred & (y == 1)).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "support": int(y.sum()), "flagged": int(pred.sum())}
-
-
-def sector_metrics(sectors: list[str], y: np.ndarray, pred: np.ndarray) -> dict:
-    """Per-sector precision/recall/F1 and their micro and macro averages."""
-    per = {s: _prf(y[:, j], pred[:, j]) for j, s in enumerate(sectors)}
-    micro = _prf(y.ravel(), pred.ravel())
-    return {"per_sector": per, "micro_f1": micro["f1"], "micro_precision": micro["precision"],
-            "micro_recall": micro["recall"],
-            "macro_f1": round(float(np.mean([m["f1"] for m in per.values()])), 4),
-            "items": int(len(y))}
-
-
 def real_sector_rows(directory: Path) -> list[dict]:
     """The real cooperation posts of models/data/tg-news with their labelled sectors, as
     sector training rows, each in one of five folds by story (near copies share a fold)."""
@@ -469,7 +450,7 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
         calibrated[:, j] = calibrator.predict_proba(oof[:, [j]])[:, 1]
         best = (0.5, -1.0)
         for threshold in np.arange(0.1, 0.91, 0.025):
-            f1 = _prf(y[:, j], calibrated[:, j] >= threshold)["f1"]
+            f1 = prf(y[:, j], calibrated[:, j] >= threshold)["f1"]
             if f1 > best[1] + 1e-9:
                 best = (round(float(threshold), 3), f1)
         thresholds[j] = best[0]

@@ -69,3 +69,30 @@ def test_a_seat_of_government_is_a_place_of_its_country():
     from monitor.gazetteer import matches
 
     assert [(m.kind, m.country) for m in matches(doc)] == [("capital", "GB")]
+
+
+@pytest.mark.parametrize("text,expected", [
+    # a role phrase does not reach past a conjunction or another person
+    ("Президент Турции Эрдоган и Владимир Путин обсудили сотрудничество.",
+     {"Эрдоган": "TR", "Владимир Путин": "RU"}),
+    ("Лавров и госсекретарь США Блинкен договорились о встрече.",
+     {"Лавров": "RU", "Блинкен": "US"}),
+    ("Глава МИД России Сергей Лавров и Ван И договорились о сотрудничестве.",
+     {"Сергей Лавров": "RU", "Ван И": "CN"}),
+])
+def test_a_role_belongs_to_the_name_next_to_it(text, expected):
+    assert _people(text) == expected
+
+
+def test_country_keyed_files_refuse_unquoted_no():
+    """YAML reads an unquoted NO (Norway) as False: every country-keyed file is checked."""
+    import yaml
+
+    from monitor.gazetteer import country_keyed, entries
+
+    with pytest.raises(ValueError, match="quote NO"):
+        country_keyed(yaml.safe_load("NO: [Осло]"), "test.yaml")
+    norway = {e.country for e in entries()["норвежский"]}
+    assert norway == {"NO"}
+    assert analyse("Норвежские и российские рыбаки договорились о квотах", "").countries \
+        == ["NO", "RU"]

@@ -265,3 +265,39 @@ def test_a_year_of_the_calendar_is_not_a_country_year():
 ])
 def test_any_one_way_of_qualifying_is_enough(text):
     assert _cues(text)[0].is_coop
+
+
+@pytest.mark.parametrize("title,text,nothing_left", [
+    ("", "", True),
+    ("", "[👉 Топор Live. Подписаться](https://t.me/+HWFlcuXhzKdhYWY6)", True),  # a footer
+    ("", "⚡️", True),
+    ("Россия и Китай подписали соглашение о сотрудничестве", "", False),  # a title only
+])
+def test_odd_items_get_a_verdict(title, text, nothing_left):
+    result = analyse(title, text)
+    assert isinstance(result.is_cooperation, bool) and 0 <= result.cooperation_score <= 1
+    if nothing_left:
+        assert result.entities == [] and result.is_cooperation is False
+    else:
+        assert result.is_cooperation and result.countries == ["CN", "RU"]
+
+
+def test_training_reads_what_the_detector_reads():
+    """train.predict (from the features stored for training) and detector.detect (on the
+    analysed document) give the same verdict, countries and evidence."""
+    import json
+
+    from conftest import DATA
+    from monitor import train
+    from monitor.coop_model import load_model
+
+    rows = [json.loads(line) for line in
+            (DATA / "tg-news" / "posts.jsonl").read_text("utf-8").splitlines()]
+    model = load_model()
+    for doc, row in zip(train.read_labelled([dict(r, cooperation="no") for r in rows],
+                                            "test"), rows):
+        ours = train.predict(model, doc)
+        coop = analyse("", row["text"]).doc._.cooperation
+        assert (ours.is_cooperation, ours.countries, ours.scope, ours.evidence) == \
+            (coop.is_cooperation, coop.countries, coop.scope, coop.evidence)
+        assert abs(ours.score - coop.score) < 1e-3

@@ -65,10 +65,30 @@ def test_offsets_index_the_stored_text():
     assert prepared.title == "Россия и Япония будут сотрудничать в сфере водоочистки"
     assert prepared.text == "Соглашение подписали в Токио, сообщил Лавров."
     result = analyse("", text)
-    assert {e.text for e in result.entities} >= {"Россия", "Япония", "Токио", "Лавров"}
-    for entity in result.entities:
-        assert not entity.in_title  # the stored title is empty
-        assert text[entity.start:entity.stop] == entity.text
+    found = {e.text: (e.in_title, e.start, e.stop) for e in result.entities}
+    for name in ("Россия", "Япония", "Токио", "Лавров"):
+        start = text.index(name)  # the stored title is empty: all offsets are the text's
+        assert found[name] == (False, start, start + len(name))
+
+
+def test_an_entity_across_markup_keeps_its_read_text_and_stored_offsets():
+    text = "Минстрой **России** и **ЮНЕСКО** подписали меморандум."
+    result = analyse("Новости", text)
+    [ministry] = [e for e in result.entities if e.text.startswith("Минстрой")]
+    assert ministry.text == "Минстрой России"
+    assert (ministry.start, ministry.stop) == (0, text.index("России") + len("России"))
+
+
+def test_a_title_repeated_as_the_first_line_is_read_once():
+    """parse.py gives a title-less entry its first line as the title and keeps the line in
+    the text; the analysis reads it once, and text offsets still index the stored text."""
+    text = "Россия и Китай подписали соглашение\n\nДокумент подписали в Пекине."
+    prepared = prepare("Россия и Китай подписали соглашение", text)
+    assert prepared.text == "Документ подписали в Пекине."
+    result = analyse("Россия и Китай подписали соглашение", text)
+    [beijing] = [e for e in result.entities if e.text == "Пекине"]
+    assert not beijing.in_title and text[beijing.start:beijing.stop] == "Пекине"
+    assert sum(e.text == "Россия" for e in result.entities) == 1  # the title's only
 
 
 def test_a_stored_title_keeps_its_own_offsets():
