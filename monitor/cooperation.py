@@ -70,9 +70,6 @@ PAIR_CUES = {"договор", "кредит", "заём", "займ", "гран
 # cross-border cooperation even though the second country is only the place.
 CROSS_BORDER = {"кредит", "заём", "займ", "грант", "инвестировать", "инвестиция", "помощь",
                 "профинансировать", "финансировать", "транш", "вложить"}
-WEAK_CUES = {"партнёр", "партнер", "проект", "инвестиция", "поставка", "обмен", "визит",
-             "переговоры", "форум", "делегация", "товарооборот", "стажировка", "программа",
-             "инвестор", "встреча", "связь", "экспорт", "импорт"}
 
 NEGATIVE = {
     "sport": {"матч", "сборная", "обыграть", "проиграть", "чемпионат", "турнир", "гол",
@@ -136,7 +133,6 @@ class SentenceCues:
     joint: int = 0
     develop_coop: bool = False
     coop_verb: bool = False
-    weak: int = 0
     negated: bool = False
     negative: dict[str, int] = field(default_factory=dict)
     actors: list[dict] = field(default_factory=list)
@@ -148,7 +144,6 @@ class SentenceCues:
     country_year: bool = False  # "Год России в Болгарии": one country's year in another
     implied_pair: bool = False  # "стороны", "двух стран"
     joint_subjects: bool = False  # "X и Y <verb>": two parties acting together
-    index: int = 0  # position of the sentence in the document
 
     @property
     def named_parties(self) -> int:
@@ -333,8 +328,6 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             cues.joint += 1
         if lemma in DEVELOP and any(c.lemma_ in DEVELOP_OBJECTS for c in token.children):
             cues.develop_coop = True  # the object depends on the verb or noun
-        if lemma in WEAK_CUES:
-            cues.weak += 1
         if lemma == "год" and any(  # "Год Японии в России", "Год российской культуры"
                 c.dep_ == "nmod" and "Gen" in c.morph.get("Case")
                 and any(t.i in country_words for t in c.subtree) for c in token.children):
@@ -446,9 +439,8 @@ def read_cues(doc: Doc) -> tuple[list[SentenceCues], list[SentenceCues]]:
     starts = doc.user_data["char_starts"]
     all_cues, title_cues = [], []
     doc_ents = list(doc.ents)  # doc.ents builds new Span objects on every access
-    for index, sent in enumerate(doc.sents):
+    for sent in doc.sents:
         cues = sentence_cues(doc, sent, doc_ents)
-        cues.index = index
         all_cues.append(cues)
         if starts[sent.start] < text_start:
             title_cues.append(cues)
