@@ -22,8 +22,6 @@ import cProfile
 import io
 import json
 import pstats
-import random
-import re
 import resource
 import subprocess
 import sys
@@ -32,36 +30,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # newstext: the texts the size tests use
 
 SIZES = [1_000, 5_000, 20_000, 50_000, 100_000, 1_000_000, 10_000_000]
 RUN_ON_SIZES = [1_000, 5_000, 20_000, 50_000, 100_000]
 
 
-def sentences() -> list[str]:
-    from monitor.demo import demo_feed_dir
-    from monitor.parse import parse_feed
-
-    texts = [item.text for path in sorted(demo_feed_dir().iterdir())
-             for item in parse_feed(path.read_bytes()).items]
-    for line in (ROOT / "models" / "data" / "cooperation.jsonl").read_text("utf-8").splitlines():
-        texts.append(json.loads(line)["text"])
-    found = {s.strip() for text in texts for s in re.split(r"(?<=[.!?])\s+", text)}
-    return sorted(s for s in found if len(s) > 30)
-
-
 def build(chars: int, shape: str = "news", seed: int = 0) -> str:
-    """`chars` characters of news prose, one paragraph of 3-6 sentences per line; "run-on":
-    the same without sentence ends or line breaks (one endless sentence)."""
-    rng, pool = random.Random(seed), sentences()
-    paragraphs, size = [], 0
-    while size < chars:
-        paragraph = " ".join(rng.choice(pool) for _ in range(rng.randint(3, 6)))
-        paragraphs.append(paragraph)
-        size += len(paragraph) + 1
-    text = "\n".join(paragraphs)
-    if shape == "run-on":
-        text = re.sub(r"[.!?…;]", "", text).replace("\n", " ")
-    return text[:chars]
+    """`chars` characters of news prose (`tests/newstext.py`, which the size tests use too),
+    one paragraph of 3-6 sentences per line; "run-on": without sentence ends or breaks."""
+    from newstext import news_text
+
+    return news_text(chars, seed, run_on=shape == "run-on")
 
 
 def measure_one(chars: int, shape: str, min_seconds: float = 3.0) -> dict:

@@ -11,6 +11,30 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
 
+# An article page with site chrome around its text, for the full-text tests.
+ARTICLE_PAGE = """<html><head><meta charset="utf-8"><title>Статья</title></head><body>
+<nav>Главная | Новости | Контакты</nav>
+<article><h1>{title}</h1>
+<p>Власти Приморского края и японские компании подписали соглашение о строительстве
+станции очистки сточных вод во Владивостоке. Проект оценивается в 3 млрд рублей.</p>
+<p>Японская сторона предоставит оборудование и технологии, российская обеспечит
+строительство и эксплуатацию. Запуск станции запланирован на 2028 год.</p>
+</article><footer>© Все права защищены</footer></body></html>"""
+
+
+def count(db_path, sql: str) -> int:
+    """A count from a database another process is writing (0 while it cannot be read)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(db_path, timeout=5)
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
 
 @pytest.fixture
 def feed_server():

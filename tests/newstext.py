@@ -25,12 +25,17 @@ def sentences() -> tuple[str, ...]:
     return tuple(sorted(s for s in found if len(s) > 30))
 
 
-def news_text(chars: int, seed: int = 0) -> str:
-    """About `chars` characters of news prose, paragraphs one per line."""
+def news_text(chars: int, seed: int = 0, *, run_on: bool = False) -> str:
+    """About `chars` characters of news prose, paragraphs one per line; `run_on`: the same
+    without sentence ends or line breaks (one endless sentence, as a hostile feed may send).
+    Also what bench/analysis_scaling.py analyses."""
     rng, pool = random.Random(seed), sentences()
     paragraphs, size = [], 0
     while size < chars:
         paragraph = " ".join(rng.choice(pool) for _ in range(rng.randint(3, 6)))
         paragraphs.append(paragraph)
         size += len(paragraph) + 1
-    return "\n".join(paragraphs)[:chars]
+    text = "\n".join(paragraphs)
+    if run_on:
+        text = re.sub(r"[.!?…;]", "", text).replace("\n", " ")
+    return text[:chars]

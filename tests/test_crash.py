@@ -9,20 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import count
 from feedserver import rss
 
 FEEDS, ITEMS = 8, 15
-
-
-def _count(db, sql):
-    try:
-        conn = sqlite3.connect(db, timeout=5)
-        try:
-            return conn.execute(sql).fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def _serve_feeds(feed_server):
@@ -88,8 +78,8 @@ def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path, write_config, f
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            stored = _count(db, "SELECT count(*) FROM items")
-            analysed = _count(db, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
+            stored = count(db, "SELECT count(*) FROM items")
+            analysed = count(db, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
             if kill_when == "first items stored" and stored > 0:
                 break
             if kill_when == "analysis half done" and analysed >= stored // 2 and stored > 20:
@@ -107,7 +97,7 @@ def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path, write_config, f
         workers = {pid for pid in workers if _alive(pid)}
         time.sleep(0.2)
     assert not workers, f"orphaned worker processes: {sorted(workers)}"
-    analysed_at_kill = _count(db, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
+    analysed_at_kill = count(db, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
     assert analysed_at_kill < expected, "the kill came too late to test anything"
 
     restart = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config),

@@ -4,6 +4,7 @@ page and nothing else (real servers on 127.0.0.1 and [::1], the real CLI)."""
 import pytest
 from click.testing import CliRunner
 
+from conftest import ARTICLE_PAGE
 from feedserver import FeedServer, rss
 from monitor import store
 from monitor.cli import cli
@@ -12,13 +13,6 @@ from monitor.fulltext import fetch_fulltext
 
 TITLE = "Приморье и Япония договорились о строительстве очистных сооружений"
 LEAD = "Краткий анонс из ленты."
-PAGE = """<html><head><meta charset="utf-8"></head><body><nav>Главная | Новости</nav>
-<article><h1>{title}</h1>
-<p>Власти Приморского края и японские компании подписали соглашение о строительстве
-станции очистки сточных вод во Владивостоке. Проект оценивается в 3 млрд рублей.</p>
-<p>Японская сторона предоставит оборудование и технологии, российская обеспечит
-строительство и эксплуатацию. Запуск станции запланирован на 2028 год.</p>
-</article><footer>© Все права защищены</footer></body></html>"""
 
 # Links no server can answer; none of them needs a DNS lookup to fail.
 BROKEN_LINKS = {
@@ -49,7 +43,7 @@ def test_broken_links_are_an_error_for_their_item(link, reason):
 
 
 def test_ipv6_literal_link_is_fetched(ipv6_server):
-    url = ipv6_server.add("/article", PAGE.format(title=TITLE),
+    url = ipv6_server.add("/article", ARTICLE_PAGE.format(title=TITLE),
                           headers={"Content-Type": "text/html; charset=utf-8"})
     assert url.startswith("http://[::1]:")
     with make_client() as client:
@@ -60,7 +54,7 @@ def test_ipv6_literal_link_is_fetched(ipv6_server):
 
 def test_poll_twice_with_hostile_article_links(tmp_path, write_config, feed_server,
                                                ipv6_server):
-    article = ipv6_server.add("/article", PAGE.format(title=TITLE),
+    article = ipv6_server.add("/article", ARTICLE_PAGE.format(title=TITLE),
                               headers={"Content-Type": "text/html; charset=utf-8"})
     links = [article] + [link.format(port=ipv6_server.port) for link in BROKEN_LINKS]
     feed = feed_server.add("/ft.xml", rss([

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from conftest import ARTICLE_PAGE, count
 from feedserver import rss
 from monitor import poller, store
 from monitor.config import Config, FeedConfig, PollConfig
@@ -314,14 +315,6 @@ def test_one_article_in_two_feeds_is_stored_once_with_both_sources(db, feed_serv
 
 # --- full text ------------------------------------------------------------------------------
 
-ARTICLE_PAGE = """<html><head><meta charset="utf-8"><title>Статья</title></head><body>
-<nav>Главная | Новости | Контакты</nav>
-<article><h1>{title}</h1>
-<p>Власти Приморского края и японские компании подписали соглашение о строительстве
-станции очистки сточных вод во Владивостоке. Проект оценивается в 3 млрд рублей.</p>
-<p>Японская сторона предоставит оборудование и технологии, российская обеспечит
-строительство и эксплуатацию. Запуск станции запланирован на 2028 год.</p>
-</article><footer>© Все права защищены</footer></body></html>"""
 
 
 def test_fulltext_fetches_the_article_page(db, feed_server):
@@ -420,19 +413,6 @@ def test_a_bug_in_fetching_costs_one_feed_or_one_page_not_the_poll(db, feed_serv
 
 # --- Ctrl-C ---------------------------------------------------------------------------
 
-def _count(db_path, sql):
-    import sqlite3
-
-    try:
-        conn = sqlite3.connect(db_path, timeout=5)
-        try:
-            return conn.execute(sql).fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def _monitor(config, db_path, *args, **kwargs):
     import subprocess
     import sys
@@ -448,7 +428,7 @@ def test_ctrl_c_stops_poll_at_once_and_loses_nothing(tmp_path, write_config, fee
                                                      phase):
     import signal
 
-    count = 30
+    items = 30
     if phase == "fetching article pages":
         def stall(handler):  # 30 pages of 3 s each, two at a time: 45 s if waited for
             time.sleep(3)
@@ -456,10 +436,10 @@ def test_ctrl_c_stops_poll_at_once_and_loses_nothing(tmp_path, write_config, fee
             handler.send_header("Content-Length", "0")
             handler.end_headers()
 
-        links = [feed_server.add(f"/page/{n}", handler=stall) for n in range(count)]
+        links = [feed_server.add(f"/page/{n}", handler=stall) for n in range(items)]
         started = "SELECT 0"  # the first page request is the sign, see below
     else:
-        links = [f"https://x.ru/{n}" for n in range(count)]
+        links = [f"https://x.ru/{n}" for n in range(items)]
         started = "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL"
     url = feed_server.add("/f.xml", rss([
         {"title": f"Новость {n}: Россия и Япония обсудили сотрудничество", "link": link,
@@ -472,7 +452,7 @@ def test_ctrl_c_stops_poll_at_once_and_loses_nothing(tmp_path, write_config, fee
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            if (_count(db_path, started) >= 2
+            if (count(db_path, started) >= 2
                     or any(r.path.startswith("/page/") for r in feed_server.requests)):
                 break
             time.sleep(0.05)
@@ -485,17 +465,17 @@ def test_ctrl_c_stops_poll_at_once_and_loses_nothing(tmp_path, write_config, fee
     assert time.monotonic() - interrupted < 5
     assert proc.returncode == 130, err
     assert "monitor: interrupted" in err and "stay pending" in err
-    assert _count(db_path, "SELECT count(*) FROM items") == count
-    analysed = _count(db_path, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
-    assert analysed < count, "the interrupt came too late to test anything"
+    assert count(db_path, "SELECT count(*) FROM items") == items
+    analysed = count(db_path, "SELECT count(*) FROM items WHERE analysed_at IS NOT NULL")
+    assert analysed < items, "the interrupt came too late to test anything"
     if phase == "fetching article pages":
         # Pages not fetched are still to be fetched; none was given up on.
-        assert _count(db_path, "SELECT count(*) FROM items WHERE fulltext_status = "
-                               "'pending'") >= count - 2
+        assert count(db_path, "SELECT count(*) FROM items WHERE fulltext_status = "
+                               "'pending'") >= items - 2
         return
     again = _monitor(config, db_path, "poll")
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
-    assert f"Лента: {count} entries, 0 new" in out
-    assert _count(db_path, "SELECT count(DISTINCT key) FROM items") == count
-    assert _count(db_path, "SELECT count(*) FROM items WHERE analysed_at IS NULL") == 0
+    assert f"Лента: {items} entries, 0 new" in out
+    assert count(db_path, "SELECT count(DISTINCT key) FROM items") == items
+    assert count(db_path, "SELECT count(*) FROM items WHERE analysed_at IS NULL") == 0
