@@ -171,6 +171,13 @@ def _check_bind(host: str) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+def _ui_timezone(config) -> str:
+    """The time zone the web UI shows times in: the digest's (`digest.timezone`)."""
+    from .config import DigestConfig
+
+    return (config.digest or DigestConfig()).timezone
+
+
 def web_options(function):
     for option in reversed(WEB_OPTIONS):
         function = option(function)
@@ -206,7 +213,8 @@ def run(ctx: Context, host: str, port: int, web: bool, workers: int | None) -> N
     server = None
     if web:
         try:
-            server = serve_in_thread(config.db_path(ctx.db_override), host, port)
+            server = serve_in_thread(config.db_path(ctx.db_override), host, port,
+                                     _ui_timezone(config))
         except UnsafeBind as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"monitor: web UI on http://{host}:{port}/")
@@ -239,11 +247,12 @@ def serve(ctx: Context, host: str, port: int) -> None:
     from . import store
     from .web import UnsafeBind, serve as serve_web
 
-    path = ctx.config(required=False).db_path(ctx.db_override)
+    config = ctx.config(required=False)
+    path = config.db_path(ctx.db_override)
     _check_bind(host)  # before the database is created or migrated
     store.open_db(path).conn.close()  # create or migrate before serving read-only
     try:
-        serve_web(path, host, port)
+        serve_web(path, host, port, _ui_timezone(config))
     except UnsafeBind as exc:
         raise click.ClickException(str(exc)) from None
 
