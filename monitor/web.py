@@ -324,9 +324,11 @@ def _chips(request, today: date, path: str = "/") -> list[dict]:
 
 
 def _hidden(request) -> list[tuple[str, str]]:
-    """The parameters a new query from the search form keeps (all but the query and page)."""
+    """The parameters a new query from the search form keeps: all but the query, the page
+    and a `limit` that is not a page size (it would refuse the new search again)."""
     return [(k, v) for k, v in parse_qsl(request.query_string)
-            if k not in ("q", "offset", "back")]
+            if k not in ("q", "offset", "back")
+            and (k != "limit" or (v.isascii() and v.isdigit() and 0 < int(v[:30])))]
 
 
 def _month_bounds(month: str) -> tuple[str, str] | None:
@@ -410,8 +412,8 @@ _RUSSIAN_ERRORS = [
                                                  "фразу второй кавычкой"),
     (re.compile(r"needs at least one word"), lambda m: "в запросе нужно хотя бы одно слово, "
                                                        "кроме исключённых (-слово)"),
-    (re.compile(r"^(.*) is not a date"), lambda m: f"{m.group(1)} — не дата (нужна дата вида "
-                                                   "2026-11-30)"),
+    (re.compile(r"^'?(.*?)'? is not a date"), lambda m: f"«{m.group(1)}» — не дата (нужна "
+                                                         "дата вида 2026-11-30)"),
 ]
 
 
@@ -587,8 +589,10 @@ async def overview_page(datasette, request):
     for _month, country, count in by["country"]:
         per_country[country] += count
     chosen = {c.upper() for c in query.countries}
-    everywhere = {c for c, n in per_country.items() if n == found} if len(per_country) > 1 \
-        else set()
+    others = set(per_country) - chosen
+    everywhere = {c for c in others if per_country[c] == found}
+    if everywhere == others:  # nothing else to show: keep them
+        everywhere = set()
     left_out = [(names.get(c, c), "выбрана в фильтре" if c in chosen else
                  "есть в каждой найденной новости")
                 for c in sorted(per_country, key=lambda c: -per_country[c])
