@@ -599,14 +599,17 @@ async def overview_page(datasette, request):
                 if c in chosen or c in everywhere]
     country_rows = [r for r in by["country"] if r[1] not in chosen and r[1] not in everywhere]
     current = common["today"].strftime("%Y-%m")
-    charts = {"country": _chart(country_rows, labels=names, current_month=current),
+    # up to now, unless the search ends earlier
+    through = None if query.until else current
+    charts = {"country": _chart(country_rows, labels=names, current_month=current,
+                                through=through),
               "sector": _chart(by["sector"], labels=common["sector_names"],
-                               current_month=current)}
+                               current_month=current, through=through)}
     context = {**common, "charts": charts, "total": totals[0] or 0,
                "cooperation": totals[1] or 0, "found": found, "left_out": left_out,
                "chips": _chips(request, common["today"], "/overview"),
-               "hidden": _hidden(request), "q": query.text or "", "filtered": bool(request.query_string),
-               "search_link": _link(request), "plural": plural}
+               "hidden": _hidden(request), "q": query.text or "",
+               "filtered": bool(request.query_string), "search_link": _link(request), "plural": plural}
     return Response.html(await datasette.render_template("monitor_overview.html", context,
                                                          request=request))
 
@@ -633,13 +636,14 @@ def _months_between(first: str, last: str) -> list[str]:
 
 def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
            height: int = 240, *, labels: dict | None = None,
-           current_month: str | None = None) -> dict:
+           current_month: str | None = None, through: str | None = None) -> dict:
     """A small SVG line chart: counts per month of the `top` most frequent series.
 
     Every month from the first to the last is on the x axis (short Russian names, the
     year under the first and under each January); the y axis has 0, the middle and the
     peak with grid lines; labels stay inside the picture. `labels` names the series
-    (Russian names for IDs). The current month, still partial, is shaded and its segment
+    (Russian names for IDs). `through` ('2026-12') extends the axis to that month (months
+    without items count 0). The current month, still partial, is shaded and its segment
     dashed, so a drop there is not read as a fall.
     """
     labels = labels or {}
@@ -650,7 +654,8 @@ def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
     present = sorted({month for month, _, _ in rows if month and _month_bounds(month)})
     if not present or not names:
         return {"svg": "", "legend": [], "empty": True, "partial": False}
-    months = _months_between(present[0], present[-1])
+    months = _months_between(present[0], max(present[-1], through or "")
+                             if through and _month_bounds(through) else present[-1])
     values = {(m, s): c for m, s, c in rows}
     peak = max(values.get((m, s), 0) for m in months for s in names) or 1
     left, right, top_pad, bottom = 44, 24, 16, 40
@@ -673,7 +678,7 @@ def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
                      '<title>текущий месяц ещё не закончился</title></rect>'
                      f'<text x="{x1 - 2:.1f}" y="{top_pad + 12}" font-size="11" '
                      'fill="#5b6b7b" text-anchor="end">неполный</text>')
-    for tick in sorted({0, peak, peak // 2} if peak >= 4 else {0, peak}):
+    for tick in range(peak + 1) if peak <= 5 else (0, peak // 2, peak):
         parts.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" '
                      f'y2="{y(tick):.1f}" stroke="{"#999" if tick == 0 else "#e3e7ec"}"/>'
                      f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="12" '

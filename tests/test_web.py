@@ -733,8 +733,13 @@ def test_the_overview_follows_the_filters(site, page):
     page.click("text=Эти новости списком")
     page.wait_for_load_state()
     assert _query(page.url) == [("country", "CN")]
-    # axis labels: Russian month names, every month between the first and the last
+    # up to now: the current month is on the axis, marked as partial
     page.goto(site["base"] + "/overview")
+    assert page.locator("[data-chart=sector] .partial-note").is_visible()
+    assert page.locator("[data-chart=sector] svg rect.partial").count() == 1
+    # axis labels: Russian month names, every month between the first and the last
+    page.goto(site["base"] + "/overview?until=2026-05-31")
+    assert page.locator("[data-chart=sector] .partial-note").count() == 0
     labels = page.eval_on_selector_all("[data-chart=sector] svg text",
                                         "ts => ts.map(t => t.textContent)")
     assert ["фев", "мар", "апр", "май"] == [t for t in labels if t in MONTHS_SHORT]
@@ -759,6 +764,9 @@ def test_the_chart_marks_the_current_month_and_names_its_series():
     assert "Китай, декабрь 2026: 1" in chart["svg"]
     past = _chart(rows, current_month="2027-01")
     assert not past["partial"] and "dasharray" not in past["svg"]
+    # extended to the current month: its months count 0, it is the partial one
+    later = _chart(rows, current_month="2027-02", through="2027-02")
+    assert later["partial"] and later["svg"].count("<title>CN, ") == 5  # Oct .. Feb
     # two years: the year under the first month and under January
     years = _chart([("2025-11", "CN", 1), ("2026-02", "CN", 2)])["svg"]
     assert years.count(">2025<") == 1 and years.count(">2026<") == 1 and ">янв<" in years
