@@ -641,8 +641,8 @@ def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
 
     Every month from the first to the last is on the x axis (short Russian names, the
     year under the first and under each January); the y axis has every count up to 5,
-    else 0, the middle and the peak, with grid lines; labels stay inside the picture. `labels` names the series
-    (Russian names for IDs). `through` ('2026-12') extends the axis to that month (months
+    else 0, the middle and the peak, with grid lines; labels stay inside the picture.
+    `labels` names the series (Russian names for IDs). `through` ('2026-12') extends the axis to that month (months
     without items count 0). The current month, still partial, is shaded and its segment
     dashed, so a drop there is not read as a fall.
     """
