@@ -235,8 +235,9 @@ def serve(ctx: Context, host: str, port: int) -> None:
     """Serve the analysts' web UI (in Russian) over the database, read-only.
 
     Search with facets by sector, country, organisation, outlet and month; each item with
-    its entities highlighted and all its sources; an overview with charts; Datasette's
-    tables, SQL, JSON and CSV underneath. Listens on 127.0.0.1 unless told otherwise, and
+    its entities highlighted and all its sources; an overview with charts; the query
+    language at /help; times in the config's digest.timezone (default Europe/Moscow);
+    Datasette's tables, SQL, JSON and CSV underneath. Listens on 127.0.0.1 unless told otherwise, and
     refuses any other address without MONITOR_WEB_PASSWORD (login "monitor").
 
     \b
