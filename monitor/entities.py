@@ -303,6 +303,18 @@ def _gazetteer_mentions(doc: Doc) -> list[tuple[int, int, str, str | None, str, 
     return result
 
 
+def _inner_country(ent: Span, found) -> str | None:
+    """The one country named inside an unlinked name by a dependent word, not its head:
+    "Герб Литвы" -> LT, but "Северной Америкой" is not the US."""
+    if ent.label_ == "PER":
+        return None
+    root = _span_root(ent).i
+    codes = {m.country for m in found
+             if m.kind in ("country", "country_adj") and m.country
+             and ent.start <= m.start and m.end <= ent.end and not m.start <= root < m.end}
+    return codes.pop() if len(codes) == 1 else None
+
+
 def doc_entities(doc: Doc) -> list[Entity]:
     """Entities of a processed Doc, with offsets into the title or the text: the NER's
     spans (an ORG with its party) and the gazetteer's country mentions the NER missed."""
@@ -310,6 +322,9 @@ def doc_entities(doc: Doc) -> list[Entity]:
     text_start = doc.user_data["text_start"]
     combined = doc.user_data["text"]
     parties = _parties_of(doc)
+    from .gazetteer import matches
+
+    found = matches(doc)
 
     def entity(start_token: int, end_token: int, **fields) -> Entity:
         start, stop = token_offsets(doc, start_token, end_token)
@@ -324,7 +339,7 @@ def doc_entities(doc: Doc) -> list[Entity]:
         result.append(entity(ent.start, ent.end, type=ent.label_,
                              normal=ent._.normal or ent.text, canonical=ent._.canonical,
                              country=(party._.country if party is not None else None)
-                             or ent._.country,
+                             or ent._.country or _inner_country(ent, found),
                              party=party._.normal if party is not None else None))
     for start, end, label, kind, normal, canonical, country in _gazetteer_mentions(doc):
         result.append(entity(start, end, type=label, normal=normal, canonical=canonical,

@@ -77,8 +77,10 @@ def load_factru(directory: Path, limit: int | None = None) -> list[FactRuDoc]:
 
 
 # NEREL's entity types that are PER, LOC or ORG (the others: dates, professions, events...)
+# (the files spell STATE_OR_PROVINCE; its brat configuration abbreviates it STATE_OR_PROV)
 NEREL_TYPES = {"PERSON": "PER", "COUNTRY": "LOC", "CITY": "LOC", "STATE_OR_PROV": "LOC",
-               "LOCATION": "LOC", "DISTRICT": "LOC", "ORGANIZATION": "ORG"}
+               "STATE_OR_PROVINCE": "LOC", "LOCATION": "LOC", "DISTRICT": "LOC",
+               "ORGANIZATION": "ORG"}
 
 
 def read_brat(path: Path) -> list[tuple[int, int, str, str]]:
