@@ -291,8 +291,10 @@ def monitor_normal(text: str, start: int, stop: int) -> str | None:
     from .nlp import process
 
     for entity in doc_entities(process("", text)):
+        if entity.kind == "adjective":
+            continue
         if entity.start <= start < entity.stop or start <= entity.start < stop:
-            return entity.normal
+            return entity.party or entity.normal  # an ORG with its country: its party
     return None
 
 

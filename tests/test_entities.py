@@ -123,3 +123,18 @@ def test_offsets_point_into_title_and_text():
 def test_known_organisations_and_their_countries(text, mention, country):
     e = entity(text, mention)
     assert (e.type, e.country) == ("ORG", country)
+
+
+def test_an_unlinked_name_takes_the_country_a_dependent_word_names():
+    from spacy.tokens import Span
+
+    from monitor.entities import _inner_country
+    from monitor.gazetteer import matches
+    from monitor.nlp import process
+
+    doc = process("", "Герб Литвы висит в зале. Туристы из Северной Америки приехали.")
+    coat = Span(doc, 0, 2, label="LOC")  # as the NER tags "Герб Литвы" in NEREL's news
+    assert _inner_country(coat, matches(doc)) == "LT"
+    start = [t.i for t in doc if t.text == "Северной"][0]
+    america = Span(doc, start, start + 2, label="LOC")
+    assert _inner_country(america, matches(doc)) is None  # the head word is no country
