@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from spacy.tokens import Doc, Span, Token
 
+from .entities import party_spans
 from .gazetteer import Match, matches
 from .nlp import token_offsets
 
@@ -315,7 +316,8 @@ def _governors(token: Token, depth: int = 4) -> list[Token]:
 
 
 def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
-    """What one sentence says about cooperation (`doc_ents`: list(doc.ents), built once)."""
+    """What one sentence says about cooperation (`doc_ents`: `party_spans(doc)`, built
+    once)."""
     cues = SentenceCues(span=sent)
     coop_tokens = []
     sent_ents = [e for e in doc_ents if e.start >= sent.start and e.end <= sent.end]
@@ -445,7 +447,7 @@ def _org_countries(doc: Doc) -> dict[str, str]:
     """Organisation name -> country, from a country adjective just before it."""
     adjectives = {m.start: m.country for m in matches(doc) if m.kind == "country_adj"}
     result = {}
-    for ent in doc.ents:
+    for ent in party_spans(doc):
         if ent.label_ != "ORG":
             continue
         for i in range(max(0, ent.start - 3), ent.start):
@@ -461,7 +463,7 @@ def read_cues(doc: Doc) -> tuple[list[SentenceCues], list[SentenceCues]]:
     text_start = doc.user_data["text_start"]
     starts = doc.user_data["char_starts"]
     all_cues, title_cues = [], []
-    doc_ents = list(doc.ents)  # doc.ents builds new Span objects on every access
+    doc_ents = party_spans(doc)  # ORG+country as one party ("МИД России"), built once
     for sent in doc.sents:
         cues = sentence_cues(doc, sent, doc_ents)
         all_cues.append(cues)

@@ -195,3 +195,23 @@ def test_text_search_total_on_every_page(db_path):
                                   offset=everything.total + 5, include_all=True))
     assert past.items == [] and past.total == everything.total
     assert search(db, SearchQuery(text="водопроводчик", include_all=True)).total == 0
+
+
+def test_an_organisation_is_found_by_its_party_and_adjectives_by_their_country(db_path):
+    import sqlite_utils
+
+    assert found(db_path, "--org", "Минстрой России") == ["2"]
+    assert found(db_path, "--org", "минстрой") == ["2"]
+    db = sqlite_utils.Database(db_path)
+    item = db.execute("SELECT id FROM items WHERE url LIKE '%/2'").fetchone()[0]
+    rows = {(r[0], r[1], r[2]) for r in db.execute(
+        "SELECT e.type, e.normal, ie.text FROM item_entities ie "
+        "JOIN entities e ON e.id = ie.entity_id WHERE ie.item_id = ?", [item])}
+    # the NER's ORG "Минстрой" stored under its party, the country a location of its own,
+    # the adjective "японские" under Japan
+    assert {("ORG", "Минстрой России", "Минстрой"), ("LOC", "Россия", "России"),
+            ("LOC", "Япония", "японские")} <= rows
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "search", "--org", "Минстрой",
+                                      "--format", "json"])
+    [hit] = json.loads(result.stdout)
+    assert {"type": "ORG", "normal": "Минстрой России", "country": "RU"} in hit["entities"]

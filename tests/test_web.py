@@ -180,6 +180,10 @@ def test_search_facet_and_item_page(site, page):
     assert page.inner_text("h1.item-title") == titles[0]
     marks = page.locator(".entities-text mark").all_inner_texts()
     assert any("Воронеж" in m for m in marks) and any("Владивосток" in m for m in marks)
+    # the organisation and its country are marked apart, a country adjective as a place
+    assert any(m.startswith("Минстрой") and "России" not in m and "ОРГ" in m for m in marks)
+    assert any(m.startswith("России") and "МЕСТО" in m for m in marks)
+    assert any(m.startswith("японские") and "МЕСТО" in m for m in marks)
     rows = page.locator("table.sources tr").all_inner_texts()
     assert len(rows) == 3 and "Лента А" in rows[1] + rows[2] and "Лента Б" in rows[1] + rows[2]
     page.screenshot(path=str(site["db"].parent / "item.png"))
