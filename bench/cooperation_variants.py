@@ -1,0 +1,112 @@
+"""Detector variants the model card reports as tried and rejected, on real labelled news.
+
+Same protocol as `bench/cooperation_real.py` for the detector alone (5 outer folds grouped
+by story, Platt calibration and threshold from 4 inner folds of each training part), scored
+on the 1,484 hand-labelled posts and their `stream` subset. Variants:
+- `--embedding W`: the document's mean Navec word vector (the embedding Natasha's wheel
+  ships, standardised) appended to the TF-IDF features with weight W (0 = the shipped model);
+- `--drop SOURCE`: leave a source out of every training part (e.g. `tg-news-extra`, the
+  helper-labelled posts); it is still never scored.
+
+    .venv/bin/python bench/cooperation_variants.py --embedding 1 --factru ../shared/data/factrueval-2016/devset
+    .venv/bin/python bench/cooperation_variants.py --drop tg-news-extra --factru ../shared/data/factrueval-2016/devset
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from monitor import train
+from monitor.metrics import prf
+from monitor.modelfiles import training_data_dir
+
+WORD = re.compile(r"\w+")
+
+
+def embeddings(docs: list[train.LabelledDoc]) -> np.ndarray:
+    """Each document's mean over sentences of the mean Navec vector of its words."""
+    from natasha import NewsEmbedding
+
+    emb = NewsEmbedding()
+
+    def sentence(text: str) -> np.ndarray:
+        vectors = [emb[w] for w in WORD.findall(text.lower()) if w in emb and not w.isdigit()]
+        return np.mean(vectors, axis=0) if vectors else np.zeros(300)
+
+    e = np.array([np.mean([sentence(s) for s in d.sentences], axis=0) if d.sentences
+                  else np.zeros(300) for d in docs])
+    return (e - e.mean(0)) / (e.std(0) + 1e-6) / np.sqrt(e.shape[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--embedding", type=float, default=0.0)
+    parser.add_argument("--drop", default="", help="comma-separated sources left out of training")
+    parser.add_argument("--seeds", default="13,1")
+    parser.add_argument("--factru", type=Path, default=None,
+                        help="also train on the factRuEval dev stream (texts from this folder)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    docs = []
+    for name, rows in train.cooperation_sources(training_data_dir(), args.factru).items():
+        docs += train.read_labelled(rows, name)
+    print(f"{len(docs)} items analysed in {time.monotonic() - started:.0f} s")
+    groups = train.story_groups(docs)
+    y = np.array([d.label for d in docs])
+    flat = [[g for grams in d.grams for g in grams] for d in docs]
+    weights = np.array([d.weight for d in docs])
+    real = np.array([d.source in train.REAL for d in docs])
+    keep = np.array([d.source not in args.drop.split(",") for d in docs])
+    dense = embeddings(docs) * args.embedding if args.embedding else None
+
+    def matrix(vectorizer, index, fit=False):
+        texts = [flat[i] for i in index]
+        x = vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts)
+        return sparse.hstack([x, dense[index]]).tocsr() if dense is not None else x
+
+    def fit(index):
+        vectorizer = TfidfVectorizer(analyzer=lambda g: g, min_df=train.MIN_DF,
+                                     sublinear_tf=True)
+        x = matrix(vectorizer, index, fit=True)
+        model = LogisticRegression(C=train.DETECTOR_C, class_weight="balanced",
+                                   max_iter=5000).fit(x, y[index], sample_weight=weights[index])
+        return lambda other: model.decision_function(matrix(vectorizer, other))
+
+    hand = np.array([d.source == "tg-news" for d in docs])
+    stream = hand & np.array([d.subset == "stream" for d in docs])
+    runs = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        flagged = np.zeros(len(docs), bool)
+        for train_index, test_index in train._folds(docs, groups, 5, seed):
+            train_index = train_index[keep[train_index]]
+            raw = np.zeros(len(train_index))
+            inner = train._folds([docs[i] for i in train_index], groups[train_index], 4, seed)
+            for a, b in inner:
+                raw[b] = fit(train_index[a])(train_index[b])
+            platt = LogisticRegression(C=1e4, max_iter=1000).fit(raw.reshape(-1, 1),
+                                                                 y[train_index])
+            calibrated = platt.predict_proba(raw.reshape(-1, 1))[:, 1]
+            part_real = real[train_index]
+            threshold = train._best_threshold(y[train_index][part_real], calibrated[part_real])
+            scores = platt.predict_proba(fit(train_index)(test_index).reshape(-1, 1))[:, 1]
+            flagged[test_index] = scores >= threshold
+        all_posts, on_stream = prf(y[hand], flagged[hand]), prf(y[stream], flagged[stream])
+        runs.append([all_posts["precision"], all_posts["recall"], all_posts["f1"],
+                     on_stream["precision"], on_stream["f1"]])
+        print(f"seed {seed}: hand-labelled P {all_posts['precision']} R {all_posts['recall']} "
+              f"F1 {all_posts['f1']}; stream P {on_stream['precision']} F1 {on_stream['f1']}")
+    mean = np.round(np.mean(runs, axis=0), 3)
+    print(f"mean: P {mean[0]} R {mean[1]} F1 {mean[2]}; stream P {mean[3]} F1 {mean[4]} "
+          f"({vars(args)}, {time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
