@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
 import hmac
-import io
 import os
 from collections import Counter
 from pathlib import Path
@@ -24,11 +22,14 @@ from .gazetteer import country_names
 from .highlight import safe_href
 from .sectors import sector_names
 from .lemmas import lemmatize, search_lemma
-from .search import QueryError, SearchQuery, item_details, search, story_sources
+from .filters import DEFAULT_TIMEZONE, FilterError, register_functions
+from .query import QueryError
+from .search import SearchQuery, item_details, overview, search, story_sources
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 FACET_LIMIT = 12
-MAX_LIMIT = 200  # results per page and per export chunk, whatever `limit` asks
+MAX_LIMIT = 200  # results per page (and in /search.json), whatever `limit` asks
+PLUGIN = "monitor-web"
 MAX_OFFSET = 1_000_000_000
 
 
@@ -43,8 +44,7 @@ def prepare_connection(conn):
     """SQL functions for Datasette's SQL editor: monitor_lemmas('японских компаний')."""
     conn.create_function("monitor_lemmas", 1, lambda t: lemmatize(t or ""), deterministic=True)
     conn.create_function("monitor_lemma", 1, lambda w: search_lemma(w or ""), deterministic=True)
-    conn.create_function("monitor_casefold", 1, lambda t: (t or "").casefold(),
-                         deterministic=True)
+    register_functions(conn)
 
 
 @hookimpl
@@ -57,7 +57,8 @@ def prepare_jinja2_environment(env):
 def register_routes():
     return [
         (r"^/$", search_page),
-        (r"^/search\.(?P<format>json|csv)$", search_export),
+        (r"^/search\.json$", search_json),
+        (r"^/search\.(?P<format>csv|jsonl|atom)$", search_export),
         (r"^/item/(?P<item_id>\d+)$", item_page),
         (r"^/overview$", overview_page),
     ]
@@ -168,16 +169,16 @@ def _int_arg(request, name: str, default: int, low: int, high: int | None) -> in
     return min(value, high) if high is not None else value
 
 
-def _query_from(request, *, paging: bool = True) -> SearchQuery:
+def _query_from(request, *, paging: bool = True, cap: bool = True) -> SearchQuery:
     """The search asked for in the URL; raises PagingError for a bad limit or offset
-    (paging=False: the default page instead)."""
+    (paging=False: the default page instead; cap=False: no MAX_LIMIT, for exports)."""
     args = request.args
-    limit = _int_arg(request, "limit", 20, 1, MAX_LIMIT) if paging else 20
+    limit = _int_arg(request, "limit", 20, 1, MAX_LIMIT if cap else None) if paging else 20
     offset = _int_arg(request, "offset", 0, 0, None) if paging else 0
     return SearchQuery(
         text=args.get("q") or None,
-        sectors=args.getlist("sector"),
-        countries=args.getlist("country"),
+        sectors=list(dict.fromkeys(args.getlist("sector"))),
+        countries=list(dict.fromkeys(args.getlist("country"))),
         org=args.get("org") or None,
         person=args.get("person") or None,
         feed=args.get("feed") or None,
@@ -190,54 +191,29 @@ def _query_from(request, *, paging: bool = True) -> SearchQuery:
     )
 
 
+def zone(datasette) -> str:
+    """The time zone of the UI (the config's, given to `make_datasette`)."""
+    return (datasette.plugin_config(PLUGIN) or {}).get("timezone") or DEFAULT_TIMEZONE
+
+
+def error_text(exc: Exception) -> str:
+    """The Russian message of a QueryError, FilterError or PagingError."""
+    return exc.russian() if hasattr(exc, "russian") else str(exc)
+
+
 def _run(datasette, query: SearchQuery):
-    """Run a search and its facets on a read-only connection of Datasette's."""
+    """Run a search with its facets, in one pass, on a read-only connection of Datasette's.
+    Raises QueryError or FilterError (see `error_text`)."""
     database = datasette.get_database(_db_name(datasette))
+    tz = zone(datasette)
 
     def work(conn):
         import sqlite_utils
 
-        db = sqlite_utils.Database(conn)
-        result = search(db, query)
-        facets = _facets(db, query)
-        return result, facets
+        result = search(sqlite_utils.Database(conn), query, zone=tz, facets=True)
+        return result, result.facets
 
     return database.execute_fn(work)
-
-
-def _facets(db, query: SearchQuery) -> dict:
-    """Counts by sector, country, organisation, feed and month over the whole result set."""
-    everything = SearchQuery(**{**query.__dict__, "limit": 100_000, "offset": 0})
-    ids = [item["id"] for item in search(db, everything).items] if query.text else None
-    if ids is None:
-        from .search import _filters
-
-        where, params = _filters(query)
-        condition = " AND ".join(where) or "1"
-        ids = [r[0] for r in db.execute(f"SELECT items.id FROM items WHERE {condition}",
-                                        params)]
-    if not ids:
-        return {}
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS facet_ids (id INTEGER PRIMARY KEY)")
-    db.execute("DELETE FROM facet_ids")
-    db.conn.executemany("INSERT INTO facet_ids VALUES (?)", [(i,) for i in ids])
-    sql = {
-        "sector": "SELECT sector, count(*) n FROM item_sectors JOIN facet_ids ON facet_ids.id = item_id "
-                  "GROUP BY sector ORDER BY n DESC",
-        "country": "SELECT country, count(*) n FROM item_countries JOIN facet_ids ON facet_ids.id = item_id "
-                   "GROUP BY country ORDER BY n DESC",
-        "org": "SELECT e.normal, count(DISTINCT ie.item_id) n FROM item_entities ie "
-               "JOIN facet_ids ON facet_ids.id = ie.item_id JOIN entities e ON e.id = ie.entity_id "
-               "WHERE e.type = 'ORG' GROUP BY e.normal ORDER BY n DESC",
-        "feed": "SELECT f.name, count(*) n FROM item_sources s JOIN facet_ids ON facet_ids.id = s.item_id "
-                "JOIN feeds f ON f.id = s.feed_id GROUP BY f.name ORDER BY n DESC",
-        "month": "SELECT substr(published, 1, 7) m, count(*) n FROM items "
-                 "JOIN facet_ids ON facet_ids.id = items.id GROUP BY m ORDER BY m DESC",
-    }
-    facets = {name: [(value, count) for value, count in db.execute(q).fetchall()[:FACET_LIMIT]]
-              for name, q in sql.items()}
-    db.execute("DELETE FROM facet_ids")
-    return facets
 
 
 def _link(request, **changes) -> str:
@@ -264,12 +240,12 @@ async def search_page(datasette, request):
     if error is None:
         try:
             result, facets = await _run(datasette, query)
-        except QueryError as exc:
-            error = str(exc)
+        except (QueryError, FilterError) as exc:
+            status, error = 400, error_text(exc)
     facet_links = {}
     for name, values in facets.items():
         links = []
-        for value, count in values:
+        for value, count in values if name == "sector" else values[:FACET_LIMIT]:
             if name == "month":
                 year, month = value.split("-")
                 last = "31" if month in ("01", "03", "05", "07", "08", "10", "12") else \
@@ -308,24 +284,81 @@ def _active(request):
             yield key, values
 
 
-async def search_export(datasette, request):
-    format = request.url_vars["format"]
+async def search_json(datasette, request):
+    """One page of the search, as the page shows it: {"total" (stories), "matches"
+    (items), "offset", "limit", "last_offset", "items" (item details, one per story), "facets"}.
+    A bad query, filter or page is a 400 {"error": Russian text, "field", "valid"}."""
     try:
-        result, _ = await _run(datasette, _query_from(request))
-    except (QueryError, PagingError) as exc:
-        return Response.json({"error": str(exc)}, status=400)
+        result, facets = await _run(datasette, _query_from(request))
+    except (QueryError, FilterError, PagingError) as exc:
+        return _json_error(exc)
     items = [{k: v for k, v in item.items() if k != "snippet_html"} for item in result.items]
-    if format == "json":
-        return Response.json({"total": result.total, "items": items})
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["id", "published", "feed", "title", "url", "countries", "sectors",
-                     "evidence"])
-    for item in items:
-        writer.writerow([item["id"], item["published"], item["feed"], item["title"],
-                         item["url"], " ".join(item["countries"]),
-                         " ".join(s["id"] for s in item["sectors"]), item["evidence"] or ""])
-    return Response(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    return Response.json({"total": result.total, "matches": result.matches,
+                          "offset": result.offset, "limit": result.limit,
+                          "last_offset": result.last_offset, "ignored": result.ignored,
+                          "items": items,
+                          "facets": {k: [list(v) for v in vs] for k, vs in facets.items()}},
+                         headers={"content-type": "application/json; charset=utf-8"})
+
+
+def _json_error(exc: Exception):
+    body = {"error": error_text(exc)}
+    if isinstance(exc, FilterError):
+        body.update(field=exc.field, value=exc.value, valid=exc.valid)
+    return Response.json(body, status=400)
+
+
+async def search_export(datasette, request):
+    """The whole result set, streamed (monitor.export): /search.csv, /search.jsonl,
+    /search.atom; `limit` and `offset` cut it when given."""
+    from datasette.utils.asgi import AsgiStream
+
+    from . import export
+
+    fmt = request.url_vars["format"]
+    database = datasette.get_database(_db_name(datasette))
+    tz = zone(datasette)
+    try:
+        query = _query_from(request, cap=False)
+        limit = query.limit if (request.args.get("limit") or "").strip() else None
+    except PagingError as exc:
+        return _json_error(exc)
+
+    def plan(conn):
+        import sqlite_utils
+
+        return export.plan(sqlite_utils.Database(conn), query, fmt, zone=tz, limit=limit,
+                           offset=query.offset)
+
+    try:
+        hits = await database.execute_fn(plan)
+    except (QueryError, FilterError) as exc:
+        return _json_error(exc)
+    base = f"{request.scheme}://{request.host}"
+    writer = export.Writer(fmt, title=f"monitor: {query.text or 'поиск'}",
+                           self_url=f"{base}{request.path}?{request.query_string}",
+                           alternate_url=f"{base}/?{request.query_string}")
+
+    async def stream(out):
+        first = True
+        for part in export.chunks(hits) if hits else [[]]:
+            def fetch(conn, part=part):
+                import sqlite_utils
+
+                return export.rows(sqlite_utils.Database(conn), part, base, tz)
+
+            data = await database.execute_fn(fetch)
+            if first:
+                await out.write(writer.head(data))
+                first = False
+            await out.write(writer.body(data))
+        tail = writer.tail()
+        if tail:
+            await out.write(tail)
+
+    headers = {"content-disposition": f'inline; filename="monitor-search.{fmt}"'} \
+        if fmt != "atom" else {}
+    return AsgiStream(stream, headers=headers, content_type=export.FORMATS[fmt])
 
 
 async def item_page(datasette, request):
@@ -363,17 +396,20 @@ async def item_page(datasette, request):
 async def overview_page(datasette, request):
     database = datasette.get_database(_db_name(datasette))
 
+    tz = zone(datasette)
+    try:
+        query = _query_from(request, paging=False)
+    except PagingError:
+        query = SearchQuery()
+
     def work(conn):
-        by = {}
-        for name, sql in {
-            "country": "SELECT substr(i.published, 1, 7), c.country, count(*) FROM items i "
-                       "JOIN item_countries c ON c.item_id = i.id WHERE i.is_cooperation = 1 "
-                       "GROUP BY 1, 2",
-            "sector": "SELECT substr(i.published, 1, 7), s.sector, count(*) FROM items i "
-                      "JOIN item_sectors s ON s.item_id = i.id WHERE i.is_cooperation = 1 "
-                      "GROUP BY 1, 2",
-        }.items():
-            by[name] = conn.execute(sql).fetchall()
+        import sqlite_utils
+
+        db = sqlite_utils.Database(conn)
+        try:  # stories per month, of the page's search (every cooperation item by default)
+            by = overview(db, query, zone=tz)
+        except (QueryError, FilterError):
+            by = overview(db, SearchQuery(), zone=tz)
         totals = conn.execute("SELECT count(*), sum(is_cooperation = 1) FROM items").fetchone()
         return by, totals
 
@@ -426,8 +462,9 @@ def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
 
 # --- serving --------------------------------------------------------------------------------
 
-def make_datasette(db_path: Path):
-    """A Datasette over the store: read-only, with this plugin's pages and SQL functions."""
+def make_datasette(db_path: Path, timezone: str | None = None):
+    """A Datasette over the store: read-only, with this plugin's pages and SQL functions;
+    dates in `timezone` (the config's)."""
     from datasette.app import Datasette
     from datasette.plugins import pm
 
@@ -440,7 +477,8 @@ def make_datasette(db_path: Path):
         settings={"sql_time_limit_ms": 3000, "default_page_size": 50,
                   "allow_download": False},
         metadata={"title": "monitor — сотрудничество в новостях",
-                  "description": "Новости о сотрудничестве стран, регионов и организаций"},
+                  "description": "Новости о сотрудничестве стран, регионов и организаций",
+                  "plugins": {PLUGIN: {"timezone": timezone or DEFAULT_TIMEZONE}}},
         template_dir=str(Path(__file__).parent / "templates"),
     )
 
@@ -458,23 +496,25 @@ def check_bind(host: str) -> None:
         "(login 'monitor') or bind 127.0.0.1")
 
 
-def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001) -> None:
+def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
+          timezone: str | None = None) -> None:
     """Serve the web UI until interrupted."""
     import uvicorn
 
     check_bind(host)
-    app = protect(make_datasette(db_path).app(), host, port)
+    app = protect(make_datasette(db_path, timezone).app(), host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001):
+def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
+                    timezone: str | None = None):
     """Start the web UI in a daemon thread (for `monitor run`); returns the uvicorn server."""
     import threading
 
     import uvicorn
 
     check_bind(host)
-    app = protect(make_datasette(db_path).app(), host, port)
+    app = protect(make_datasette(db_path, timezone).app(), host, port)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     server.install_signal_handlers = lambda: None  # the main thread owns signals
     thread = threading.Thread(target=server.run, name="web", daemon=True)

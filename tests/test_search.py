@@ -137,10 +137,12 @@ def test_results_carry_snippets_sources_and_ranking(db_path):
 
 def test_csv_and_table_formats(db_path):
     csv_out = CliRunner().invoke(cli, ["--db", str(db_path), "search", "--format", "csv"]).stdout
-    assert csv_out.splitlines()[0].startswith("id,published,feed,title")
-    assert len(csv_out.splitlines()) == 6  # header + 5 cooperation items
+    assert csv_out.splitlines()[0] == ("\ufeffid,title,url,item_url,outlets,publications,"
+                                       "published,sectors,countries,organisations,score,"
+                                       "evidence")
+    assert len(csv_out.splitlines()) == 6  # header + 5 cooperation stories, all of them
     table = CliRunner().invoke(cli, ["--db", str(db_path), "search", "газ"]).output
-    assert "Китай" in table and "1 of 1 items" in table
+    assert "Китай" in table and "1 of 1 stories (1 items)" in table
 
 
 def test_limit_and_offset(db_path):
@@ -166,7 +168,7 @@ def test_reindex_rebuilds_the_index(db_path):
 
 @pytest.mark.parametrize("query,expression", [
     ("водоочистку", '"водоочистка"'),
-    ('"японских компаний" OR Китай', '("японский компания" OR "китай")'),
+    ('"японских компаний" OR газ', '("японский компания" OR "газ")'),
     ("газ -санкции", '"газ" NOT ("санкция")'),
 ])
 def test_query_translation(query, expression):
