@@ -73,6 +73,26 @@ def _local_month(published_hour: str, zone_name: str) -> str:
     return moment.astimezone(zone_of(zone_name)).strftime("%Y-%m")
 
 
+@lru_cache(maxsize=16)
+def _fixed_offset(zone_name: str) -> int | None:
+    """The zone's UTC offset in minutes if it has kept one since 2015 (Europe/Moscow has),
+    else None: the month of a time is then plain SQL instead of a Python call per row."""
+    zone = zone_of(zone_name)
+    offsets = {datetime(year, month, 1, tzinfo=zone).utcoffset()
+               for year in range(2015, 2040) for month in (1, 7)}
+    if len(offsets) != 1:
+        return None
+    return int(offsets.pop().total_seconds() // 60)
+
+
+def _month_sql(column: str, zone) -> str:
+    """SQL for the month (YYYY-MM) of a stored UTC time, in the time zone."""
+    minutes = _fixed_offset(zone_of(zone).key)
+    if minutes is None:
+        return f"monitor_month({column})"
+    return f"strftime('%Y-%m', {column}, '{minutes:+d} minutes')"
+
+
 def _prepare(db: sqlite_utils.Database, zone) -> None:
     register_functions(db.conn)
     name = zone_of(zone).key
@@ -80,6 +100,10 @@ def _prepare(db: sqlite_utils.Database, zone) -> None:
         "monitor_month", 1,
         lambda published: _local_month(published[:13], name) if published else None,
         deterministic=True)
+    # the matches, their sorts and groups in memory, with room to sort without spilling
+    db.execute("PRAGMA temp_store = MEMORY")
+    if db.execute("PRAGMA cache_size").fetchone()[0] > -65536:
+        db.execute("PRAGMA cache_size = -65536")
     db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {HITS} (id INTEGER PRIMARY KEY, "
                "story INTEGER NOT NULL, rank REAL, published TEXT NOT NULL)")
 
@@ -93,12 +117,13 @@ def _fill(db: sqlite_utils.Database, query: SearchQuery, parsed: ParsedQuery, zo
         db.execute(
             f"INSERT INTO {HITS} SELECT items.id, coalesce(items.story_id, items.id), "
             f"bm25(items_fts, {TITLE_WEIGHT}, 1.0), items.published "
-            "FROM items_fts JOIN items ON items.id = items_fts.rowid "
+            # the narrow index, not the rows with their texts (store._v8)
+            "FROM items_fts JOIN items INDEXED BY items_facts ON items.id = items_fts.rowid "
             f"WHERE items_fts MATCH ?{condition}", [parsed.expression, *params])
     else:
         db.execute(
             f"INSERT INTO {HITS} SELECT items.id, coalesce(items.story_id, items.id), NULL, "
-            f"items.published FROM items WHERE 1{condition}", params)
+            f"items.published FROM items INDEXED BY items_facts WHERE 1{condition}", params)
 
 
 def _stories_sql(ranked: bool) -> str:
@@ -144,7 +169,7 @@ def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
         item["more_ids"] = more.get(item["id"], [])
         item["more"] = len(item["more_ids"])
     return SearchResult(items=items, total=total, query_lemmas=parsed.highlight,
-                        matches=matches, facets=_facets(db) if facets else {},
+                        matches=matches, facets=_facets(db, zone) if facets else {},
                         ignored=parsed.ignored, limit=query.limit, offset=query.offset)
 
 
@@ -163,30 +188,33 @@ def _more_ids(db: sqlite_utils.Database, best_of: dict[int, int], ranked: bool
     return more
 
 
+# CROSS JOIN: the matches drive the loop (the planner has no statistics of the temporary
+# table and would scan the whole facet table instead).
 FACETS = {
     "sector": "SELECT s.sector, count(DISTINCT h.story) n FROM {hits} h "
-              "JOIN item_sectors s ON s.item_id = h.id GROUP BY s.sector ORDER BY n DESC, 1",
+              "CROSS JOIN item_sectors s ON s.item_id = h.id GROUP BY s.sector ORDER BY n DESC, 1",
     "country": "SELECT c.country, count(DISTINCT h.story) n FROM {hits} h "
-               "JOIN item_countries c ON c.item_id = h.id GROUP BY c.country "
+               "CROSS JOIN item_countries c ON c.item_id = h.id GROUP BY c.country "
                "ORDER BY n DESC, 1",
     "org": "SELECT e.normal, count(DISTINCT h.story) n FROM {hits} h "
-           "JOIN item_entities ie ON ie.item_id = h.id JOIN entities e ON e.id = ie.entity_id "
+           "CROSS JOIN item_entities ie ON ie.item_id = h.id JOIN entities e ON e.id = ie.entity_id "
            "WHERE e.type = 'ORG' GROUP BY e.id ORDER BY n DESC, 1 LIMIT {limit}",
     "feed": "SELECT f.name, count(DISTINCT h.story) n FROM {hits} h "
-            "JOIN item_sources s ON s.item_id = h.id JOIN feeds f ON f.id = s.feed_id "
+            "CROSS JOIN item_sources s ON s.item_id = h.id JOIN feeds f ON f.id = s.feed_id "
             "GROUP BY f.id ORDER BY n DESC, 1 LIMIT {limit}",
-    "month": "SELECT monitor_month(h.published) m, count(DISTINCT h.story) n FROM {hits} h "
+    "month": "SELECT {month} m, count(DISTINCT h.story) n FROM {hits} h "
              "GROUP BY m ORDER BY m DESC",
 }
 
 
-def _facets(db: sqlite_utils.Database, limit: int = FACET_LIMIT) -> dict:
+def _facets(db: sqlite_utils.Database, zone, limit: int = FACET_LIMIT) -> dict:
     """Stories of the matches by sector, country, organisation, outlet and month (in the
     time zone): every sector, country and month, the `limit` first organisations and
     outlets. A story counts once under a value if any of its matched items has it."""
     result = {}
     for name, sql in FACETS.items():
-        rows = db.execute(sql.format(hits=HITS, limit=int(limit))).fetchall()
+        rows = db.execute(sql.format(hits=HITS, limit=int(limit),
+                                     month=_month_sql("h.published", zone))).fetchall()
         result[name] = [(value, count) for value, count in rows if value is not None]
     return result
 
@@ -214,8 +242,8 @@ def overview(db: sqlite_utils.Database, query: SearchQuery | None = None, *,
     for name, table, column in (("sector", "item_sectors", "sector"),
                                 ("country", "item_countries", "country")):
         result[name] = [tuple(row) for row in db.execute(
-            f"SELECT monitor_month(h.published), t.{column}, count(DISTINCT h.story) "
-            f"FROM {HITS} h JOIN {table} t ON t.item_id = h.id GROUP BY 1, 2 ORDER BY 1, 2")]
+            f"SELECT {_month_sql('h.published', zone)}, t.{column}, count(DISTINCT h.story) "
+            f"FROM {HITS} h CROSS JOIN {table} t ON t.item_id = h.id GROUP BY 1, 2 ORDER BY 1, 2")]
     return result
 
 
