@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -293,19 +294,24 @@ async def search_json(datasette, request):
     except (QueryError, FilterError, PagingError) as exc:
         return _json_error(exc)
     items = [{k: v for k, v in item.items() if k != "snippet_html"} for item in result.items]
-    return Response.json({"total": result.total, "matches": result.matches,
-                          "offset": result.offset, "limit": result.limit,
-                          "last_offset": result.last_offset, "ignored": result.ignored,
-                          "items": items,
-                          "facets": {k: [list(v) for v in vs] for k, vs in facets.items()}},
-                         headers={"content-type": "application/json; charset=utf-8"})
+    return _json({"total": result.total, "matches": result.matches,
+                  "offset": result.offset, "limit": result.limit,
+                  "last_offset": result.last_offset, "ignored": result.ignored,
+                  "items": items,
+                  "facets": {k: [list(v) for v in vs] for k, vs in facets.items()}})
+
+
+def _json(data, status: int = 200):
+    """JSON as readable UTF-8 (Datasette's Response.json escapes every non-ASCII letter)."""
+    return Response(json.dumps(data, ensure_ascii=False, default=repr), status=status,
+                    content_type="application/json; charset=utf-8")
 
 
 def _json_error(exc: Exception):
     body = {"error": error_text(exc)}
     if isinstance(exc, FilterError):
         body.update(field=exc.field, value=exc.value, valid=exc.valid)
-    return Response.json(body, status=400)
+    return _json(body, status=400)
 
 
 async def search_export(datasette, request):
