@@ -141,8 +141,11 @@ def queries(vocab: list[tuple[str, int]], count: int, seed: int = 2,
             band: tuple[int, int] = (30, 1000)) -> list[SearchQuery]:
     """Two content words each from the frequency ranks in `band` (by default skipping the
     30 most frequent, mostly function words), a sector filter each."""
+    from monitor.query import STOP_WORDS  # not searched (#18): a query of them is an error
+
     rng = random.Random(seed)
-    content = [w for w, c in vocab[band[0]:band[1]] if len(w) > 3 and w.isalpha()]
+    content = [w for w, c in vocab[band[0]:band[1]]
+               if len(w) > 3 and w.isalpha() and w not in STOP_WORDS]
     return [SearchQuery(text=" ".join(rng.sample(content, 2)), sectors=[rng.choice(SECTORS)],
                         limit=20) for _ in range(count)]
 

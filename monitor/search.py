@@ -153,15 +153,10 @@ def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
     query, parsed = _checked(db, query, zone)
     _prepare(db, zone)
     _fill(db, query, parsed, zone)
-    rows = db.execute(_stories_sql(bool(parsed.expression)) + " LIMIT ? OFFSET ?",
-                      [query.limit, query.offset]).fetchall()
-    if rows:
-        total = rows[0][3]
-    else:  # a page past the end still tells the total
-        total = db.execute(f"SELECT count(DISTINCT story) FROM {HITS}").fetchone()[0]
+    ids, total = _page(db, bool(parsed.expression), query.limit, query.offset)
     matches = db.execute(f"SELECT count(*) FROM {HITS}").fetchone()[0]
-    ids = [row[0] for row in rows]
-    more = _more_ids(db, {row[1]: row[0] for row in rows}, bool(parsed.expression))
+    more = _more_ids(db, {story: item_id for item_id, story in ids}, bool(parsed.expression))
+    ids = [item_id for item_id, _ in ids]
     items = item_details(db, ids)
     for item in items:
         item["snippet"] = snippet(item["text"], parsed.highlight)
@@ -173,12 +168,39 @@ def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
                         ignored=parsed.ignored, limit=query.limit, offset=query.offset)
 
 
+def _order(ranked: bool) -> str:
+    return "rank, published DESC, id" if ranked else "published DESC, id DESC"
+
+
+def _page(db: sqlite_utils.Database, ranked: bool, limit: int, offset: int
+          ) -> tuple[list[tuple[int, int]], int]:
+    """(item, story) of the page's stories, each its story's best match, and the number of
+    stories. The matches are read best first until the page is full: a bounded sort, not a
+    grouping of every match (a story is where its best match is); deep pages group."""
+    total = db.execute(f"SELECT count(DISTINCT story) FROM {HITS}").fetchone()[0]
+    wanted = min(offset + limit, total)
+    if wanted <= 0:
+        return [], total
+    fetch = wanted * 2 + 20
+    while fetch <= 50_000:
+        rows = db.execute(f"SELECT id, story FROM {HITS} ORDER BY {_order(ranked)} LIMIT ?",
+                          [fetch]).fetchall()
+        best: dict[int, int] = {}
+        for item_id, story in rows:
+            best.setdefault(story, item_id)
+        if len(best) >= wanted or len(rows) < fetch:
+            return [(i, s) for s, i in best.items()][offset:offset + limit], total
+        fetch *= 4
+    rows = db.execute(_stories_sql(ranked) + " LIMIT ? OFFSET ?", [limit, offset]).fetchall()
+    return [(row[0], row[1]) for row in rows], total
+
+
 def _more_ids(db: sqlite_utils.Database, best_of: dict[int, int], ranked: bool
               ) -> dict[int, list[int]]:
     """For each story's best item: the story's other matched items, best (newest) first."""
     if not best_of:
         return {}
-    order = "rank, published DESC, id" if ranked else "published DESC, id DESC"
+    order = _order(ranked)
     more: dict[int, list[int]] = {}
     for story, item_id in db.execute(
             f"SELECT story, id FROM {HITS} WHERE story IN ({','.join('?' * len(best_of))}) "
@@ -199,12 +221,26 @@ FACETS = {
     "org": "SELECT e.normal, count(DISTINCT h.story) n FROM {hits} h "
            "CROSS JOIN item_entities ie ON ie.item_id = h.id JOIN entities e ON e.id = ie.entity_id "
            "WHERE e.type = 'ORG' GROUP BY e.id ORDER BY n DESC, 1 LIMIT {limit}",
-    "feed": "SELECT f.name, count(DISTINCT h.story) n FROM {hits} h "
-            "CROSS JOIN item_sources s ON s.item_id = h.id JOIN feeds f ON f.id = s.feed_id "
-            "GROUP BY f.id ORDER BY n DESC, 1 LIMIT {limit}",
+    "feed": "SELECT f.name, t.n FROM (SELECT s.feed_id, count(DISTINCT h.story) n "
+            "FROM {hits} h CROSS JOIN item_sources s ON s.item_id = h.id GROUP BY s.feed_id) t "
+            "JOIN feeds f ON f.id = t.feed_id ORDER BY t.n DESC, 1 LIMIT {limit}",
     "month": "SELECT {month} m, count(DISTINCT h.story) n FROM {hits} h "
              "GROUP BY m ORDER BY m DESC",
 }
+
+
+# For a match set that is a good part of the store, reading the sector and country tables
+# in value order (store._v8's indexes) and looking each row up among the matches needs no
+# sort; for a small one, looking up each match's values is far cheaper.
+BY_VALUE = {
+    "sector": "SELECT s.sector, count(DISTINCT h.story) n FROM item_sectors s "
+              "INDEXED BY item_sectors_sector_item CROSS JOIN {hits} h ON h.id = s.item_id "
+              "GROUP BY s.sector ORDER BY n DESC, 1",
+    "country": "SELECT c.country, count(DISTINCT h.story) n FROM item_countries c "
+               "INDEXED BY item_countries_country_item CROSS JOIN {hits} h "
+               "ON h.id = c.item_id GROUP BY c.country ORDER BY n DESC, 1",
+}
+BY_VALUE_SHARE = 8  # by value when the matches are more than 1/8 of the items
 
 
 def _facets(db: sqlite_utils.Database, zone, limit: int = FACET_LIMIT) -> dict:
@@ -212,7 +248,12 @@ def _facets(db: sqlite_utils.Database, zone, limit: int = FACET_LIMIT) -> dict:
     time zone): every sector, country and month, the `limit` first organisations and
     outlets. A story counts once under a value if any of its matched items has it."""
     result = {}
+    matches = db.execute(f"SELECT count(*) FROM {HITS}").fetchone()[0]
+    items = db.execute("SELECT max(id) FROM items").fetchone()[0] or 0
+    by_value = matches * BY_VALUE_SHARE > items
     for name, sql in FACETS.items():
+        if by_value and name in BY_VALUE:
+            sql = BY_VALUE[name]
         rows = db.execute(sql.format(hits=HITS, limit=int(limit),
                                      month=_month_sql("h.published", zone))).fetchall()
         result[name] = [(value, count) for value, count in rows if value is not None]

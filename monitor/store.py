@@ -264,6 +264,11 @@ def _v8(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_facts ON items(id, is_cooperation, story_id, published, "
                "scope, cooperation_score)")
     db.execute("CREATE INDEX item_entities_item_entity ON item_entities(item_id, entity_id)")
+    # sector and country facets of a large match set read these in value order
+    db.execute("DROP INDEX IF EXISTS item_sectors_sector")
+    db.execute("CREATE INDEX item_sectors_sector_item ON item_sectors(sector, item_id)")
+    db.execute("DROP INDEX IF EXISTS item_countries_country")
+    db.execute("CREATE INDEX item_countries_country_item ON item_countries(country, item_id)")
 
 
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
