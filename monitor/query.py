@@ -3,7 +3,8 @@
 The full-text index holds search lemmas (`monitor.lemmas`), so every word of a query is
 lemmatised the same way and matches in any inflection: «водоочистку» finds «водоочистки».
 
-Syntax (`monitor search --help` and the web help page show QUERY_HELP):
+Syntax (`monitor search --help` shows QUERY_HELP; QUERY_HELP_RU and QUERY_NOTES_RU are
+the same in Russian, for the web UI's help page):
 
 - `word word` -- every word must match (AND is implicit; the word `AND` is ignored).
 - `"a phrase"` or `«a phrase»` -- the words in this order, inflected freely.
@@ -45,6 +46,28 @@ Query language (the same in the CLI and the web UI):
 Stop words (и, в, на, о...) are ignored unless quoted; AND is implicit (the word is
 ignored); NEAR is not supported (ignored). A query left with nothing to look for (only
 stop words, emoji or exclusions) is an error."""
+
+# The same for the web UI's help page, in Russian: (what to write, what it finds).
+QUERY_HELP_RU = [
+    ("водоочистка отходы", "новости, где есть оба слова, в любой форме: «водоочистку» найдёт "
+                           "и «водоочистки» (AND писать не нужно)"),
+    ('"японских компаний" или «…»', "слова подряд, в этом порядке и в любой форме; служебные "
+                                    "слова в кавычках учитываются"),
+    ("газ нефть OR уголь", "газ и (нефть или уголь): OR (или ИЛИ, «или», |) связывает "
+                           "соседние слова сильнее, чем пробел"),
+    ("(газ нефть) OR уголь", "скобки группируют что угодно"),
+    ("-санкции, NOT санкции, -(a OR b)", "исключить новости с этими словами (NOT и НЕ — то же, "
+                                         "что минус)"),
+    ("моск*", "слова, начинающиеся с «моск» (не меньше двух букв перед *)"),
+    ("Кот-д'Ивуар, Санкт-Петербург", "апостроф и дефис внутри слова — часть слова"),
+    ("Беларусь, Белоруссия, BY", "страна (или международная организация: ООН, ШОС…) под любым "
+                                 "из её названий или по коду ISO — одни и те же новости"),
+]
+QUERY_NOTES_RU = ("Служебные слова («и», «в», «на», «о»…) не учитываются, если они не в "
+                  "кавычках. NEAR не поддерживается (слово пропускается). Запрос, в котором "
+                  "не осталось слов для поиска (только служебные слова, эмодзи или "
+                  "исключения), — ошибка, а не «всё подряд»; пустой запрос показывает все "
+                  "новости.")
 
 # Function words that match nearly every item; ignored unless quoted.
 STOP_WORDS = frozenset("""
