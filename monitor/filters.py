@@ -87,16 +87,17 @@ def _sectors() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def _countries() -> dict[str, str]:
-    """Casefolded ISO code or any country name (and its lemmas) -> ISO code."""
-    from .gazetteer import country_names, entries
-    from .lemmas import lemmatize
+    """Casefolded ISO code or any country name (and its lemmas) -> ISO code (the
+    gazetteer's names, precomputed: monitor.query.names)."""
+    from .query import names
 
-    table = {code.casefold(): code for code in country_names()}
-    for name, bucket in entries().items():
-        for entry in bucket:
-            if entry.kind == "country" and entry.country:
-                table.setdefault(name.casefold(), entry.country)
-                table.setdefault(lemmatize(name), entry.country)
+    table = {}
+    for code, country in names()["countries"].items():
+        table[code.casefold()] = code
+        for name in country["names"]:
+            table.setdefault(name.casefold(), code)
+        for lemmas in country["lemmas"]:
+            table.setdefault(lemmas, code)
     return table
 
 

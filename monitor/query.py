@@ -26,6 +26,7 @@ the same in Russian, for the web UI's help page):
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -127,32 +128,70 @@ def clean(text: str) -> str:
     return "".join(out).translate(QUOTES).translate(APOSTROPHES)
 
 
+NAMES_FILE = "search_names.json"
+
+
+def compute_names() -> dict:
+    """What `names()` reads, from the gazetteer: every country's names (as written and as
+    lemmas) by ISO code, and each international organisation's names as lemmas."""
+    from .gazetteer import entries
+
+    countries: dict[str, dict[str, set]] = {}
+    orgs: dict[str, set] = {}
+    for name, bucket in entries().items():
+        lemmas = lemmatize(name)
+        for entry in bucket:
+            if entry.kind == "country" and entry.country:
+                found = countries.setdefault(entry.country, {"names": set(), "lemmas": set()})
+                found["names"].add(name)
+                if lemmas:
+                    found["lemmas"].add(lemmas)
+            elif entry.kind == "intl_org" and lemmas:
+                orgs.setdefault(entry.canonical, set()).add(lemmas)
+    return {"countries": {code: {k: sorted(v) for k, v in sorted(found.items())}
+                          for code, found in sorted(countries.items())},
+            "orgs": {name: sorted(v) for name, v in sorted(orgs.items())}}
+
+
+def write_names() -> None:
+    """Regenerate `data/search_names.json` after editing the gazetteer's data:
+    `python -c "from monitor import query; query.write_names()"`."""
+    from importlib import resources
+
+    path = resources.files("monitor") / "data" / NAMES_FILE
+    with open(str(path), "w", encoding="utf-8") as out:
+        json.dump(compute_names(), out, ensure_ascii=False, indent=0, sort_keys=True)
+        out.write("\n")
+
+
+@lru_cache(maxsize=1)
+def names() -> dict:
+    """The gazetteer's country and organisation names, precomputed (loading the gazetteer
+    costs a second of every CLI search); a test keeps the file equal to `compute_names()`."""
+    from importlib import resources
+
+    return json.loads((resources.files("monitor") / "data" / NAMES_FILE)
+                      .read_text(encoding="utf-8"))
+
+
 @lru_cache(maxsize=1)
 def _names() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
     """(lemmas of a name -> lemmas of every name of the same party, ISO code -> the same),
-    for countries and international organisations of the gazetteer."""
-    from .gazetteer import entries
+    for countries and international organisations."""
+    def ordered(group) -> tuple[str, ...]:
+        return tuple(sorted(group, key=lambda n: (len(n), n)))
 
-    groups: dict[tuple, set[str]] = {}
-    codes: dict[str, tuple] = {}
-    for name, bucket in entries().items():
-        for entry in bucket:
-            if entry.kind not in ("country", "intl_org"):
-                continue
-            key = (entry.kind, entry.country, entry.canonical)
-            lemmas = lemmatize(name)
-            if lemmas:
-                groups.setdefault(key, set()).add(lemmas)
-            if entry.kind == "country" and entry.country:
-                codes[entry.country] = key
+    data = names()
     by_name: dict[str, tuple[str, ...]] = {}
-    for key, names in groups.items():
-        ordered = tuple(sorted(names, key=lambda n: (len(n), n)))
-        for lemmas in names:
-            # a name of two parties (rare) keeps the first one seen
-            by_name.setdefault(lemmas, ordered)
-    return by_name, {code: tuple(sorted(groups[key], key=lambda n: (len(n), n)))
-                     for code, key in codes.items() if key in groups}
+    by_code = {}
+    groups = [ordered(c["lemmas"]) for c in data["countries"].values()] + \
+        [ordered(v) for v in data["orgs"].values()]
+    for code, country in data["countries"].items():
+        by_code[code] = ordered(country["lemmas"])
+    for group in groups:
+        for lemmas in group:
+            by_name.setdefault(lemmas, group)  # a name of two parties keeps the first
+    return by_name, by_code
 
 
 def name_variants(lemmas: str, raw: str = "") -> tuple[str, ...] | None:

@@ -121,3 +121,11 @@ def test_the_help_is_in_the_cli():
     help_text = CliRunner().invoke(cli, ["search", "--help"]).output
     for line in ("OR binds tighter", "мос*", "Кот-д'Ивуар", "Stop words", "NEAR"):
         assert line in help_text and line in QUERY_HELP
+
+
+def test_the_precomputed_names_equal_the_gazetteer():
+    """data/search_names.json is what query.compute_names() gives; after editing the
+    gazetteer's data: python -c "from monitor import query; query.write_names()"."""
+    from monitor.query import compute_names, names
+
+    assert names() == compute_names()
