@@ -403,7 +403,7 @@ def search(ctx: Context, query: str | None, sectors, countries, org, person, fee
             return
         click.echo(_format_items(result.items, fmt, zone))
         click.echo(f"{len(result.items)} of {result.total} stories "
-                   f"({result.matches} items)", err=True)
+                   f"({result.matches} matching items)", err=True)
         return
     click.echo(_format_items(result.items, fmt, zone))
 

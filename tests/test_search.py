@@ -142,7 +142,7 @@ def test_csv_and_table_formats(db_path):
                                        "evidence")
     assert len(csv_out.splitlines()) == 6  # header + 5 cooperation stories, all of them
     table = CliRunner().invoke(cli, ["--db", str(db_path), "search", "газ"]).output
-    assert "Китай" in table and "1 of 1 stories (1 items)" in table
+    assert "Китай" in table and "1 of 1 stories (1 matching items)" in table
 
 
 def test_limit_and_offset(db_path):
