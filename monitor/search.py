@@ -112,6 +112,8 @@ def _prepare(db: sqlite_utils.Database, zone) -> None:
         db.execute("PRAGMA cache_size = -65536")
     db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {HITS} (id INTEGER PRIMARY KEY, "
                "story INTEGER NOT NULL, rank REAL, published TEXT NOT NULL)")
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {CACHE} (key TEXT PRIMARY KEY, "
+               "version TEXT NOT NULL, answer TEXT NOT NULL)")
 
 
 def _fill(db: sqlite_utils.Database, query: SearchQuery, parsed: ParsedQuery, zone) -> None:
@@ -149,20 +151,38 @@ def _checked(db: sqlite_utils.Database, query: SearchQuery, zone) -> tuple[Searc
 
 
 def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
-           limit: int = 20, offset: int = 0, zone=None, facets: bool = False) -> SearchResult:
+           limit: int = 20, offset: int = 0, zone=None, facets: bool = False,
+           cache: bool = False) -> SearchResult:
     """Run a search (a plain string is a query over cooperation items): one page of
     stories, the total, and with `facets` the facet counts. Raises QueryError or
     FilterError (both ValueError) for a query or filter that means nothing. `zone` (a
-    time zone name, default Europe/Moscow) bounds the days of since/until and the months."""
+    time zone name, default Europe/Moscow) bounds the days of since/until and the months.
+    `cache`: on a connection that only reads (the web UI's), keep the answer for the next
+    page or the same search while the database is unchanged."""
     if not isinstance(query, SearchQuery):
         query = SearchQuery(text=query, limit=limit, offset=offset)
     query, parsed = _checked(db, query, zone)
     _prepare(db, zone)
-    _fill(db, query, parsed, zone)
-    ids, total = _page(db, bool(parsed.expression), query.limit, query.offset)
-    matches = db.execute(f"SELECT count(*) FROM {HITS}").fetchone()[0]
-    more = _more_ids(db, {story: item_id for item_id, story in ids}, bool(parsed.expression))
-    ids = [item_id for item_id, _ in ids]
+    ranked = bool(parsed.expression)
+    key, version = _cache_key(db, query, parsed, zone, facets)
+    cache = cache and query.offset + query.limit <= CACHED_STORIES
+    found = _cached(db, key, version) if cache else None
+    if found is None:
+        _fill(db, query, parsed, zone)
+        deep = not cache
+        stories, total = _page(db, ranked, query.limit if deep else CACHED_STORIES,
+                               query.offset if deep else 0)
+        found = {"total": total,
+                 "matches": db.execute(f"SELECT count(*) FROM {HITS}").fetchone()[0],
+                 "stories": stories,
+                 "more": _more_ids(db, {story: item_id for item_id, story in stories}, ranked),
+                 "facets": _facets(db, zone) if facets else {}}
+        found["first"] = query.offset if deep else 0  # the offset of stories[0]
+        if not deep:
+            _store(db, key, version, found)
+    total, matches, more = found["total"], found["matches"], found["more"]
+    start = query.offset - found["first"]
+    ids = [item_id for item_id, _ in found["stories"][start:start + query.limit]]
     items = item_details(db, ids)
     for item in items:
         item["snippet"] = snippet(item["text"], parsed.highlight)
@@ -170,8 +190,47 @@ def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
         item["more_ids"] = more.get(item["id"], [])
         item["more"] = len(item["more_ids"])
     return SearchResult(items=items, total=total, query_lemmas=parsed.highlight,
-                        matches=matches, facets=_facets(db, zone) if facets else {},
+                        matches=matches, facets=found["facets"],
                         ignored=parsed.ignored, limit=query.limit, offset=query.offset)
+
+
+# --- a connection's last answers ------------------------------------------------------------
+# Paging through a large result set, or opening the home page again, would count the same
+# facets again. A read-only connection keeps its recent answers (the first CACHED_STORIES
+# stories, the totals and facets) in a temporary table of its own, valid while the database
+# is unchanged: `PRAGMA data_version` changes with every commit of another connection (a
+# connection's own writes do not change it, hence read-only connections only).
+
+CACHE = "monitor_answers"
+CACHED_STORIES = 1000
+CACHED_ANSWERS = 16
+
+
+def _cache_key(db: sqlite_utils.Database, query: SearchQuery, parsed: ParsedQuery, zone,
+               facets: bool) -> tuple[str, str]:
+    filters = {name: getattr(query, name) for name in Filters.__dataclass_fields__}
+    key = json.dumps([parsed.expression, filters, zone_of(zone).key, facets],
+                     ensure_ascii=False, sort_keys=True, default=str)
+    return key, str(db.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _cached(db: sqlite_utils.Database, key: str, version: str) -> dict | None:
+    row = db.execute(f"SELECT version, answer FROM {CACHE} WHERE key = ?", [key]).fetchone()
+    if row is None or row[0] != version:
+        return None
+    found = json.loads(row[1])
+    found["more"] = {int(k): v for k, v in found["more"].items()}
+    found["facets"] = {k: [tuple(v) for v in vs] for k, vs in found["facets"].items()}
+    return found
+
+
+def _store(db: sqlite_utils.Database, key: str, version: str, found: dict) -> None:
+    db.execute(f"DELETE FROM {CACHE} WHERE version != ? OR key = ?", [version, key])
+    db.execute(f"DELETE FROM {CACHE} WHERE rowid NOT IN (SELECT rowid FROM {CACHE} "
+               f"ORDER BY rowid DESC LIMIT {CACHED_ANSWERS - 1})")
+    db.execute(f"INSERT INTO {CACHE} (key, version, answer) VALUES (?, ?, ?)",
+               [key, version, json.dumps(found, ensure_ascii=False)])
+
 
 
 def _order(ranked: bool) -> str:

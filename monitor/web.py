@@ -211,7 +211,8 @@ def _run(datasette, query: SearchQuery):
     def work(conn):
         import sqlite_utils
 
-        result = search(sqlite_utils.Database(conn), query, zone=tz, facets=True)
+        # Datasette's connections only read: the answer may be kept for the next page
+        result = search(sqlite_utils.Database(conn), query, zone=tz, facets=True, cache=True)
         return result, result.facets
 
     return database.execute_fn(work)

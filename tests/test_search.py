@@ -354,3 +354,40 @@ def test_countries_by_any_name(db_path):
     assert found(db_path, "--country", "Китай") == found(db_path, "--country", "CN") == ["3"]
     assert found(db_path, "--country", "Японии") == found(db_path, "--country", "jp")
     assert found(db_path, "--feed", "лента б") == ["2", "4", "7"]  # any case
+
+
+def test_a_read_only_connection_keeps_its_answer_until_the_database_changes(
+        synthetic_db, tmp_path, monkeypatch):
+    """The web UI's connections only read: the same search (another page of it) is
+    answered from the connection's own temporary table until another connection commits."""
+    import shutil
+    import sqlite3
+
+    from monitor import search as search_module
+    from monitor.search import CACHE, SearchQuery, search
+
+    monkeypatch.setattr(search_module, "CACHED_STORIES", 30)
+    path = tmp_path / "copy.db"
+    shutil.copy(synthetic_db, path)
+    synthetic_db = path
+    reader = store.open_db(synthetic_db)
+    first = search(reader, SearchQuery(text="газ", limit=10), facets=True, cache=True)
+    assert reader.execute(f"SELECT count(*) FROM {CACHE}").fetchone()[0] == 1
+    second = search(reader, SearchQuery(text="газ", limit=10, offset=10), facets=True,
+                    cache=True)
+    uncached = search(reader, SearchQuery(text="газ", limit=10, offset=10), facets=True)
+    assert [i["id"] for i in second.items] == [i["id"] for i in uncached.items]
+    assert second.facets == uncached.facets == first.facets
+    assert (second.total, second.matches) == (uncached.total, uncached.matches)
+    # another connection removes a sector: the next answer counts it again
+    sector, count = first.facets["sector"][0]
+    with sqlite3.connect(synthetic_db) as writer:
+        writer.execute("DELETE FROM item_sectors WHERE sector = ?", [sector])
+    after = search(reader, SearchQuery(text="газ", limit=10), facets=True, cache=True)
+    assert sector not in dict(after.facets["sector"]) and count > 0
+    # a page beyond the kept stories is counted afresh, and right
+    deep = search(reader, SearchQuery(text="газ", limit=5, offset=after.total - 2),
+                  cache=True)
+    assert after.total > 30 and len(deep.items) == 2
+    assert [i["id"] for i in deep.items] == [i["id"] for i in search(
+        reader, SearchQuery(text="газ", limit=5, offset=after.total - 2)).items]
