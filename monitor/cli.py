@@ -227,8 +227,9 @@ def serve(ctx: Context, host: str, port: int) -> None:
     """Serve the analysts' web UI (in Russian) over the database, read-only.
 
     Search with facets by sector, country, organisation, outlet and month; each item with
-    its entities highlighted and all its sources; an overview with charts; Datasette's
-    tables, SQL, JSON and CSV underneath. Listens on 127.0.0.1 unless told otherwise, and
+    its entities highlighted and all its sources; an overview with charts; the query
+    language at /help; times in the config's digest.timezone (default Europe/Moscow);
+    Datasette's tables, SQL, JSON and CSV underneath. Listens on 127.0.0.1 unless told otherwise, and
     refuses any other address without MONITOR_WEB_PASSWORD (login "monitor").
 
     \b
@@ -258,7 +259,9 @@ def analyze(source, workers: int | None) -> None:
 
     Each input line is {"id": ..., "title": ..., "text": ...}. Each output line holds the id
     and the entities ({"type", "text", "normal", "start", "stop"}, offsets into the text;
-    title entities carry "in_title": true and offsets into the title). A line that cannot be
+    title entities carry "in_title": true and offsets into the title): the NER's spans, an
+    ORG with its country carrying its "party" ("МИД России"), and the country adjectives
+    ("kind": "adjective") and names ("source": "gazetteer") the NER missed. A line that cannot be
     analysed (not UTF-8, not a JSON object, no text, ...) gets {"line": N, "error": ...} and
     the run goes on. Texts over 100,000 characters are analysed up to a paragraph or
     sentence end near that cap, and their line says "text_cut": true.
@@ -539,24 +542,35 @@ def eval_group() -> None:
 
 @eval_group.command(name="ner")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "corpus", type=click.Choice(["factru", "nerel"]), default="factru",
+              show_default=True, help="factru: a factRuEval-2016 folder (dev or test as "
+              "published); nerel: a NEREL brat folder (N.txt + N.ann).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N documents.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def eval_ner_command(directory: str, limit: int | None, fmt: str) -> None:
-    """Token-level precision/recall/F1 per entity type on factRuEval-2016, monitor beside
-    plain Natasha in the same run (scored as naeval does: Person whole, Org by org_name,
-    Location/LocOrg by loc_name).
+@click.option("--output", "fmt", type=click.Choice(["table", "json"]), default="table")
+def eval_ner_command(directory: str, corpus: str, limit: int | None, fmt: str) -> None:
+    """Token-level precision/recall/F1 per entity type, monitor beside plain Natasha
+    (Segmenter + NewsNERTagger) in the same run. monitor is scored on exactly the
+    name entities `monitor analyze` outputs (country adjectives aside). factRuEval is
+    scored as naeval does (Person whole, Org by org_name, Location/LocOrg by loc_name);
+    NEREL maps PERSON -> PER, COUNTRY/CITY/STATE_OR_PROV/LOCATION/DISTRICT -> LOC,
+    ORGANIZATION -> ORG and scores outermost spans.
 
     \b
     Example:
       monitor eval ner ../shared/data/factrueval-2016/devset
-      monitor eval ner ../shared/data/factrueval-2016/devset --limit 10 --format json
+      monitor eval ner factRuEval-2016/testset --limit 10 --output json
+      monitor eval ner NEREL/NEREL-v1.0/test --format nerel
     """
-    from .evaluate import eval_ner, load_factru
+    from .evaluate import LOADERS, eval_ner
 
-    total = len(load_factru(Path(directory), limit))
+    try:
+        total = len(LOADERS[corpus](Path(directory), limit))
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
     with _progress() as progress:
         task = progress.add_task("Scoring documents", total=total * 2)
-        result = eval_ner(Path(directory), limit, on_doc=lambda: progress.advance(task))
+        result = eval_ner(Path(directory), limit, on_doc=lambda: progress.advance(task),
+                          fmt=corpus)
     if fmt == "json":
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -565,7 +579,8 @@ def eval_ner_command(directory: str, limit: int | None, fmt: str) -> None:
         ours, theirs = result["monitor"][label], result["natasha"][label]
         rows.append([label, ours["precision"], ours["recall"], ours["f1"], theirs["f1"],
                      f"{ours['f1'] - theirs['f1']:+.4f}"])
-    _print_table(f"factRuEval-2016, {result['documents']} documents",
+    corpus_name = {"factru": "factRuEval-2016", "nerel": "NEREL"}[corpus]
+    _print_table(f"{corpus_name}, {result['documents']} documents",
                  ["type", "precision", "recall", "F1 monitor", "F1 Natasha", "difference"], rows)
 
 

@@ -126,6 +126,7 @@ COUNTRY_FEATURES = [
     "actor", "place", "actor_coop", "actor_evidence", "place_evidence", "title", "lead",
     "subject", "dative", "via_person", "via_org", "via_adjective", "via_name",
     "only_adjective", "share", "top", "countries", "evidence_countries", "ru", "ru_implied",
+    "opposed", "conflict",
 ]
 
 
@@ -169,6 +170,10 @@ def country_mentions(all_cues: list[SentenceCues], title_count: int
                 if party.get("dep") in ("nsubj", "nsubj:pass") or (
                         party.get("dep") == "conj" and role == "actor"):
                     c["subject"] = 1
+                if party.get("opposed"):
+                    c["opposed"] += 1
+                if "conflict" in cues.negative or "sanctions" in cues.negative:
+                    c["conflict"] += 1
                 if party.get("case") == "Dat":
                     c["dative"] = 1
                 via = party.get("via", "")
@@ -205,5 +210,7 @@ def country_features(found: dict[str, CountryMentions], evidence: int | None
             "countries": math.log1p(len(found)),
             "evidence_countries": math.log1p(in_evidence), "ru": float(code == "RU"),
             "ru_implied": float(c["ru_implied"]),
+            "opposed": c["opposed"] / (mentions(m) or 1),
+            "conflict": c["conflict"] / (mentions(m) or 1),
         }
     return result

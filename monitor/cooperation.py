@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from spacy.tokens import Doc, Span, Token
 
+from .entities import party_spans
 from .gazetteer import Match, matches
 from .nlp import token_offsets
 
@@ -97,7 +98,11 @@ NEGATIVE = {
                "денонсация", "выйти", "выход", "аннулировать", "свернуть", "сворачивание",
                "остановить", "отменить", "отмена", "расторгнуть", "расторжение", "сорвать",
                "ухудшение", "ухудшиться", "заблокировать", "блокировать", "вето",
-               "уйти", "покинуть"},
+               "уйти", "покинуть",
+               # the same in the imperfective ("Чад разрывает соглашение")
+               "прекращать", "приостанавливать", "замораживать", "разрывать", "отказываться",
+               "выходить", "сворачивать", "останавливать", "отменять",
+               "расторгать", "срывать", "уходить", "покидать"},
     "crime": {"задержать", "задержание", "арестовать", "арест", "подозреваемый",
               "обвиняемый", "уголовный", "преступление", "кража", "похитить", "мошенничество",
               "мошенник", "убийство", "грабёж", "наркотик", "дтп", "полиция", "полицейский",
@@ -109,6 +114,16 @@ FAILED = {"безрезультатно", "безрезультатный", "б�
           "провал", "провалиться", "провальный"}
 # a purchase or a sanction negates a cue it governs or depends on ("соглашение о покупке")
 EITHER_WAY = NEGATIVE["acquisition"] | NEGATIVE["sanctions"] | {"огонь", "перемирие"}
+# A country governed by one of these is the other side, not a partner ("удар по Украине",
+# "российское наступление", "санкции против России"): read by the country model.
+OPPOSED = NEGATIVE["conflict"] | NEGATIVE["sanctions"] | {
+    "наступление", "контрнаступление", "территория", "противник", "враг", "агрессор",
+    "сдерживание", "сдержать", "сдерживать", "вмешательство", "давление"}
+# Permission to strike with weapons already supplied is not cooperation (guideline):
+# "разрешили Украине наносить удары", "позволили бить вглубь".
+PERMIT = {"разрешить", "позволить", "разрешение", "разрешать", "позволять"}
+STRIKE = {"удар", "наносить", "нанести", "бить", "ударить", "применять", "применение",
+          "использовать", "использование", "атаковать", "поражать"}
 FIGHT = {"борьба", "бороться", "противодействие", "противодействовать", "профилактика",
          "предотвращение", "предотвратить", "пресечение", "искоренение"}
 # A link built or opened between two countries ("кабель от Венесуэлы до Кубы проложат",
@@ -192,6 +207,12 @@ class SentenceCues:
                 if p.get("country") and not p["country"].endswith("?")}
 
 
+def _opposed(token: Token) -> bool:
+    """Is this mention the other side: governed by a conflict word, or "против" it?"""
+    return token.head.i != token.i and token.head.lemma_ in OPPOSED or any(
+        child.dep_ == "case" and child.lower_ == "против" for child in token.children)
+
+
 def _is_location(token: Token) -> bool:
     """Is this mention scenery ("в Токио", "во Владивостоке") rather than an actor?"""
     node = token
@@ -270,7 +291,7 @@ def _ends(governor: Token, cue: Token) -> bool:
     соглашения" ends it, "газопровод выйдет на полную мощность" does not."""
     if governor.lemma_ not in NEGATIVE["ending"]:
         return False
-    if governor.lemma_ in ("выйти", "выход", "уйти"):
+    if governor.lemma_ in ("выйти", "выход", "уйти", "выходить", "уходить"):
         return any(c.lower_ in ("из", "изо") for c in cue.children)
     return True
 
@@ -295,7 +316,8 @@ def _governors(token: Token, depth: int = 4) -> list[Token]:
 
 
 def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
-    """What one sentence says about cooperation (`doc_ents`: list(doc.ents), built once)."""
+    """What one sentence says about cooperation (`doc_ents`: `party_spans(doc)`, built
+    once)."""
     cues = SentenceCues(span=sent)
     coop_tokens = []
     sent_ents = [e for e in doc_ents if e.start >= sent.start and e.end <= sent.end]
@@ -347,6 +369,8 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
                 cues.negative[name] = cues.negative.get(name, 0) + 1
         if lemma in FAILED:
             cues.negative["ending"] = cues.negative.get("ending", 0) + 1
+        if lemma in PERMIT and any(t.lemma_ in STRIKE for t in token.subtree if t is not token):
+            cues.negative["permission"] = cues.negative.get("permission", 0) + 1
     # "МТС и Nokia создадут сеть": two parties as coordinated subjects act together.
     mentions = _mentions(doc, sent_ents, sent_matches)
     party_tokens = {}
@@ -387,6 +411,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
         party["via"] = match.kind if match else ("person" if mention.label_ == "PER" else "org"
                                                  if mention.label_ == "ORG" else "name")
         party["dep"], party["case"] = mention.root.dep_, case[0] if case else ""
+        party["opposed"] = _opposed(mention.root)
         if party["kind"] in ("city", "region", "country") and _is_location(mention.root):
             cues.places.append(party)
         elif party["kind"] == "city" and not party.get("capital"):
@@ -422,7 +447,7 @@ def _org_countries(doc: Doc) -> dict[str, str]:
     """Organisation name -> country, from a country adjective just before it."""
     adjectives = {m.start: m.country for m in matches(doc) if m.kind == "country_adj"}
     result = {}
-    for ent in doc.ents:
+    for ent in party_spans(doc):
         if ent.label_ != "ORG":
             continue
         for i in range(max(0, ent.start - 3), ent.start):
@@ -438,7 +463,7 @@ def read_cues(doc: Doc) -> tuple[list[SentenceCues], list[SentenceCues]]:
     text_start = doc.user_data["text_start"]
     starts = doc.user_data["char_starts"]
     all_cues, title_cues = [], []
-    doc_ents = list(doc.ents)  # doc.ents builds new Span objects on every access
+    doc_ents = party_spans(doc)  # ORG+country as one party ("МИД России"), built once
     for sent in doc.sents:
         cues = sentence_cues(doc, sent, doc_ents)
         all_cues.append(cues)

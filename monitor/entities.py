@@ -6,8 +6,15 @@ are put in the nominative (keeping their number), so genitive dependents stay as
 транспорта", "Российско-Японской рабочей группы" -> "Российско-Японская рабочая группа",
 "Нидерландах" -> "Нидерланды", "Ивановых" -> "Ивановы". Plain Natasha gets each of these wrong.
 
-An ORG followed by a country in the genitive ("Минстрой" + "России") becomes one ORG linked
-to that country.
+The entities are the NER's spans, never replaced: an ORG followed by a country in the
+genitive ("Минстрой" + "России") keeps both spans and the ORG gets the organisation with its
+country as its party ("party": "Минстрой России", "country": "RU"). Country names, country
+adjectives and demonyms the gazetteer finds where the NER found nothing ("американских",
+"российско-японского") are added as linked LOC mentions (adjectives with "kind":
+"adjective").
+
+The cooperation detector reads the parties' view of the document (`party_spans`): the NER
+spans with each ORG+country pair as one span, as its features were defined and trained.
 """
 
 from __future__ import annotations
@@ -37,6 +44,19 @@ class Entity:
     in_title: bool = False
     canonical: str | None = None
     country: str | None = None
+    party: str | None = None  # an ORG's organisation with its country: "МИД России"
+    kind: str | None = None  # "adjective" for country adjectives and demonyms
+    source: str | None = None  # "gazetteer": a mention the NER did not find
+
+    @property
+    def stored_name(self) -> str:
+        """What the mention names, as the store keeps it: an ORG's party ("МИД России"),
+        an adjective's country ("японских" -> "Япония"), else the normal form."""
+        if self.party:
+            return self.party
+        if self.kind == "adjective" and self.canonical:
+            return self.canonical
+        return self.normal
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -147,9 +167,13 @@ def _country_of(span: Span) -> str | None:
     return span._.country if span._.kind == "country" else None
 
 
+PARTY_SPANS = "party_ents"  # doc.spans key of the parties' view
+
+
 def merge_org_country(doc: Doc) -> None:
-    """ "Минстрой" + "России" -> one ORG "Минстрой России" linked to RU. The country must
-    follow the ORG directly and be in the genitive."""
+    """ "Минстрой" + "России" -> one ORG "Минстрой России" linked to RU, in the parties'
+    view (`doc.spans["party_ents"]`, read by `party_spans`); `doc.ents` keep the NER's two
+    spans. The country must follow the ORG directly and be in the genitive."""
     ents = list(doc.ents)
     merged: list[Span] = []
     i = 0
@@ -170,7 +194,15 @@ def merge_org_country(doc: Doc) -> None:
             continue
         merged.append(ent)
         i += 1
-    doc.set_ents(merged)
+    doc.spans[PARTY_SPANS] = merged
+
+
+def party_spans(doc: Doc) -> list[Span]:
+    """The parties' view of the entities: `doc.ents` with each ORG+country pair merged
+    ("МИД России"), what the cooperation rules and actors read."""
+    if PARTY_SPANS in doc.spans:
+        return list(doc.spans[PARTY_SPANS])
+    return list(doc.ents)
 
 
 def relabel_known_orgs(doc: Doc) -> None:
@@ -198,7 +230,7 @@ def _country_tokens(doc: Doc, found) -> dict[int, str]:
         if m.kind in ("country", "country_adj", "capital") and m.country:
             for i in range(m.start, m.end):
                 result[i] = m.country
-    for ent in doc.ents:
+    for ent in party_spans(doc):
         if ent.label_ != "PER" and ent._.country and not ent._.country.endswith("?"):
             for i in range(ent.start, ent.end):
                 result.setdefault(i, ent._.country)
@@ -224,18 +256,93 @@ def create_party_linker(nlp: Language, name: str):
     return party_linker
 
 
+# Gazetteer kinds added as mentions where the NER found nothing, and the type they get.
+MISSED_NAME_TYPES = {"country": "LOC", "capital": "LOC", "city": "LOC", "region": "LOC",
+                     "intl_org": "ORG", "org": "ORG"}
+ADJECTIVE_KINDS = {"country_adj", "demonym"}
+
+
+def _parties_of(doc: Doc) -> dict[int, Span]:
+    """NER ORG start token -> the merged ORG+country span it heads (parties' view)."""
+    return {span._.parts[0][0]: span for span in party_spans(doc)
+            if span._.parts and span._.parts[0][2] == "ORG"}
+
+
+_QUOTES = {"«", "»", '"', "„", "“", "”"}
+
+
+def _quoted(doc: Doc, start: int, end: int) -> bool:
+    return start > 0 and end < len(doc) and doc[start - 1].text in _QUOTES \
+        and doc[end].text in _QUOTES
+
+
+def _gazetteer_mentions(doc: Doc) -> list[tuple[int, int, str, str | None, str, str, str | None]]:
+    """(start, end, type, kind, normal, canonical, country) of the gazetteer's country names,
+    adjectives and demonyms that no NER span covers (a compound adjective gives one mention
+    per country)."""
+    from .gazetteer import lookup_name, matches, span_lemmas
+
+    taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+    result = []
+    for m in matches(doc):
+        if any(i in taken for i in range(m.start, m.end)) or not m.country:
+            continue
+        span = doc[m.start:m.end]
+        if any(t.pos_ in ("PRON", "DET", "ADP", "CCONJ", "SCONJ", "PART") for t in span):
+            continue  # "Тем", "То" at a sentence start are not Того
+        if _quoted(doc, m.start, m.end):
+            continue  # «Колумбия» is a ship, a shuttle, a company: a name, not the country
+        if m.kind in ADJECTIVE_KINDS:
+            normal = " ".join(t.lemma_ for t in span)
+            result.append((m.start, m.end, "LOC", "adjective", normal, m.canonical, m.country))
+        elif m.kind in MISSED_NAME_TYPES:
+            found = lookup_name(span_lemmas(span))
+            normal = found[1] if found else span.text
+            result.append((m.start, m.end, MISSED_NAME_TYPES[m.kind], None, normal,
+                           m.canonical, m.country))
+    return result
+
+
+def _inner_country(ent: Span, found) -> str | None:
+    """The one country named inside an unlinked name by a dependent word, not its head:
+    "Герб Литвы" -> LT, but "Северной Америкой" is not the US."""
+    if ent.label_ == "PER":
+        return None
+    root = _span_root(ent).i
+    codes = {m.country for m in found
+             if m.kind in ("country", "country_adj") and m.country
+             and ent.start <= m.start and m.end <= ent.end and not m.start <= root < m.end}
+    return codes.pop() if len(codes) == 1 else None
+
+
 def doc_entities(doc: Doc) -> list[Entity]:
-    """Entities of a processed Doc, with offsets into the title or the text."""
+    """Entities of a processed Doc, with offsets into the title or the text: the NER's
+    spans (an ORG with its party) and the gazetteer's country mentions the NER missed."""
     title_len = doc.user_data["title_len"]
     text_start = doc.user_data["text_start"]
     combined = doc.user_data["text"]
-    result = []
-    for ent in doc.ents:
-        start, stop = token_offsets(doc, ent.start, ent.end)
+    parties = _parties_of(doc)
+    from .gazetteer import matches
+
+    found = matches(doc)
+
+    def entity(start_token: int, end_token: int, **fields) -> Entity:
+        start, stop = token_offsets(doc, start_token, end_token)
         in_title = start < title_len
         shift = 0 if in_title else text_start
-        result.append(Entity(type=ent.label_, text=combined[start:stop],
-                             normal=ent._.normal or ent.text, start=start - shift,
-                             stop=stop - shift, in_title=in_title,
-                             canonical=ent._.canonical, country=ent._.country))
+        return Entity(text=combined[start:stop], start=start - shift, stop=stop - shift,
+                      in_title=in_title, **fields)
+
+    result = []
+    for ent in doc.ents:
+        party = parties.get(ent.start) if ent.label_ == "ORG" else None
+        result.append(entity(ent.start, ent.end, type=ent.label_,
+                             normal=ent._.normal or ent.text, canonical=ent._.canonical,
+                             country=(party._.country if party is not None else None)
+                             or ent._.country or _inner_country(ent, found),
+                             party=party._.normal if party is not None else None))
+    for start, end, label, kind, normal, canonical, country in _gazetteer_mentions(doc):
+        result.append(entity(start, end, type=label, normal=normal, canonical=canonical,
+                             country=country, kind=kind, source="gazetteer"))
+    result.sort(key=lambda e: (not e.in_title, e.start, e.stop))
     return result

@@ -16,25 +16,39 @@ from typing import Callable, Iterable
 TYPES = ("PER", "LOC", "ORG")
 
 
-# --- factRuEval ------------------------------------------------------------------------
+# --- factRuEval and NEREL ------------------------------------------------------------------
 
 @dataclass
 class FactRuDoc:
+    """A gold-annotated document (factRuEval-2016 or NEREL)."""
+
     id: str
     text: str
     spans: list[tuple[int, int, str]]  # gold (start, stop, type), scored as naeval does
 
 
+def _number(path: Path) -> int:
+    return int(re.sub(r"\D", "", path.stem) or 0)
+
+
 def load_factru(directory: Path, limit: int | None = None) -> list[FactRuDoc]:
     """factRuEval-2016 documents with gold PER/LOC/ORG spans. As in naeval: a Person counts
     with all its spans, an Org with its org_name spans only, a Location or LocOrg with its
-    loc_name spans only."""
+    loc_name spans only. A document is a `.txt` with its `.spans` beside it, so the official
+    dev and test folders are read as they are (the test folder's `list.txt` is no
+    document)."""
     directory = Path(directory)
-    books = sorted(directory.glob("*.txt"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
+    books = sorted((p for p in directory.glob("*.txt") if p.with_suffix(".spans").exists()),
+                   key=_number)
     if not books:
-        raise FileNotFoundError(f"{directory}: no factRuEval book_N.txt files")
+        raise FileNotFoundError(f"{directory}: no factRuEval documents (book_N.txt with "
+                                f"book_N.spans and book_N.objects)")
     docs = []
     for book in books[:limit] if limit else books:
+        objects = book.with_suffix(".objects")
+        if not objects.exists():
+            raise FileNotFoundError(f"{objects}: missing (every factRuEval document has "
+                                    f".txt, .spans and .objects)")
         text = book.read_text(encoding="utf-8")
         raw_spans = {}
         for line in book.with_suffix(".spans").read_text(encoding="utf-8").splitlines():
@@ -42,7 +56,7 @@ def load_factru(directory: Path, limit: int | None = None) -> list[FactRuDoc]:
             if len(parts) >= 4:
                 raw_spans[parts[0]] = (parts[1], int(parts[2]), int(parts[3]))
         gold = []
-        for line in book.with_suffix(".objects").read_text(encoding="utf-8").splitlines():
+        for line in objects.read_text(encoding="utf-8").splitlines():
             parts = line.split("#")[0].split()
             if len(parts) < 3:
                 continue
@@ -60,6 +74,70 @@ def load_factru(directory: Path, limit: int | None = None) -> list[FactRuDoc]:
                     gold.append((start, start + length, label))
         docs.append(FactRuDoc(id=book.stem, text=text, spans=gold))
     return docs
+
+
+# NEREL's entity types that are PER, LOC or ORG (the others: dates, professions, events...)
+# (the files spell STATE_OR_PROVINCE; its brat configuration abbreviates it STATE_OR_PROV)
+NEREL_TYPES = {"PERSON": "PER", "COUNTRY": "LOC", "CITY": "LOC", "STATE_OR_PROV": "LOC",
+               "STATE_OR_PROVINCE": "LOC", "LOCATION": "LOC", "DISTRICT": "LOC",
+               "ORGANIZATION": "ORG"}
+
+
+def read_brat(path: Path) -> list[tuple[int, int, str, str]]:
+    """The text-bound annotations of a brat `.ann` file: (start, stop, type, text); a
+    discontinuous span counts from its first start to its last stop. Relations, events and
+    notes are skipped."""
+    spans = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.startswith("T"):
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise ValueError(f"{path}:{number}: not a brat text-bound annotation: {line!r}")
+        kind, _, offsets = fields[1].partition(" ")
+        try:
+            pairs = [tuple(map(int, piece.split())) for piece in offsets.split(";")]
+            start, stop = pairs[0][0], pairs[-1][1]
+        except (ValueError, IndexError):
+            raise ValueError(f"{path}:{number}: bad offsets {offsets!r}") from None
+        spans.append((start, stop, kind, fields[2] if len(fields) > 2 else ""))
+    return spans
+
+
+def outermost(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Spans not inside a longer one ("Министерство обороны США" keeps the ORG, not США)."""
+    ordered = sorted(set(spans), key=lambda s: (s[0], -s[1]))
+    result, reach = [], -1
+    for start, stop, label in ordered:
+        if stop <= reach:
+            continue  # nested in (or equal to) an earlier span
+        result.append((start, stop, label))
+        reach = max(reach, stop)
+    return result
+
+
+def load_nerel(directory: Path, limit: int | None = None) -> list[FactRuDoc]:
+    """NEREL documents (brat: `N.txt` with `N.ann`) with gold PER/LOC/ORG: PERSON -> PER;
+    COUNTRY, CITY, STATE_OR_PROV, LOCATION, DISTRICT -> LOC; ORGANIZATION -> ORG; nested
+    entities scored by their outermost span only."""
+    directory = Path(directory)
+    texts = sorted((p for p in directory.glob("*.txt") if p.with_suffix(".ann").exists()),
+                   key=lambda p: (_number(p), p.name))
+    if not texts:
+        raise FileNotFoundError(f"{directory}: no NEREL documents (N.txt with N.ann)")
+    docs = []
+    for path in texts[:limit] if limit else texts:
+        text = path.read_text(encoding="utf-8")
+        spans = [(a, b, NEREL_TYPES[k]) for a, b, k, _ in read_brat(path.with_suffix(".ann"))
+                 if k in NEREL_TYPES]
+        bad = [(a, b) for a, b, _ in spans if not 0 <= a < b <= len(text)]
+        if bad:
+            raise ValueError(f"{path.with_suffix('.ann')}: offsets outside the text: {bad[:3]}")
+        docs.append(FactRuDoc(id=path.stem, text=text, spans=outermost(spans)))
+    return docs
+
+
+LOADERS = {"factru": load_factru, "nerel": load_nerel}
 
 
 def _token_tags(text: str, spans: Iterable[tuple[int, int, str]]) -> list[set[str]]:
@@ -127,18 +205,13 @@ def score_tokens(docs: list[FactRuDoc],
 
 
 def predict_monitor(text: str) -> list[tuple[int, int, str]]:
-    """monitor's mentions; a merged "МИД России" is scored as its parts (ORG + LOC), the
-    way factRuEval annotates it."""
-    from .nlp import process, token_offsets
+    """The name entities `monitor analyze` outputs for the text (offsets into it): the NER
+    spans and the country names it adds. Country adjectives ("kind": "adjective") are
+    linked mentions, not names, and neither corpus counts them as PER/LOC/ORG."""
+    from .analysis import analyse
 
-    doc = process("", text)
-    shift = doc.user_data["text_start"]
-    spans = []
-    for ent in doc.ents:
-        for start, end, label in ent._.parts or [(ent.start, ent.end, ent.label_)]:
-            a, b = token_offsets(doc, start, end)
-            spans.append((a - shift, b - shift, label))
-    return spans
+    return [(e.start, e.stop, e.type) for e in analyse("", text).entities
+            if e.kind != "adjective" and not e.in_title]
 
 
 def predict_natasha(text: str) -> list[tuple[int, int, str]]:
@@ -155,10 +228,13 @@ def predict_natasha(text: str) -> list[tuple[int, int, str]]:
 
 
 def eval_ner(directory: Path, limit: int | None = None,
-             on_doc: Callable[[], None] | None = None) -> dict:
-    docs = load_factru(directory, limit)
+             on_doc: Callable[[], None] | None = None, fmt: str = "factru") -> dict:
+    """PER/LOC/ORG token scores of monitor and plain Natasha on a factRuEval-2016 folder
+    (`fmt="factru"`) or a NEREL brat folder (`fmt="nerel"`)."""
+    docs = LOADERS[fmt](directory, limit)
     return {
         "documents": len(docs),
+        "format": fmt,
         "monitor": {k: v.as_dict() for k, v in score_tokens(docs, predict_monitor, on_doc).items()},
         "natasha": {k: v.as_dict() for k, v in score_tokens(docs, predict_natasha, on_doc).items()},
     }
@@ -215,8 +291,10 @@ def monitor_normal(text: str, start: int, stop: int) -> str | None:
     from .nlp import process
 
     for entity in doc_entities(process("", text)):
+        if entity.kind == "adjective":
+            continue
         if entity.start <= start < entity.stop or start <= entity.start < stop:
-            return entity.normal
+            return entity.party or entity.normal  # an ORG with its country: its party
     return None
 
 

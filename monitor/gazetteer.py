@@ -98,16 +98,22 @@ def entries() -> dict[str, list[Entry]]:
 
     ru = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ru"])
     extra = country_keyed(_data("countries.yaml"), "countries.yaml")
-    canonical_names = {}
-    for country in pycountry.countries:
-        code = country.alpha_2
+    # ISO countries with pycountry's Russian names, then the states countries.yaml adds
+    # (historical and partly recognised: SU, AB, OS, XK) under their own names
+    states = [(c.alpha_2, c) for c in pycountry.countries]
+    known = {code for code, _ in states}
+    states += [(code, None) for code in extra if code not in known]
+    for code, country in states:
         info = extra.get(code) or {}
-        short = _clean(ru.gettext(getattr(country, "common_name", None) or country.name))
+        if country is not None:
+            short = _clean(ru.gettext(getattr(country, "common_name", None) or country.name))
+            names = {short, _clean(ru.gettext(country.name))}
+            if getattr(country, "official_name", None):
+                names.add(_clean(ru.gettext(country.official_name)))
+        else:
+            short, names = info["name"], set()
         canonical = info.get("name") or short
-        canonical_names[code] = canonical
-        names = {short, _clean(ru.gettext(country.name)), canonical}
-        if getattr(country, "official_name", None):
-            names.add(_clean(ru.gettext(country.official_name)))
+        names.add(canonical)
         names.update(info.get("aliases", []))
         for name in names:
             if re.search("[а-яА-Я]", name) or name in info.get("aliases", []):
@@ -307,10 +313,15 @@ def create_gazetteer(nlp: Language, name: str):
                 continue  # "мир", "союз" in lower case are words, not names
             found.append((span, entry))
         by_bounds = {(s.start, s.end): e for s, e in found}
-        result = [Match(span.start, span.end, by_bounds[(span.start, span.end)].kind,
-                        by_bounds[(span.start, span.end)].country,
-                        by_bounds[(span.start, span.end)].canonical)
-                  for span in filter_spans([s for s, _ in found])]
+        result = []
+        for span in filter_spans([s for s, _ in found]):
+            entry = by_bounds[(span.start, span.end)]
+            country, canonical = entry.country, entry.canonical
+            if entry.kind == "country":  # "Конго": DR Congo or Congo, by the words around
+                chosen = resolve_shared(doc, span_lemmas(span), country)
+                if chosen != country:
+                    country, canonical = chosen, country_names().get(chosen, canonical)
+            result.append(Match(span.start, span.end, entry.kind, country, canonical))
         covered = {i for m in result for i in range(m.start, m.end)}
         # Compound adjectives: "российско-японского" -> RU and JP.
         for token in doc:
@@ -336,6 +347,43 @@ def country_names() -> dict[str, str]:
     """ISO code -> canonical Russian name (Россия, Япония, США)."""
     return {entry.country: entry.canonical for bucket in entries().values()
             for entry in bucket if entry.kind == "country"}
+
+
+@lru_cache(maxsize=1)
+def shared_names() -> dict[str, dict[str, frozenset[str]]]:
+    """Lemmas of a name two countries share -> {code: the lemmas that point to it}:
+    "конго" -> CD with Киншаса, ДРК, "Демократическая…"; CG with Браззавиль. The name's
+    own country (pycountry's) is the first code and wins a tie."""
+    extra = country_keyed(_data("countries.yaml"), "countries.yaml")
+    result: dict[str, dict[str, frozenset[str]]] = {}
+
+    def cues(code: str) -> frozenset[str]:
+        words = (extra.get(code) or {}).get("context", [])
+        return frozenset({w.lower() for w in words} | {morph.lemma(w) for w in words})
+
+    for code, info in extra.items():
+        for name in (info or {}).get("shared", []):
+            key = " ".join(morph.lemma(w) for w in _words(name)).replace("ё", "е")
+            owners = [e.country for e in entries().get(name, []) if e.kind == "country"]
+            choices = result.setdefault(key, {})
+            for owner in owners:
+                choices.setdefault(owner, cues(owner))
+            choices[code] = cues(code)
+    return result
+
+
+def resolve_shared(doc: Doc, lemmas: str, code: str | None) -> str | None:
+    """The country a shared name ("Конго") names in this document: the one whose cue
+    words occur most often around it (a tie keeps `code`)."""
+    choices = shared_names().get(lemmas.replace("ё", "е").lower())
+    if not choices or code not in choices:
+        return code
+    words = doc.user_data.get("_cue_words")
+    if words is None:
+        words = doc.user_data["_cue_words"] = [w for t in doc for w in (t.lower_, t.lemma_.lower())]
+    counts = {c: sum(w in cue for w in words) for c, cue in choices.items()}
+    best = max(counts.values())
+    return code if counts[code] == best else next(c for c, n in counts.items() if n == best)
 
 
 @lru_cache(maxsize=1)
@@ -404,3 +452,8 @@ def link_entity(ent: Span) -> None:
     ent._.kind = entry.kind
     ent._.canonical = entry.canonical
     ent._.country = entry.country
+    if entry.kind == "country":
+        chosen = resolve_shared(ent.doc, span_lemmas(ent), entry.country)
+        if chosen != entry.country:
+            ent._.country, ent._.canonical = chosen, country_names()[chosen]
+            ent._.normal = ent._.canonical if ent._.normal == entry.canonical else ent._.normal

@@ -273,15 +273,19 @@ def create_natasha_ner(nlp: Language, name: str):
     def natasha_ner(doc: Doc) -> Doc:
         models = natasha_models()
         sentences = doc.user_data["part_sentences"]
-        sequences = [[token for sent in part for token in sent] for part in sentences]
+        # Title and text as one sequence, as plain Natasha reads a whole text: a headline
+        # alone ("Робосекс", "…словно царь Иоанн Грозный») lacks the context its words get
+        # from the text. A span never crosses from the title into the text.
+        sequence = [token for part in sentences for sent in part for token in sent]
         with _lock:
-            spans = _ner_spans(models.ner_tagger, sequences)
+            [spans] = _ner_spans(models.ner_tagger, [sequence])
         title_tokens = doc.user_data["part_tokens"][0]
         ents = []
-        for part_index, part_spans in enumerate(spans):
-            shift = 0 if part_index == 0 else title_tokens
-            for start, stop, label in part_spans:
-                ents.append(Span(doc, start + shift, stop + shift, label=label))
+        for start, stop, label in spans:
+            if start < title_tokens < stop:
+                ents.append(Span(doc, start, title_tokens, label=label))
+                start = title_tokens
+            ents.append(Span(doc, start, stop, label=label))
         doc.set_ents(ents)
         return doc
 

@@ -61,12 +61,6 @@ class SearchResult:
         return max(0, (self.total - 1) // self.limit * self.limit) if self.limit else 0
 
 
-def _filters(query) -> tuple[list[str], list]:
-    """Compatibility for callers written before monitor.filters: its `conditions` (Moscow
-    day bounds, filters not validated). Use `filters.conditions` or `overview`."""
-    return conditions(query)
-
-
 def parse_query(text: str) -> tuple[str | None, list[str]]:
     """The FTS5 MATCH expression for a user query, and the lemmas to highlight."""
     parsed = parse(text)

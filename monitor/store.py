@@ -876,13 +876,18 @@ def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str) -> 
 
 
 def _entity_id(db: sqlite_utils.Database, ent) -> int:
+    """The row of what a mention names: an ORG under its party ("МИД" in "МИД России" is
+    the ORG "МИД России"), a country adjective under its country ("японских" is the LOC
+    "Япония"), else its normal form; the mention's own text and offsets are in
+    item_entities."""
+    name = getattr(ent, "stored_name", ent.normal)
     row = db.execute(
-        "SELECT id FROM entities WHERE type = ? AND normal = ?", [ent.type, ent.normal]
+        "SELECT id FROM entities WHERE type = ? AND normal = ?", [ent.type, name]
     ).fetchone()
     if row:
         return row[0]
     return db["entities"].insert(
-        {"type": ent.type, "normal": ent.normal, "canonical": ent.canonical,
+        {"type": ent.type, "normal": name, "canonical": ent.canonical,
          "country": ent.country}
     ).last_pk
 

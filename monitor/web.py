@@ -1,21 +1,26 @@
 """The analysts' web UI: a Datasette plugin plus `serve()` to run it.
 
 Datasette serves the SQLite store read-only (tables, SQL, JSON and CSV export, stable links);
-this plugin adds the lemmatising SQL functions and three pages in Russian:
-`/` (search with facets), `/item/<id>` (the story, its entities highlighted, all sources)
-and `/overview` (items per sector and per country over time).
+this plugin adds the lemmatising SQL functions and four pages in Russian:
+`/` (search with facets), `/item/<id>` (the story, its entities highlighted, all sources),
+`/overview` (stories per sector and per country over time, for the same filters as a
+search) and `/help` (the query language). Times are shown in the configured time zone.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import hmac
 import json
 import os
 from collections import Counter
+from datetime import date, datetime
+from html import escape
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo
 
 from datasette import Response, hookimpl
 
@@ -23,14 +28,17 @@ from .gazetteer import country_names
 from .highlight import safe_href
 from .sectors import sector_names
 from .lemmas import lemmatize, search_lemma
-from .filters import DEFAULT_TIMEZONE, FilterError, register_functions
-from .query import QueryError
+from .filters import (DEFAULT_TIMEZONE, FilterError, country_code, register_functions,
+                      sector_key)
+from .query import QUERY_HELP_RU, QUERY_NOTES_RU, QueryError
+from .russian import MONTHS_SHORT, date_range, local_time, month_text, plural
 from .search import SearchQuery, item_details, overview, search, story_sources
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 FACET_LIMIT = 12
-MAX_LIMIT = 200  # results per page (and in /search.json), whatever `limit` asks
+FACET_SHOWN = 8  # values a facet shows before «ещё N»
 PLUGIN = "monitor-web"
+MAX_LIMIT = 200  # results per page (and in /search.json), whatever `limit` asks
 MAX_OFFSET = 1_000_000_000
 
 
@@ -62,6 +70,7 @@ def register_routes():
         (r"^/search\.(?P<format>csv|jsonl|atom)$", search_export),
         (r"^/item/(?P<item_id>\d+)$", item_page),
         (r"^/overview$", overview_page),
+        (r"^/help$", help_page),
     ]
 
 
@@ -192,91 +201,52 @@ def _query_from(request, *, paging: bool = True, cap: bool = True) -> SearchQuer
     )
 
 
-def zone(datasette) -> str:
-    """The time zone of the UI (the config's, given to `make_datasette`)."""
-    return (datasette.plugin_config(PLUGIN) or {}).get("timezone") or DEFAULT_TIMEZONE
-
-
-def error_text(exc: Exception) -> str:
-    """The Russian message of a QueryError, FilterError or PagingError."""
-    return exc.russian() if hasattr(exc, "russian") else str(exc)
-
-
 def _run(datasette, query: SearchQuery):
     """Run a search with its facets, in one pass, on a read-only connection of Datasette's.
-    Raises QueryError or FilterError (see `error_text`)."""
+    Raises QueryError or FilterError (see `_error_text`)."""
     database = datasette.get_database(_db_name(datasette))
-    tz = zone(datasette)
+    zone = _zone(datasette).key
 
     def work(conn):
         import sqlite_utils
 
         # Datasette's connections only read: the answer may be kept for the next page
-        result = search(sqlite_utils.Database(conn), query, zone=tz, facets=True, cache=True)
+        result = search(sqlite_utils.Database(conn), query, zone=zone, facets=True, cache=True)
         return result, result.facets
 
     return database.execute_fn(work)
 
 
-def _link(request, **changes) -> str:
-    """The current search URL with some parameters changed (None removes one)."""
-    from urllib.parse import parse_qsl
+# --- what the reader sees: Russian names, local times, links --------------------------------
 
+def _zone(datasette) -> ZoneInfo:
+    """The UI's time zone: the config's `digest.timezone` (as the digest uses), else Moscow."""
+    name = (datasette.plugin_config(PLUGIN) or {}).get("timezone") or DEFAULT_TIMEZONE
+    return ZoneInfo(name)
+
+
+def _common(datasette) -> dict:
+    """What every page's template needs: Russian names, the reader's zone, today there and
+    `when(iso)` giving a time as «5 мая, 09:00» in that zone."""
+    zone = _zone(datasette)
+    today = datetime.now(zone).date()
+    return {"database": _db_name(datasette), "sector_names": sector_names(),
+            "country_names": country_names(), "zone": zone.key, "today": today,
+            "when": lambda value: local_time(value, zone, today)}
+
+
+def _link(request, _path: str = "/", **changes) -> str:
+    """The current search URL (on `_path`) with some parameters changed (None removes one);
+    the page goes back to the first unless `offset` is one of the changes."""
     params = parse_qsl(request.query_string, keep_blank_values=False)
-    keys = set(changes)
-    kept = [(k, v) for k, v in params if k not in keys and k != "offset"]
+    kept = [(k, v) for k, v in params if k not in changes and k not in ("offset", "back")]
     for key, value in changes.items():
         if value is None:
             continue
         for v in value if isinstance(value, list) else [value]:
             kept.append((key, v))
-    return "/?" + urlencode(kept)
-
-
-async def search_page(datasette, request):
-    status, error, result, facets = 200, None, None, {}
-    try:
-        query = _query_from(request)
-    except PagingError as exc:
-        query, status, error = _query_from(request, paging=False), 400, str(exc)
-    if error is None:
-        try:
-            result, facets = await _run(datasette, query)
-        except (QueryError, FilterError) as exc:
-            status, error = 400, error_text(exc)
-    facet_links = {}
-    for name, values in facets.items():
-        links = []
-        for value, count in values if name == "sector" else values[:FACET_LIMIT]:
-            if name == "month":
-                year, month = value.split("-")
-                last = "31" if month in ("01", "03", "05", "07", "08", "10", "12") else \
-                    "30" if month != "02" else "29"
-                href = _link(request, since=f"{value}-01", until=f"{value}-{last}")
-            elif name in ("sector", "country"):
-                href = _link(request, **{name: [*request.args.getlist(name), value]})
-            else:
-                href = _link(request, **{name: value})
-            links.append({"value": value, "count": count, "href": href})
-        facet_links[name] = links
-    page = query.offset // query.limit + 1
-    context = {
-        "q": query.text or "", "query": query, "result": result, "error": error,
-        "facets": facet_links, "page": page,
-        "next_link": _link(request, offset=str(query.offset + query.limit))
-        if result and query.offset + query.limit < result.total else None,
-        "json_link": "/search.json?" + request.query_string,
-        "csv_link": "/search.csv?" + request.query_string,
-        "active": [(k, v) for k, values in _active(request) for v in values],
-        "clear_links": {f"{k}={v}": _link(request, **{k: [x for x in request.args.getlist(k)
-                                                          if x != v] or None})
-                        for k, values in _active(request) for v in values},
-        "sector_names": sector_names(),
-        "country_names": country_names(),
-        "database": _db_name(datasette),
-    }
-    return Response.html(await datasette.render_template("monitor_search.html", context,
-                                                         request=request), status=status)
+    query = urlencode(kept)
+    return _path + ("?" + query if query else "")
 
 
 def _active(request):
@@ -284,6 +254,207 @@ def _active(request):
         values = request.args.getlist(key)
         if values:
             yield key, values
+
+
+CHIP_NAMES = {"sector": "Отрасль", "country": "Страна", "org": "Организация",
+              "person": "Человек", "feed": "Источник"}
+
+
+def _chips(request, today: date, path: str = "/") -> list[dict]:
+    """The active filters as chips in Russian («Страна: Китай», «с 1 ноября по 30 ноября»),
+    each with the link (on `path`) that removes it."""
+    sectors, countries = sector_names(), country_names()
+    chips = []
+    for key, values in _active(request):
+        if key in ("since", "until"):
+            continue
+        for value in dict.fromkeys(values):
+            name = (sectors.get(value, value) if key == "sector" else
+                    countries.get(value.upper(), value) if key == "country" else value)
+            rest = [v for v in values if v != value] or None
+            chips.append({"label": f"{CHIP_NAMES[key]}: {name}",
+                          "href": _link(request, path, **{key: rest})})
+    since, until = request.args.get("since"), request.args.get("until")
+    if since or until:
+        chips.append({"label": date_range(since, until, today),
+                      "href": _link(request, path, since=None, until=None)})
+    if request.args.get("international") == "1":
+        chips.append({"label": "Только международное",
+                      "href": _link(request, path, international=None)})
+    if request.args.get("all") == "1":
+        chips.append({"label": "Все новости, не только о сотрудничестве",
+                      "href": _link(request, path, all=None)})
+    return chips
+
+
+def _hidden(request) -> list[tuple[str, str]]:
+    """The parameters a new query from the search form keeps: all but the query, the page
+    and a `limit` that is not a page size (it would refuse the new search again)."""
+    return [(k, v) for k, v in parse_qsl(request.query_string)
+            if k not in ("q", "offset", "back")
+            and (k != "limit" or (v.isascii() and v.isdigit() and 0 < int(v[:30])))]
+
+
+def _month_bounds(month: str) -> tuple[str, str] | None:
+    """'2026-02' -> ('2026-02-01', '2026-02-28'): the month's first and last day."""
+    try:
+        year, number = int(month[:4]), int(month[5:7])
+        last = calendar.monthrange(year, number)[1]
+    except (ValueError, IndexError, TypeError, calendar.IllegalMonthError):
+        return None
+    return f"{year:04d}-{number:02d}-01", f"{year:04d}-{number:02d}-{last:02d}"
+
+
+def _facet_links(request, facets: dict) -> dict[str, dict]:
+    """Each facet's values as links with Russian labels: a value not chosen narrows the
+    search to it (a sector or country is added to those chosen), a chosen one is marked
+    and its link removes it. {name: {"shown": [...], "more": [...]}}: the first
+    FACET_SHOWN values (and any chosen one) shown, the rest behind «ещё N»."""
+    sectors, countries = sector_names(), country_names()
+    result = {}
+    for name, values in facets.items():
+        links = []
+        for value, count in values:
+            if value is None or value == "":
+                continue
+            value = str(value)
+            label = value
+            if name == "month":
+                bounds = _month_bounds(value)
+                if bounds is None:
+                    continue
+                label = month_text(value)
+                chosen = (request.args.get("since"), request.args.get("until")) == bounds
+                href = (_link(request, since=None, until=None) if chosen else
+                        _link(request, since=bounds[0], until=bounds[1]))
+            elif name in ("sector", "country"):
+                # a value given by name or in another case is the same value
+                fold = ((lambda v: country_code(v) or v.upper()) if name == "country"
+                        else sector_key)
+                given = request.args.getlist(name)
+                chosen = any(fold(v) == fold(value) for v in given)
+                others = [v for v in given if fold(v) != fold(value)]
+                href = _link(request, **{name: (others or None) if chosen else
+                                         [*given, value]})
+                names = sectors if name == "sector" else countries
+                label = names.get(value, value)
+            else:
+                chosen = (request.args.get(name) or "").casefold() == value.casefold()
+                href = _link(request, **{name: None if chosen else value})
+            links.append({"value": value, "label": label, "count": count, "href": href,
+                          "chosen": chosen})
+        shown = [link for i, link in enumerate(links) if i < FACET_SHOWN or link["chosen"]]
+        result[name] = {"shown": shown, "more": [link for link in links if link not in shown]}
+    return result
+
+
+def _pages(request, result) -> dict | None:
+    """Page numbers around the current page (the first and last always), with back and
+    forward links, from the engine's paging (`result.total` stories, `last_offset`); None
+    when everything fits on one page."""
+    size = result.limit
+    last = result.last_offset // size + 1
+    current = result.offset // size + 1
+    if last == 1 and current == 1:
+        return None
+
+    def href(number: int) -> str:
+        return _link(request, offset=str((number - 1) * size) if number > 1 else None)
+
+    wanted = sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
+    numbers, previous = [], 0
+    for number in wanted:
+        if number > previous + 1:
+            numbers.append(None)  # a gap: …
+        numbers.append({"number": number, "href": href(number), "current": number == current})
+        previous = number
+    return {"numbers": numbers, "last": last, "current": current,
+            "last_href": href(last),
+            "prev": href(min(current - 1, last)) if current > 1 else None,
+            "next": href(current + 1) if current < last else None}
+
+
+def _error_text(exc: Exception) -> str:
+    """What to tell the reader about a refused search: the exception's `russian` (attribute
+    or method: QueryError, FilterError) if it has one, else its message (PagingError's is
+    Russian already)."""
+    russian = getattr(exc, "russian", None)
+    if callable(russian):
+        russian = russian()
+    return str(russian) if russian else str(exc)
+
+
+MORE_SHOWN = 10  # a story's other publications listed under «ещё N публикаций»
+
+
+async def _other_publications(datasette, result):
+    """{item id: [the story's other matched publications (details), at most MORE_SHOWN]}
+    for the page's stories."""
+    wanted = {item["id"]: item["more_ids"][:MORE_SHOWN] for item in result.items
+              if item.get("more_ids")}
+    if not wanted:
+        return {}
+    database = datasette.get_database(_db_name(datasette))
+
+    def work(conn):
+        import sqlite_utils
+
+        details = {d["id"]: d for d in item_details(
+            sqlite_utils.Database(conn), [i for ids in wanted.values() for i in ids])}
+        return {item: [details[i] for i in ids if i in details]
+                for item, ids in wanted.items()}
+
+    return await database.execute_fn(work)
+
+
+async def search_page(datasette, request):
+    common = _common(datasette)
+    status, error, result, facets = 200, None, None, {}
+    try:
+        query = _query_from(request)
+    except ValueError as exc:  # PagingError, or a filter value refused
+        status, error = 400, _error_text(exc)
+        query = SearchQuery(text=request.args.get("q") or None,
+                            include_all=request.args.get("all") == "1")
+    others = {}
+    if error is None:
+        try:
+            result, facets = await _run(datasette, query)
+        except (QueryError, FilterError) as exc:  # an unknown filter value, a bad query
+            status, error = 400, _error_text(exc)
+        else:
+            others = await _other_publications(datasette, result)
+    pages = _pages(request, result) if result else None
+    context = {
+        **common,
+        "q": query.text or "", "query": query, "result": result, "error": error,
+        # every sector (there are 16; the page opens the rest with «ещё»), the top of the others
+        "facets": _facet_links(request, {name: values if name == "sector" else
+                                         values[:FACET_LIMIT]
+                                         for name, values in facets.items()}),
+        "chips": _chips(request, common["today"]),
+        "hidden": _hidden(request), "pages": pages, "others": others,
+        "past_end": bool(result and result.offset and result.offset >= result.total),
+        # an item's page links back to this search
+        "back": urlencode({"back": request.query_string}) if request.query_string else "",
+        "json_link": "/search.json?" + request.query_string,
+        "csv_link": "/search.csv?" + request.query_string,
+        "jsonl_link": "/search.jsonl?" + request.query_string,
+        "atom_link": "/search.atom?" + request.query_string,
+        "overview_link": _link(request, _path="/overview"),
+        "all_link": _link(request, all="1"),
+        "plural": plural,
+    }
+    return Response.html(await datasette.render_template("monitor_search.html", context,
+                                                         request=request), status=status)
+
+
+async def _error_page(datasette, request, status: int, title: str, message: str,
+                      links=()) -> Response:
+    """A page in Russian saying what went wrong, with links to go on."""
+    context = {**_common(datasette), "title": title, "message": message, "links": links}
+    return Response.html(await datasette.render_template("monitor_error.html", context,
+                                                         request=request), status=status)
 
 
 async def search_json(datasette, request):
@@ -309,7 +480,7 @@ def _json(data, status: int = 200):
 
 
 def _json_error(exc: Exception):
-    body = {"error": error_text(exc)}
+    body = {"error": _error_text(exc)}
     if isinstance(exc, FilterError):
         body.update(field=exc.field, value=exc.value, valid=exc.valid)
     return _json(body, status=400)
@@ -324,7 +495,7 @@ async def search_export(datasette, request):
 
     fmt = request.url_vars["format"]
     database = datasette.get_database(_db_name(datasette))
-    tz = zone(datasette)
+    tz = _zone(datasette).key
     try:
         query = _query_from(request, cap=False)
         limit = query.limit if (request.args.get("limit") or "").strip() else None
@@ -368,11 +539,26 @@ async def search_export(datasette, request):
     return AsgiStream(stream, headers=headers, content_type=export.FORMATS[fmt])
 
 
+def _back(request) -> tuple[str, str]:
+    """The search an item page was opened from: (link back to it, `back=` parameter to pass
+    on). Only a query string is taken, so the link stays on this site's search page."""
+    back = request.args.get("back") or ""
+    if not back:
+        return "/", ""
+    query = urlencode(parse_qsl(back))
+    return ("/?" + query if query else "/"), urlencode({"back": query})
+
+
 async def item_page(datasette, request):
     from .highlight import entities_html
 
     item_id = request.url_vars["item_id"]
     database = datasette.get_database(_db_name(datasette))
+    back_href, back = _back(request)
+    missing = ("Нет такой новости", f"Новости № {item_id[:20]} нет в базе.",
+               [(back_href, "← к поиску")])
+    if len(item_id) > 18:  # beyond SQLite's integers: no such item
+        return await _error_page(datasette, request, 404, *missing)
 
     def work(conn):
         import sqlite_utils
@@ -390,102 +576,201 @@ async def item_page(datasette, request):
 
     found = await database.execute_fn(work)
     if found is None:
-        return Response.html("<h1>Нет такой новости</h1>", status=404)
+        return await _error_page(datasette, request, 404, *missing)
     item, sources, mentions = found
-    context = {"item": item, "sources": sources,
+    context = {**_common(datasette), "item": item, "sources": sources,
                "text_html": entities_html(item["text"], mentions),
-               "sector_names": sector_names(), "country_names": country_names(),
-               "database": _db_name(datasette)}
+               "back_href": back_href, "back": back}
     return Response.html(await datasette.render_template("monitor_item.html", context,
                                                          request=request))
 
 
 async def overview_page(datasette, request):
+    """Charts of stories per month by sector and by country, for the search in the URL
+    (the same parameters as `/`); a country filtered on, or one on every story found (as
+    Russia mostly is), is left out of the country chart, where it would only dwarf the
+    others."""
+    common = _common(datasette)
+    query = _query_from(request, paging=False)
     database = datasette.get_database(_db_name(datasette))
-
-    tz = zone(datasette)
-    try:
-        query = _query_from(request, paging=False)
-    except PagingError:
-        query = SearchQuery()
+    zone = common["zone"]
 
     def work(conn):
         import sqlite_utils
 
         db = sqlite_utils.Database(conn)
-        try:  # stories per month, of the page's search (every cooperation item by default)
-            by = overview(db, query, zone=tz)
-        except (QueryError, FilterError):
-            by = overview(db, SearchQuery(), zone=tz)
+        # the engine's stories per month (near copies count once), of the page's search;
+        # the search's own answer (kept, cache=True) gives the number of stories
+        found = search(db, SearchQuery(**{**query.__dict__, "limit": 1}), zone=zone,
+                       cache=True).total
+        by = overview(db, query, zone=zone)
         totals = conn.execute("SELECT count(*), sum(is_cooperation = 1) FROM items").fetchone()
-        return by, totals
+        return by, found, totals
 
-    by, totals = await database.execute_fn(work)
-    charts = {name: _chart(rows) for name, rows in by.items()}
-    context = {"charts": charts, "total": totals[0] or 0, "cooperation": totals[1] or 0,
-               "database": _db_name(datasette)}
+    try:
+        by, found, totals = await database.execute_fn(work)
+    except (QueryError, FilterError) as exc:
+        return await _error_page(datasette, request, 400, "Обзор не построен",
+                                 _error_text(exc), [("/overview", "Обзор без фильтров"),
+                                                    ("/help", "Как искать")])
+    names = common["country_names"]
+    per_country = Counter()
+    for _month, country, count in by["country"]:
+        per_country[country] += count
+    chosen = {code for code in map(country_code, query.countries) if code}
+    others = set(per_country) - chosen
+    everywhere = {c for c in others if per_country[c] == found}
+    if everywhere == others:  # nothing else to show: keep them
+        everywhere = set()
+    left_out = [(names.get(c, c), "выбрана в фильтре" if c in chosen else
+                 "есть в каждой найденной новости")
+                for c in sorted(per_country, key=lambda c: -per_country[c])
+                if c in chosen or c in everywhere]
+    country_rows = [r for r in by["country"] if r[1] not in chosen and r[1] not in everywhere]
+    current = common["today"].strftime("%Y-%m")
+    # up to now, unless the search ends earlier
+    through = None if query.until else current
+    charts = {"country": _chart(country_rows, labels=names, current_month=current,
+                                through=through),
+              "sector": _chart(by["sector"], labels=common["sector_names"],
+                               current_month=current, through=through)}
+    context = {**common, "charts": charts, "total": totals[0] or 0,
+               "cooperation": totals[1] or 0, "found": found, "left_out": left_out,
+               "chips": _chips(request, common["today"], "/overview"),
+               "hidden": _hidden(request), "q": query.text or "",
+               "filtered": bool(request.query_string), "search_link": _link(request), "plural": plural}
     return Response.html(await datasette.render_template("monitor_overview.html", context,
                                                          request=request))
+
+
+async def help_page(datasette, request):
+    """The query language (the engine's own description, monitor.query) and the filters,
+    in Russian."""
+    context = {**_common(datasette), "query_help": QUERY_HELP_RU, "query_notes": QUERY_NOTES_RU}
+    return Response.html(await datasette.render_template(
+        "monitor_help.html", context, request=request))
 
 
 COLORS = ["#2f6fb3", "#d9822b", "#3c9a5f", "#b23b3b", "#7b5ea7", "#8c6d3f", "#d16ba5",
           "#6b6b6b"]
 
 
+def _months_between(first: str, last: str) -> list[str]:
+    """Every month from `first` to `last` ('2026-02' .. '2026-05'), both included."""
+    year, month = int(first[:4]), int(first[5:7])
+    months = []
+    while f"{year:04d}-{month:02d}" <= last:
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
 def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
-           height: int = 220) -> dict:
-    """A small SVG line chart: items per month for the `top` most frequent series."""
+           height: int = 240, *, labels: dict | None = None,
+           current_month: str | None = None, through: str | None = None) -> dict:
+    """A small SVG line chart: counts per month of the `top` most frequent series.
+
+    Every month from the first to the last is on the x axis (short Russian names, the
+    year under the first and under each January); the y axis has every count up to 5,
+    else 0, the middle and the peak, with grid lines; labels stay inside the picture.
+    `labels` names the series (Russian names for IDs). `through` ('2026-12') extends the axis to that month (months
+    without items count 0). The current month, still partial, is shaded and its segment
+    dashed, so a drop there is not read as a fall.
+    """
+    labels = labels or {}
     totals = Counter()
     for _month, series, count in rows:
         totals[series] += count
     names = [name for name, _ in totals.most_common(top)]
-    months = sorted({month for month, _, _ in rows if month})
-    if not months or not names:
-        return {"svg": "", "legend": [], "empty": True}
+    present = sorted({month for month, _, _ in rows if month and _month_bounds(month)})
+    if not present or not names:
+        return {"svg": "", "legend": [], "empty": True, "partial": False}
+    months = _months_between(present[0], max(present[-1], through or "")
+                             if through and _month_bounds(through) else present[-1])
     values = {(m, s): c for m, s, c in rows}
     peak = max(values.get((m, s), 0) for m in months for s in names) or 1
-    pad, inner_w, inner_h = 30, width - 40, height - 40
-    step = inner_w / max(1, len(months) - 1)
-    lines = []
+    left, right, top_pad, bottom = 44, 24, 16, 40
+    inner_w, inner_h = width - left - right, height - top_pad - bottom
+    step = inner_w / (len(months) - 1) if len(months) > 1 else inner_w
+
+    def x(i: int) -> float:
+        return left + i * step if len(months) > 1 else left + inner_w / 2
+
+    def y(value: float) -> float:
+        return top_pad + inner_h - inner_h * value / peak
+
+    parts = []
+    partial = current_month is not None and months[-1] == current_month
+    if partial:
+        x0 = max(left, x(len(months) - 1) - step / 2) if len(months) > 1 else left
+        x1 = width - right
+        parts.append(f'<rect class="partial" x="{x0:.1f}" y="{top_pad}" '
+                     f'width="{x1 - x0:.1f}" height="{inner_h}" fill="#eef1f5">'
+                     '<title>текущий месяц ещё не закончился</title></rect>'
+                     f'<text x="{x1 - 2:.1f}" y="{top_pad + 12}" font-size="11" '
+                     'fill="#5b6b7b" text-anchor="end">неполный</text>')
+    for tick in range(peak + 1) if peak <= 5 else (0, peak // 2, peak):
+        parts.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" '
+                     f'y2="{y(tick):.1f}" stroke="{"#999" if tick == 0 else "#e3e7ec"}"/>'
+                     f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="12" '
+                     f'fill="#5b6b7b" text-anchor="end">{tick}</text>')
+    every = -(-len(months) // 12)  # at most 12 month labels
+    shown_year = None
+    for i, month in enumerate(months):
+        if i % every:
+            continue
+        year = month[:4]
+        parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 16}" font-size="12" '
+                     f'text-anchor="middle">{MONTHS_SHORT[int(month[5:7]) - 1]}</text>')
+        if year != shown_year:
+            parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 31}" font-size="11" '
+                         f'fill="#5b6b7b" text-anchor="middle">{year}</text>')
+            shown_year = year
     for index, name in enumerate(names):
-        points = " ".join(
-            f"{pad + i * step:.1f},{pad + inner_h - inner_h * values.get((m, name), 0) / peak:.1f}"
-            for i, m in enumerate(months))
-        lines.append(f'<polyline fill="none" stroke="{COLORS[index % len(COLORS)]}" '
-                     f'stroke-width="2" points="{points}"/>')
-    labels = "".join(
-        f'<text x="{pad + i * step:.1f}" y="{height - 5}" font-size="10" '
-        f'text-anchor="middle">{m}</text>' for i, m in enumerate(months)
-        if len(months) <= 12 or i % max(1, len(months) // 12) == 0)
-    axis = (f'<text x="2" y="{pad + 4}" font-size="10">{peak}</text>'
-            f'<line x1="{pad}" y1="{pad + inner_h}" x2="{width - 10}" y2="{pad + inner_h}" '
-            f'stroke="#999"/>')
+        color = COLORS[index % len(COLORS)]
+        label = escape(str(labels.get(name, name)))
+        points = [f"{x(i):.1f},{y(values.get((m, name), 0)):.1f}" for i, m in enumerate(months)]
+        solid = points[:-1] if partial and len(points) > 1 else points
+        if len(solid) > 1:
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
+                         f'points="{" ".join(solid)}"/>')
+        if partial and len(points) > 1:
+            parts.append(f'<polyline class="partial-line" fill="none" stroke="{color}" '
+                         f'stroke-width="2" stroke-dasharray="4 3" '
+                         f'points="{" ".join(points[-2:])}"/>')
+        for i, m in enumerate(months):
+            count = values.get((m, name), 0)
+            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(count):.1f}" r="3" fill="{color}">'
+                         f'<title>{label}, {month_text(m)}: {count}</title></circle>')
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'role="img">{axis}{"".join(lines)}{labels}</svg>')
-    legend = [{"name": n, "color": COLORS[i % len(COLORS)], "total": totals[n]}
+           f'viewBox="0 0 {width} {height}" role="img">{"".join(parts)}</svg>')
+    legend = [{"name": labels.get(n, n), "color": COLORS[i % len(COLORS)], "total": totals[n]}
               for i, n in enumerate(names)]
-    return {"svg": svg, "legend": legend, "empty": False}
+    return {"svg": svg, "legend": legend, "empty": False, "partial": partial}
 
 
 # --- serving --------------------------------------------------------------------------------
 
 def make_datasette(db_path: Path, timezone: str | None = None):
     """A Datasette over the store: read-only, with this plugin's pages and SQL functions;
-    dates in `timezone` (the config's)."""
+    times shown and day bounds of searches in `timezone` (an IANA name, the config's
+    `Config.timezone`; default Europe/Moscow)."""
+    timezone = timezone or DEFAULT_TIMEZONE
+    ZoneInfo(timezone)  # an unknown zone fails here, not on the first page
     from datasette.app import Datasette
     from datasette.plugins import pm
 
     import monitor.web as plugin
 
     if not pm.is_registered(plugin):
-        pm.register(plugin, name="monitor-web")
+        pm.register(plugin, name=PLUGIN)
     return Datasette(
         [str(db_path)],
         settings={"sql_time_limit_ms": 3000, "default_page_size": 50,
                   "allow_download": False},
         metadata={"title": "monitor — сотрудничество в новостях",
                   "description": "Новости о сотрудничестве стран, регионов и организаций",
-                  "plugins": {PLUGIN: {"timezone": timezone or DEFAULT_TIMEZONE}}},
+                  "plugins": {PLUGIN: {"timezone": timezone}}},
         template_dir=str(Path(__file__).parent / "templates"),
     )
 

@@ -3,6 +3,7 @@
 import pytest
 
 from monitor.analysis import analyse, prepare
+from monitor.entities import party_spans
 from monitor.text import clean_article
 
 
@@ -89,7 +90,7 @@ def _cues(text):
     from monitor import cooperation, nlp
 
     doc = nlp.process("", text)
-    return [cooperation.sentence_cues(doc, sent, list(doc.ents)) for sent in doc.sents]
+    return [cooperation.sentence_cues(doc, sent, party_spans(doc)) for sent in doc.sents]
 
 
 @pytest.mark.parametrize("text,develop", [

@@ -157,6 +157,7 @@ def test_right_subscribers_get_one_multipart_message_and_a_second_run_sends_noth
     assert "style=" in body["text/html"] and "<style" not in body["text/html"]  # CSS inlined
     assert "1 новость" in anna["Subject"]
     assert "АЭС" not in body["text/plain"]  # not in Анна's filters
+    assert "Минстрой России" in body["text/html"]  # the organisation chip is its party
 
     again = run(path, "--send")
     assert again.exit_code == 0

@@ -38,23 +38,60 @@ def entity(text, mention):
     ("Встреча с Анной Егоровой прошла в мэрии.", "Анной Егоровой", "Анна Егорова"),
 ])
 def test_normal_forms(text, mention, normal):
-    assert entity(text, mention).normal == normal
+    found = entity(text, mention)
+    assert (found.party or found.normal) == normal  # an ORG with its country: its party
 
 
-@pytest.mark.parametrize("text,mention,normal,country", [
+@pytest.mark.parametrize("text,mention,party,country", [
     ("Замминистра Минстроя России встретился с японской делегацией.", "Минстроя",
      "Минстрой России", "RU"),
     ("Представитель МИД РФ прокомментировал визит.", "МИД", "МИД РФ", "RU"),
     ("Заявление Минфина США вызвало вопросы.", "Минфина", "Минфин США", "US"),
 ])
-def test_org_split_from_its_country_is_merged(text, mention, normal, country):
-    e = entity(text, mention)
-    assert (e.type, e.normal, e.country) == ("ORG", normal, country)
-    assert text[e.start:e.stop] == e.text
-    assert e.text.startswith(mention) and len(e.text.split()) == 2  # "Минстроя России"
-    # one entity, not an ORG plus a separate LOC for the country
-    assert not [x for x in analyse("", text).entities
-                if x.type == "LOC" and x.start >= e.start and x.stop <= e.stop]
+def test_org_with_its_country_keeps_both_spans_and_gets_a_party(text, mention, party, country):
+    entities = analyse("", text).entities
+    [org] = [e for e in entities if e.type == "ORG"]
+    assert (org.text, org.party, org.country) == (mention, party, country)
+    assert text[org.start:org.stop] == mention
+    # the country stays the location the NER found, right after the organisation
+    [loc] = [e for e in entities if e.type == "LOC" and e.start > org.start and not e.kind]
+    assert (loc.text, loc.country) == (party.split()[-1], country)
+    assert text[org.stop + 1:loc.stop] == loc.text
+    assert org.to_json()["party"] == party and "party" not in loc.to_json()
+
+
+def test_the_parties_view_keeps_the_merge_for_the_detector():
+    from monitor.entities import party_spans
+    from monitor.nlp import process
+
+    doc = process("", "Глава МИД России Сергей Лавров прибыл в Анкару.")
+    assert [(e.text, e.label_) for e in doc.ents][:2] == [("МИД", "ORG"), ("России", "LOC")]
+    merged = party_spans(doc)
+    assert (merged[0].text, merged[0].label_, merged[0]._.country) == ("МИД России", "ORG", "RU")
+    assert merged[0]._.normal == "МИД России"
+    # the official acts for the country through the merged organisation, as before
+    assert [e._.country for e in doc.ents if e.label_ == "PER"] == ["RU"]
+    parties = analyse("", "МИД России и МИД Турции подписали меморандум о сотрудничестве.")
+    assert {"name": "МИД России", "kind": "org", "country": "RU"} in parties.parties
+
+
+def test_country_adjectives_and_demonyms_are_linked_mentions():
+    text = "Американские и китайские инвесторы обсудили российско-японский проект; японцы довольны."
+    found = [e for e in analyse("", text).entities if e.kind == "adjective"]
+    got = [(e.text, e.country, e.canonical) for e in found]
+    assert got == [("Американские", "US", "США"), ("китайские", "CN", "Китай"),
+                   ("российско-японский", "RU", "Россия"),
+                   ("российско-японский", "JP", "Япония"), ("японцы", "JP", "Япония")]
+    for e in found:
+        assert text[e.start:e.stop] == e.text and e.type == "LOC" and e.source == "gazetteer"
+        assert e.to_json()["kind"] == "adjective"
+    assert found[0].normal == "американский" and found[0].stored_name == "США"
+
+
+def test_country_names_the_ner_missed_are_added_but_not_words_or_quoted_names():
+    entities = analyse("", "Fans of Russia came. Тем временем шаттл «Колумбия» вернулся.").entities
+    assert [(e.text, e.country, e.source) for e in entities if e.country] == \
+        [("Russia", "RU", "gazetteer")]  # not "Тем" (Того), not the shuttle «Колумбия»
 
 
 @pytest.mark.parametrize("text,mention,canonical,country", [
@@ -86,3 +123,18 @@ def test_offsets_point_into_title_and_text():
 def test_known_organisations_and_their_countries(text, mention, country):
     e = entity(text, mention)
     assert (e.type, e.country) == ("ORG", country)
+
+
+def test_an_unlinked_name_takes_the_country_a_dependent_word_names():
+    from spacy.tokens import Span
+
+    from monitor.entities import _inner_country
+    from monitor.gazetteer import matches
+    from monitor.nlp import process
+
+    doc = process("", "Герб Литвы висит в зале. Туристы из Северной Америки приехали.")
+    coat = Span(doc, 0, 2, label="LOC")  # as the NER tags "Герб Литвы" in NEREL's news
+    assert _inner_country(coat, matches(doc)) == "LT"
+    start = [t.i for t in doc if t.text == "Северной"][0]
+    america = Span(doc, start, start + 2, label="LOC")
+    assert _inner_country(america, matches(doc)) is None  # the head word is no country

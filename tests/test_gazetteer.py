@@ -65,3 +65,41 @@ def test_word_missing_from_lemma_table_is_asked_of_pymorphy():
     assert "Тьмутаракани" not in gazetteer._lemma_table()
     assert gazetteer._variants("Тьмутаракани") == sorted(morph.lemma_variants("Тьмутаракани"))
     assert "тьмутаракань" in gazetteer._variants("Тьмутаракани")
+
+
+@pytest.mark.parametrize("text,country", [
+    ("Распад СССР изменил карту Европы.", "SU"),
+    ("Советский Союз запустил спутник.", "SU"),
+    ("Папа вернулся в Ватикан.", "VA"),
+    ("Делегация Абхазии прибыла в Сочи.", "AB"),
+    ("Власти Южной Осетии заявили о выборах.", "OS"),
+    ("Власти Приднестровья ответили Кишинёву.", "MD"),  # a region of Moldova
+    ("Российская империя и Японская империя заключили мир.", "RU"),
+    ("Российская империя и Японская империя заключили мир.", "JP"),
+    ("Fans of Russia came.", "RU"),
+])
+def test_historical_and_partly_recognised_states(text, country):
+    assert country in {c for _, c in parties(text)}
+
+
+@pytest.mark.parametrize("text,country,other", [
+    ("Президент ДРК прибыл в Брюссель. Армия Конго отступила от Гомы.", "CD", "CG"),
+    ("Власти Конго ответили Киншасе.", "CD", "CG"),
+    ("Власти Конго в Браззавиле ответили.", "CG", "CD"),
+    ("Бои в Конго продолжаются.", "CG", "CD"),  # no cue: pycountry's Конго
+])
+def test_congo_is_chosen_by_the_words_around(text, country, other):
+    from monitor.analysis import analyse
+
+    [congo] = [e for e in analyse("", text).entities if e.text == "Конго"]
+    assert congo.country == country
+    found = {c for _, c in parties(text)}
+    assert country in found and other not in found
+
+
+def test_added_states_have_checked_codes_and_names():
+    from monitor import gazetteer
+
+    names = gazetteer.country_names()
+    assert (names["SU"], names["AB"], names["OS"], names["VA"], names["RU"]) == \
+        ("СССР", "Абхазия", "Южная Осетия", "Ватикан", "Россия")

@@ -72,11 +72,15 @@ def test_offsets_index_the_stored_text():
 
 
 def test_an_entity_across_markup_keeps_its_read_text_and_stored_offsets():
-    text = "Минстрой **России** и **ЮНЕСКО** подписали меморандум."
+    text = "Сергей **Лавров** и Минстрой **России** подписали меморандум."
     result = analyse("Новости", text)
-    [ministry] = [e for e in result.entities if e.text.startswith("Минстрой")]
-    assert ministry.text == "Минстрой России"
-    assert (ministry.start, ministry.stop) == (0, text.index("России") + len("России"))
+    [person] = [e for e in result.entities if e.type == "PER"]
+    assert person.text == "Сергей Лавров"  # as read, across the removed markup
+    assert (person.start, person.stop) == (0, text.index("Лавров") + len("Лавров"))
+    [ministry] = [e for e in result.entities if e.text == "Минстрой"]
+    assert ministry.party == "Минстрой России"
+    [russia] = [e for e in result.entities if e.text == "России"]
+    assert text[russia.start:russia.stop] == "России"
 
 
 def test_a_title_repeated_as_the_first_line_is_read_once():

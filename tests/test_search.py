@@ -391,3 +391,23 @@ def test_a_read_only_connection_keeps_its_answer_until_the_database_changes(
     assert after.total > 30 and len(deep.items) == 2
     assert [i["id"] for i in deep.items] == [i["id"] for i in search(
         reader, SearchQuery(text="газ", limit=5, offset=after.total - 2)).items]
+
+
+def test_an_organisation_is_found_by_its_party_and_adjectives_by_their_country(db_path):
+    import sqlite_utils
+
+    assert found(db_path, "--org", "Минстрой России") == ["2"]
+    assert found(db_path, "--org", "минстрой") == ["2"]
+    db = sqlite_utils.Database(db_path)
+    item = db.execute("SELECT id FROM items WHERE url LIKE '%/2'").fetchone()[0]
+    rows = {(r[0], r[1], r[2]) for r in db.execute(
+        "SELECT e.type, e.normal, ie.text FROM item_entities ie "
+        "JOIN entities e ON e.id = ie.entity_id WHERE ie.item_id = ?", [item])}
+    # the NER's ORG "Минстрой" stored under its party, the country a location of its own,
+    # the adjective "японские" under Japan
+    assert {("ORG", "Минстрой России", "Минстрой"), ("LOC", "Россия", "России"),
+            ("LOC", "Япония", "японские")} <= rows
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "search", "--org", "Минстрой",
+                                      "--format", "json"])
+    [hit] = json.loads(result.stdout)
+    assert {"type": "ORG", "normal": "Минстрой России", "country": "RU"} in hit["entities"]
