@@ -818,7 +818,7 @@ def _story_titles(site, **params) -> dict[int, str]:
 def test_a_story_is_one_entry_and_more_opens_its_other_publications(site, page):
     page.goto(site["base"] + "/?q=газ")
     [entry] = page.locator("article.item").all()  # two matched publications, one story
-    assert "Найдено: 1 сюжет (2 публикации)" in page.inner_text(".summary")
+    assert "Найдено: 1 сюжет, 2 публикации" in page.inner_text(".summary")
     more = entry.locator("details.story-more")
     assert more.locator("summary").inner_text() == "ещё 1 публикация этого сюжета"
     other = more.locator("li a").first
