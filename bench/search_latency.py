@@ -11,7 +11,8 @@ queries with a sector filter and reports p50 / p95 / max.
     .venv/bin/python bench/search_latency.py --sizes 200000 --queries 300
     .venv/bin/python bench/search_latency.py --json          # one JSON line per size
 
-Databases are kept in `bench/.data/` (rebuilt only when missing or with --rebuild).
+Databases are kept in `bench/.data/` (or `--data DIR`; rebuilt only when missing or with
+--rebuild). One item in ten joins the story of an item shortly before it, as near copies do.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def build(path: Path, size: int, vocab: list[tuple[str, int]], seed: int = 1) ->
                      [n + 1, ("PER", "LOC", "ORG")[n % 3], name])
     conn.execute("COMMIT")
     batch = 5000
+    story_of = [0] * (size + 1)
     for start in range(0, size, batch):
         items, fts, sources, sectors, countries, entities = [], [], [], [], [], []
         for item_id in range(start + 1, min(size, start + batch) + 1):
@@ -94,10 +96,14 @@ def build(path: Path, size: int, vocab: list[tuple[str, int]], seed: int = 1) ->
             published = time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
                                       time.gmtime(1_600_000_000 + day * 86400 + item_id % 86400))
             cooperation = rng.random() < 0.35
+            # one item in ten is a near copy of one of the 50 before it (monitor.stories)
+            story_of[item_id] = story_of[max(1, item_id - rng.randint(1, 50))] \
+                if item_id > 1 and rng.random() < 0.1 else item_id
             items.append([item_id, f"https://example.org/a/{item_id}", title, text, published,
                           published, str(item_id), published, int(cooperation),
                           rng.random() if cooperation else 0.1,
-                          "international" if rng.random() < 0.6 else "domestic"])
+                          "international" if rng.random() < 0.6 else "domestic",
+                          story_of[item_id]])
             fts.append([item_id, title, text])  # synthetic words are already lemmas
             for feed in rng.sample(range(1, 41), 1 if rng.random() < 0.8 else 3):
                 sources.append([item_id, feed, published])
@@ -111,8 +117,8 @@ def build(path: Path, size: int, vocab: list[tuple[str, int]], seed: int = 1) ->
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO items (id, url, title, text, published, first_seen, content_hash, "
-            "analysed_at, is_cooperation, cooperation_score, scope, key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r + [r[1]] for r in items])
+            "analysed_at, is_cooperation, cooperation_score, scope, story_id, key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r + [r[1]] for r in items])
         conn.executemany("INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)", fts)
         conn.executemany("INSERT INTO item_sources (item_id, feed_id, first_seen) "
                          "VALUES (?, ?, ?)", sources)
@@ -135,8 +141,11 @@ def queries(vocab: list[tuple[str, int]], count: int, seed: int = 2,
             band: tuple[int, int] = (30, 1000)) -> list[SearchQuery]:
     """Two content words each from the frequency ranks in `band` (by default skipping the
     30 most frequent, mostly function words), a sector filter each."""
+    from monitor.query import STOP_WORDS  # not searched (#18): a query of them is an error
+
     rng = random.Random(seed)
-    content = [w for w, c in vocab[band[0]:band[1]] if len(w) > 3 and w.isalpha()]
+    content = [w for w, c in vocab[band[0]:band[1]]
+               if len(w) > 3 and w.isalpha() and w not in STOP_WORDS]
     return [SearchQuery(text=" ".join(rng.sample(content, 2)), sectors=[rng.choice(SECTORS)],
                         limit=20) for _ in range(count)]
 
@@ -162,26 +171,35 @@ def measure(path: Path, qs: list[SearchQuery]) -> dict:
     }
 
 
+def ensure_db(size: int, data: Path, vocab: list[tuple[str, int]],
+              rebuild: bool = False) -> tuple[Path, float | None]:
+    """The database of `size` items under `data`, built when missing (or `rebuild`);
+    returns its path and the seconds the build took (None when it was already there)."""
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / f"search-{size}.db"
+    if not rebuild and path.exists():
+        return path, None
+    print(f"building {path} ({len(vocab):,} lemmas of vocabulary)", file=sys.stderr)
+    partial = path.with_suffix(".partial")
+    seconds = round(build(partial, size, vocab), 1)
+    partial.rename(path)  # only a finished build counts
+    return path, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="200000,1000000")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--json", action="store_true", help="one JSON line per size")
+    parser.add_argument("--data", type=Path, default=ROOT / "bench" / ".data",
+                        help="where the databases are kept (default: bench/.data)")
     args = parser.parse_args()
     vocab = vocabulary()
     qs = queries(vocab, args.queries)
-    data = ROOT / "bench" / ".data"
-    data.mkdir(exist_ok=True)
     targets = {200_000: 50, 1_000_000: 150}
     for size in (int(s) for s in args.sizes.split(",")):
-        path = data / f"search-{size}.db"
-        build_seconds = None
-        if args.rebuild or not path.exists():
-            print(f"building {path.name} ({len(vocab):,} lemmas of vocabulary)", file=sys.stderr)
-            partial = path.with_suffix(".partial")
-            build_seconds = round(build(partial, size, vocab), 1)
-            partial.rename(path)  # only a finished build counts
+        path, build_seconds = ensure_db(size, args.data, vocab, args.rebuild)
         frequent = measure(path, queries(vocab, 100, band=(0, 80)))
         result = {"items": size, **measure(path, qs), "target_p95_ms": targets.get(size),
                   "frequent_words_p95_ms": frequent["p95_ms"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -171,13 +170,6 @@ def _check_bind(host: str) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-def _ui_timezone(config) -> str:
-    """The time zone the web UI shows times in: the digest's (`digest.timezone`)."""
-    from .config import DigestConfig
-
-    return (config.digest or DigestConfig()).timezone
-
-
 def web_options(function):
     for option in reversed(WEB_OPTIONS):
         function = option(function)
@@ -214,7 +206,7 @@ def run(ctx: Context, host: str, port: int, web: bool, workers: int | None) -> N
     if web:
         try:
             server = serve_in_thread(config.db_path(ctx.db_override), host, port,
-                                     _ui_timezone(config))
+                                     timezone=config.timezone)
         except UnsafeBind as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"monitor: web UI on http://{host}:{port}/")
@@ -253,7 +245,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     _check_bind(host)  # before the database is created or migrated
     store.open_db(path).conn.close()  # create or migrate before serving read-only
     try:
-        serve_web(path, host, port, _ui_timezone(config))
+        serve_web(path, host, port, timezone=config.timezone)
     except UnsafeBind as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -289,24 +281,13 @@ def analyze(source, workers: int | None) -> None:
         out.flush()
 
 
-def _format_items(items: list[dict], fmt: str) -> str:
+def _format_items(items: list[dict], fmt: str, zone=None) -> str:
     if fmt == "json":
         return json.dumps(items, ensure_ascii=False, indent=2)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["id", "published", "feed", "title", "url", "countries", "sectors",
-                         "is_cooperation", "entities"])
-        for item in items:
-            writer.writerow([
-                item["id"], item["published"], item["feed"], item["title"], item["url"],
-                " ".join(item["countries"]), " ".join(s["id"] for s in item["sectors"]),
-                "" if item["is_cooperation"] is None else int(item["is_cooperation"]),
-                "; ".join(f"{e['type']}:{e['normal']}" for e in item["entities"]),
-            ])
-        return buffer.getvalue().rstrip("\n")
     from rich.console import Console
     from rich.table import Table
+
+    from .export import local_time
 
     table = Table(show_lines=False, expand=False)
     for column in ("id", "published", "feed", "title", "countries", "snippet"):
@@ -315,70 +296,119 @@ def _format_items(items: list[dict], fmt: str) -> str:
         feed = item["feed"] or ""
         if len(item["story_outlets"]) > 1:  # outlets of the story, near copies included
             feed += f" (+{len(item['story_outlets']) - 1})"
+        title = item["title"]
+        if item.get("more"):
+            title += f" (+{item['more']} more)"
         text = item.get("snippet") or ", ".join(dict.fromkeys(
             e["normal"] for e in item["entities"]))
-        table.add_row(str(item["id"]), (item["published"] or "")[:16].replace("T", " "),
-                      feed, item["title"], " ".join(item["countries"]), text[:160])
+        published = (local_time(item["published"], zone) or "")[:16].replace("T", " ")
+        table.add_row(str(item["id"]), published, feed, title, " ".join(item["countries"]),
+                      text[:160])
     buffer = io.StringIO()
     Console(file=buffer, width=160, force_terminal=False).print(table)
     return buffer.getvalue().rstrip("\n")
 
 
+def _search_help(f):
+    """The query language's help (monitor.query) appended to the command's help."""
+    from .query import QUERY_HELP
+
+    f.__doc__ = f.__doc__ + "\n\n    \b\n    " + QUERY_HELP.replace("\n", "\n    ")
+    return f
+
+
 @cli.command()
 @click.argument("query", required=False)
 @click.option("--sector", "sectors", multiple=True, metavar="ID",
-              help="Only items in this sector (repeatable: any of them).")
+              help="Only items in this sector: an ID or its Russian name (repeatable: any "
+                   "of them).")
 @click.option("--country", "countries", multiple=True, metavar="ISO",
-              help="Only items where this country cooperates (repeatable: any of them).")
+              help="Only items where this country cooperates: an ISO code or any Russian "
+                   "name, e.g. CN, Китай, КНР (repeatable: any of them).")
 @click.option("--org", metavar="NAME", help="Only items naming this organisation.")
 @click.option("--person", metavar="NAME", help="Only items naming this person.")
 @click.option("--feed", metavar="NAME", help="Only items carried by this feed.")
-@click.option("--since", metavar="DATE", help="Published on or after DATE (YYYY-MM-DD).")
-@click.option("--until", metavar="DATE", help="Published on or before DATE (YYYY-MM-DD).")
+@click.option("--since", metavar="DATE",
+              help="Published on or after DATE (YYYY-MM-DD, in the config's time zone).")
+@click.option("--until", metavar="DATE",
+              help="Published on or before DATE (YYYY-MM-DD, the whole day).")
 @click.option("--international", is_flag=True, help="Only international cooperation.")
 @click.option("--all", "include_all", is_flag=True,
               help="Include items that are not about cooperation.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "jsonl", "atom"]),
+              default="table", show_default=True,
+              help="table and json: one page; csv, jsonl and atom: the whole result set "
+                   "(atom: the 100 newest stories) unless --limit or --offset is given.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Stories per page (default 20; exports: all).")
+@click.option("--offset", type=click.IntRange(min=0), default=None,
+              help="Stories to skip (default 0).")
 @pass_ctx
+@_search_help
 def search(ctx: Context, query: str | None, sectors, countries, org, person, feed, since,
-           until, international, include_all, fmt: str, limit: int, offset: int) -> None:
+           until, international, include_all, fmt: str, limit: int | None,
+           offset: int | None) -> None:
     """Search cooperation items; without a query, list the latest.
 
-    Words match in any inflection («водоочистку» finds «водоочистки»); "quoted phrases",
-    OR between alternatives and -word to exclude also work. Best matches first (title
-    counts three times), newest first without a query.
+    One result per story (the same news from several outlets, near copies included), with
+    the number of its further publications. Words match in any inflection («водоочистку»
+    finds «водоочистки»). Best matches first (title counts three times), newest first
+    without a query. Times are shown in the config's time zone (digest.timezone, default
+    Europe/Moscow). An unknown sector, country or feed, or --since after --until, is an
+    error (exit 2) listing the valid values.
 
     \b
     Example:
       monitor search                                   # latest cooperation items
       monitor search "японских компаний" --country JP --since 2026-03-01
-      monitor search водоочистка OR отходы -санкции --format json
-      monitor search --all --feed ТАСС --format csv --limit 100 > items.csv
+      monitor search 'водоочистка OR отходы -санкции' --sector water --sector waste
+      monitor search --all --feed ТАСС --format csv > items.csv     # every match
+      monitor search Белоруссия --format atom > belarus.atom
     """
-    from .search import QueryError, SearchQuery
+    from .export import export
+    from .filters import FilterError
+    from .query import QueryError
+    from .search import SearchQuery
     from .search import search as run_search
 
+    config = ctx.config(required=False)
+    zone = config.timezone
     q = SearchQuery(text=query, sectors=list(sectors), countries=list(countries), org=org,
                     person=person, feed=feed, since=since, until=until,
-                    international=international, include_all=include_all, limit=limit,
-                    offset=offset)
+                    international=international, include_all=include_all,
+                    limit=limit or 20, offset=offset or 0)
+    db = ctx.db()
     try:
-        result = run_search(ctx.db(), q)
+        if fmt in ("csv", "jsonl", "atom"):
+            base_url = config.digest.base_url if config.digest else "http://127.0.0.1:8001"
+            chunks = export(db, q, fmt, base_url=base_url, zone=zone, limit=limit,
+                            offset=offset or 0, title=f"monitor: {query or 'поиск'}")
+            out = sys.stdout.buffer  # UTF-8 whatever the locale says
+            for chunk in chunks:
+                out.write(chunk.encode("utf-8"))
+            out.flush()
+            return
+        result = run_search(db, q, zone=zone)
+    except FilterError as exc:
+        raise click.UsageError(str(exc)) from None
     except QueryError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.UsageError(f"bad query: {exc}") from None
+    if result.ignored:
+        click.echo(f"Not searched: {', '.join(result.ignored)}", err=True)
     if fmt == "table":
         if not result.items:
             click.echo("No items found." + ("" if include_all else
                                              " (Only cooperation items are searched; "
                                              "--all searches everything.)"), err=True)
+            if result.total:
+                click.echo(f"{result.total} stories in all; the last page starts at "
+                           f"--offset {result.last_offset}.", err=True)
             return
-        click.echo(_format_items(result.items, fmt))
-        click.echo(f"{len(result.items)} of {result.total} items", err=True)
+        click.echo(_format_items(result.items, fmt, zone))
+        click.echo(f"{len(result.items)} of {result.total} stories "
+                   f"({result.matches} matching items)", err=True)
         return
-    click.echo(_format_items(result.items, fmt))
+    click.echo(_format_items(result.items, fmt, zone))
 
 
 @cli.command()

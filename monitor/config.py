@@ -238,6 +238,11 @@ class Config(_Strict):
         _unique_names(feeds, "feed")
         return feeds
 
+    @property
+    def timezone(self) -> str:
+        """The time zone of dates shown and of day bounds in searches: the digest's."""
+        return self.digest.timezone if self.digest else DigestConfig().timezone
+
     def db_path(self, override: str | Path | None = None) -> Path:
         """The database file: --db, else `database:` relative to the config, else ./monitor.db."""
         if override:

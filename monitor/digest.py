@@ -31,9 +31,9 @@ import sqlite_utils
 
 from . import store
 from .config import Config, DigestConfig, SmtpConfig, SubscriberConfig
+from .filters import Filters, conditions, country_code, keywords_condition, sector_key
 from .gazetteer import country_names
 from .highlight import safe_href
-from .lemmas import lemmatize
 from .search import item_details
 from .sectors import sector_names, taxonomy
 
@@ -67,36 +67,32 @@ class Digest:
 
 # --- what to send --------------------------------------------------------------------------
 
+def subscriber_filters(subscriber: SubscriberConfig) -> Filters:
+    """A subscriber's `sectors`, `countries`, `international_only` and `min_score` as
+    search filters (monitor.filters): any of the sectors, any of the countries (by code or
+    name), exactly as `monitor search` and the web UI read them."""
+    return Filters(sectors=[sector_key(s) for s in subscriber.sectors],
+                   countries=[country_code(c) or c.upper() for c in subscriber.countries],
+                   international=subscriber.international_only,
+                   min_score=subscriber.min_score)
+
+
 def pending_items(db: sqlite_utils.Database, subscriber: SubscriberConfig,
                   since: str | None = None) -> list[dict]:
     """Analysed cooperation items matching the subscriber's filters that were never sent
     to them, oldest first. `since` (UTC ISO) bounds first-seen for a new subscriber."""
-    where = ["items.is_cooperation = 1", "items.analysed_at IS NOT NULL",
-             "NOT EXISTS (SELECT 1 FROM digest_items d WHERE d.item_id = items.id "
-             "AND d.subscriber = ?)"]
-    params: list = [subscriber.name]
+    where, params = conditions(subscriber_filters(subscriber))
+    where += ["items.analysed_at IS NOT NULL",
+              "NOT EXISTS (SELECT 1 FROM digest_items d WHERE d.item_id = items.id "
+              "AND d.subscriber = ?)"]
+    params.append(subscriber.name)
     if since:
         where.append("items.first_seen >= ?")
         params.append(since)
-    if subscriber.international_only:
-        where.append("items.scope = 'international'")
-    if subscriber.min_score:
-        where.append("items.cooperation_score >= ?")
-        params.append(subscriber.min_score)
-    if subscriber.sectors:
-        where.append("EXISTS (SELECT 1 FROM item_sectors s WHERE s.item_id = items.id AND "
-                     f"s.sector IN ({','.join('?' * len(subscriber.sectors))}))")
-        params += subscriber.sectors
-    if subscriber.countries:
-        where.append("EXISTS (SELECT 1 FROM item_countries c WHERE c.item_id = items.id AND "
-                     f"c.country IN ({','.join('?' * len(subscriber.countries))}))")
-        params += [c.upper() for c in subscriber.countries]
-    if subscriber.keywords:
-        phrases = [p for p in map(lemmatize, subscriber.keywords) if p]
-        if phrases:
-            match = " OR ".join('"' + p.replace('"', '""') + '"' for p in phrases)
-            where.append("items.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
-            params.append(match)
+    keywords = keywords_condition(subscriber.keywords)
+    if keywords:
+        where.append(keywords[0])
+        params += keywords[1]
     ids = [r[0] for r in db.execute(
         f"SELECT items.id FROM items WHERE {' AND '.join(where)} "
         "ORDER BY items.first_seen, items.id", params)]

@@ -1,192 +1,350 @@
-"""Finding stored items: morphology-aware full text (SQLite FTS5 over lemmas) and filters.
+"""Finding stored items: morphology-aware full text (SQLite FTS5 over lemmas) and filters,
+results grouped by story, facets counted in SQL.
 
-Query language: words (all must match, in any inflection), "quoted phrases", `OR` between
-alternatives, `-word` to exclude. Results are ranked by bm25 with the title weighted three
-times the text; without a query, newest first. By default only cooperation items are shown.
+The query language is `monitor.query`'s, the filters `monitor.filters`'. Results are
+ranked by bm25 with the title weighted three times the text; without a query, newest first.
+By default only cooperation items are shown.
+
+One pass: the matches (item, story, rank, date) go once into a temporary table of the
+connection; the page (one entry per story: its best match, and how many more of its
+items matched), the total of stories, the facets and the overview are counted from it in
+SQL, exactly, however many items match.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import shlex
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
+from functools import lru_cache
 
 import sqlite_utils
 
-from .lemmas import lemmatize, search_lemma, words
+from .filters import (Filters, FilterError, conditions, register_functions, validate,
+                      zone_of)
+from .lemmas import search_lemma, words
+from .query import ParsedQuery, QueryError, parse
+
+__all__ = ["FilterError", "QueryError", "SearchQuery", "SearchResult", "search",
+           "parse_query", "item_details", "story_sources", "story_hits", "overview"]
 
 TITLE_WEIGHT = 3.0
-
-
-class QueryError(ValueError):
-    """The search query cannot be understood; the message says why."""
+FACET_LIMIT = 20  # values of the organisation and outlet facets (all sectors, countries
+#                   and months are counted)
+HITS = "monitor_hits"
 
 
 @dataclass
-class SearchQuery:
+class SearchQuery(Filters):
+    """Filters (monitor.filters) with a query text and a page."""
+
     text: str | None = None
-    sectors: list[str] = field(default_factory=list)
-    countries: list[str] = field(default_factory=list)
-    org: str | None = None
-    person: str | None = None
-    feed: str | None = None
-    since: str | None = None  # ISO date or datetime, inclusive
-    until: str | None = None  # ISO date (the whole day) or datetime, inclusive
-    international: bool = False
-    include_all: bool = False  # also items that are not cooperation
     limit: int = 20
     offset: int = 0
 
 
 @dataclass
 class SearchResult:
-    items: list[dict]
-    total: int
+    items: list[dict]  # one per story: the story's best match, with `more` / `more_ids`
+    total: int  # stories
     query_lemmas: list[str]
+    matches: int = 0  # items (publications) matched, all stories together
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # query words not searched
+    limit: int = 20
+    offset: int = 0
 
-
-def _casefold(value: str | None) -> str:
-    return (value or "").casefold()
-
-
-def _quote(lemma: str) -> str:
-    return '"' + lemma.replace('"', '""') + '"'
+    @property
+    def last_offset(self) -> int:
+        """The offset of the last page (for a page asked past the end)."""
+        return max(0, (self.total - 1) // self.limit * self.limit) if self.limit else 0
 
 
 def parse_query(text: str) -> tuple[str | None, list[str]]:
-    """The FTS5 MATCH expression for a user query, and the lemmas to highlight.
-
-    `водоочистка "японских компаний" OR Китай -санкции` becomes
-    `"водоочистка" AND ("японский компания" OR "китай") NOT ("санкция")`.
-    """
-    try:
-        parts = shlex.split(text.replace("«", '"').replace("»", '"'), posix=True)
-    except ValueError:
-        raise QueryError("unbalanced quotes in the query") from None
-    groups: list[list[str]] = []  # AND of OR-groups
-    negatives: list[str] = []
-    highlight: list[str] = []
-    pending_or = False
-    for part in parts:
-        if part.upper() in ("OR", "ИЛИ"):
-            pending_or = True
-            continue
-        negative = part.startswith("-") and len(part) > 1
-        lemmas = lemmatize(part[1:] if negative else part).split()
-        if not lemmas:
-            continue
-        expr = _quote(" ".join(lemmas))
-        if negative:
-            negatives.append(expr)
-            continue
-        highlight.extend(lemmas)
-        if pending_or and groups:
-            groups[-1].append(expr)
-        else:
-            groups.append([expr])
-        pending_or = False
-    if not groups:
-        if negatives:
-            raise QueryError("a query needs at least one word to look for besides -exclusions")
-        return None, []
-    expression = " AND ".join(g[0] if len(g) == 1 else "(" + " OR ".join(g) + ")"
-                              for g in groups)
-    if negatives:
-        expression += " NOT (" + " OR ".join(negatives) + ")"
-    return expression, highlight
+    """The FTS5 MATCH expression for a user query, and the lemmas to highlight."""
+    parsed = parse(text)
+    return parsed.expression, parsed.highlight
 
 
-def _day_bound(value: str, end: bool) -> str:
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-            if end:
-                moment += timedelta(days=1) - timedelta(seconds=1)
-        else:
-            moment = datetime.fromisoformat(value)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise QueryError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
-    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+@lru_cache(maxsize=4096)
+def _local_month(published_hour: str, zone_name: str) -> str:
+    moment = datetime.fromisoformat(published_hour + ":00:00+00:00")
+    return moment.astimezone(zone_of(zone_name)).strftime("%Y-%m")
 
 
-def _filters(q: SearchQuery) -> tuple[list[str], list]:
-    where, params = [], []
-    if not q.include_all:
-        where.append("items.is_cooperation = 1")
-    if q.international:
-        where.append("items.scope = 'international'")
-    for sector in q.sectors:
-        where.append("EXISTS (SELECT 1 FROM item_sectors s WHERE s.item_id = items.id "
-                     "AND s.sector = ?)")
-        params.append(sector)
-    if q.countries:
-        marks = ",".join("?" * len(q.countries))
-        where.append(f"EXISTS (SELECT 1 FROM item_countries c WHERE c.item_id = items.id "
-                     f"AND c.country IN ({marks}))")
-        params.extend(code.upper() for code in q.countries)
-    for value, kind in ((q.org, "ORG"), (q.person, "PER")):
-        if value:
-            where.append(
-                "EXISTS (SELECT 1 FROM item_entities ie JOIN entities e ON e.id = ie.entity_id "
-                "WHERE ie.item_id = items.id AND e.type = ? AND "
-                "(instr(monitor_casefold(e.normal), ?) > 0 "
-                " OR instr(monitor_casefold(coalesce(e.canonical, '')), ?) > 0))")
-            params.extend([kind, value.casefold(), value.casefold()])
-    if q.feed:
-        where.append("EXISTS (SELECT 1 FROM item_sources src JOIN feeds f ON f.id = src.feed_id "
-                     "WHERE src.item_id = items.id AND monitor_casefold(f.name) = ?)")
-        params.append(q.feed.casefold())
-    if q.since:
-        where.append("items.published >= ?")
-        params.append(_day_bound(q.since, end=False))
-    if q.until:
-        where.append("items.published <= ?")
-        params.append(_day_bound(q.until, end=True))
-    return where, params
+@lru_cache(maxsize=16)
+def _fixed_offset(zone_name: str) -> int | None:
+    """The zone's UTC offset in minutes if it has kept one since 2015 (Europe/Moscow has),
+    else None: the month of a time is then plain SQL instead of a Python call per row."""
+    zone = zone_of(zone_name)
+    offsets = {datetime(year, month, 1, tzinfo=zone).utcoffset()
+               for year in range(2015, 2040) for month in (1, 7)}
+    if len(offsets) != 1:
+        return None
+    return int(offsets.pop().total_seconds() // 60)
+
+
+def _month_sql(column: str, zone) -> str:
+    """SQL for the month (YYYY-MM) of a stored UTC time, in the time zone."""
+    minutes = _fixed_offset(zone_of(zone).key)
+    if minutes is None:
+        return f"monitor_month({column})"
+    return f"strftime('%Y-%m', {column}, '{minutes:+d} minutes')"
+
+
+def _prepare(db: sqlite_utils.Database, zone) -> None:
+    register_functions(db.conn)
+    name = zone_of(zone).key
+    db.conn.create_function(
+        "monitor_month", 1,
+        lambda published: _local_month(published[:13], name) if published else None,
+        deterministic=True)
+    # the matches, their sorts and groups in memory, with room to sort without spilling
+    db.execute("PRAGMA temp_store = MEMORY")
+    if db.execute("PRAGMA cache_size").fetchone()[0] > -65536:
+        db.execute("PRAGMA cache_size = -65536")
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {HITS} (id INTEGER PRIMARY KEY, "
+               "story INTEGER NOT NULL, rank REAL, published TEXT NOT NULL)")
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {CACHE} (key TEXT PRIMARY KEY, "
+               "version TEXT NOT NULL, answer TEXT NOT NULL)")
+
+
+def _fill(db: sqlite_utils.Database, query: SearchQuery, parsed: ParsedQuery, zone) -> None:
+    """The matches of `query` into the temporary table, once."""
+    where, params = conditions(query, zone)
+    condition = "".join(f" AND {w}" for w in where)
+    db.execute(f"DELETE FROM {HITS}")
+    if parsed.expression:
+        db.execute(
+            f"INSERT INTO {HITS} SELECT items.id, coalesce(items.story_id, items.id), "
+            f"bm25(items_fts, {TITLE_WEIGHT}, 1.0), items.published "
+            # the narrow index, not the rows with their texts (store._v8)
+            "FROM items_fts JOIN items INDEXED BY items_facts ON items.id = items_fts.rowid "
+            f"WHERE items_fts MATCH ?{condition}", [parsed.expression, *params])
+    else:
+        db.execute(
+            f"INSERT INTO {HITS} SELECT items.id, coalesce(items.story_id, items.id), NULL, "
+            f"items.published FROM items INDEXED BY items_facts WHERE 1{condition}", params)
+
+
+def _stories_sql(ranked: bool) -> str:
+    """One row per story of the matches: its best item, the number of its matched items
+    and the number of stories, best (or newest) first."""
+    if ranked:
+        return (f"SELECT id, story, count(*), count(*) OVER (), min(rank) AS best, published "
+                f"FROM {HITS} GROUP BY story ORDER BY best, published DESC, id")
+    return (f"SELECT id, story, count(*), count(*) OVER (), max(published) AS newest "
+            f"FROM {HITS} GROUP BY story ORDER BY newest DESC, id DESC")
+
+
+def _checked(db: sqlite_utils.Database, query: SearchQuery, zone) -> tuple[SearchQuery,
+                                                                           ParsedQuery]:
+    parsed = parse(query.text)  # QueryError
+    return validate(db, query, zone), parsed  # FilterError
 
 
 def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
-           limit: int = 20, offset: int = 0) -> SearchResult:
-    """Run a search; a plain string is a query over cooperation items."""
+           limit: int = 20, offset: int = 0, zone=None, facets: bool = False,
+           cache: bool = False) -> SearchResult:
+    """Run a search (a plain string is a query over cooperation items): one page of
+    stories, the total, and with `facets` the facet counts. Raises QueryError or
+    FilterError (both ValueError) for a query or filter that means nothing. `zone` (a
+    time zone name, default Europe/Moscow) bounds the days of since/until and the months.
+    `cache`: on a connection that only reads (the web UI's), keep the answer for the next
+    page or the same search while the database is unchanged."""
     if not isinstance(query, SearchQuery):
         query = SearchQuery(text=query, limit=limit, offset=offset)
-    db.conn.create_function("monitor_casefold", 1, _casefold, deterministic=True)
-    expression, highlight = parse_query(query.text) if query.text and query.text.strip() \
-        else (None, [])
-    where, params = _filters(query)
-    condition = "".join(f" AND {w}" for w in where)
-    page = [query.limit, query.offset]
-    if expression:
-        hits = ("FROM items_fts JOIN items ON items.id = items_fts.rowid "
-                f"WHERE items_fts MATCH ?{condition}")
-        params = [expression] + params
-        # One full-text pass gives the page and the total: the matches are materialised
-        # once with their rank (a separate count query ran the MATCH a second time).
-        rows = db.execute(
-            "WITH hits AS MATERIALIZED (SELECT items.id AS id, items.published AS published, "
-            f"bm25(items_fts, {TITLE_WEIGHT}, 1.0) AS rank {hits}) "
-            "SELECT id, (SELECT count(*) FROM hits) FROM hits "
-            "ORDER BY rank, published DESC LIMIT ? OFFSET ?", params + page).fetchall()
-        ids = [row[0] for row in rows]
-        total = rows[0][1] if rows else 0
-        if not rows and query.offset:  # a page past the end still tells the total
-            total = db.execute(f"SELECT count(*) {hits}", params).fetchone()[0]
-    else:
-        base = f"FROM items WHERE 1{condition}"
-        total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
-        ids = [row[0] for row in db.execute(
-            f"SELECT items.id {base} ORDER BY items.published DESC, items.id DESC "
-            "LIMIT ? OFFSET ?", params + page)]
+    query, parsed = _checked(db, query, zone)
+    _prepare(db, zone)
+    ranked = bool(parsed.expression)
+    key, version = _cache_key(db, query, parsed, zone, facets)
+    cache = cache and query.offset + query.limit <= CACHED_STORIES
+    found = _cached(db, key, version) if cache else None
+    if found is None:
+        _fill(db, query, parsed, zone)
+        deep = not cache
+        stories, total = _page(db, ranked, query.limit if deep else CACHED_STORIES,
+                               query.offset if deep else 0)
+        found = {"total": total,
+                 "matches": db.execute(f"SELECT count(*) FROM {HITS}").fetchone()[0],
+                 "stories": stories,
+                 "more": _more_ids(db, {story: item_id for item_id, story in stories}, ranked),
+                 "facets": _facets(db, zone) if facets else {}}
+        found["first"] = query.offset if deep else 0  # the offset of stories[0]
+        if not deep:
+            _store(db, key, version, found)
+    total, matches, more = found["total"], found["matches"], found["more"]
+    start = query.offset - found["first"]
+    ids = [item_id for item_id, _ in found["stories"][start:start + query.limit]]
     items = item_details(db, ids)
     for item in items:
-        item["snippet"] = snippet(item["text"], highlight)
-        item["snippet_html"] = snippet(item["text"], highlight, html_marks=True)
-    return SearchResult(items=items, total=total, query_lemmas=highlight)
+        item["snippet"] = snippet(item["text"], parsed.highlight)
+        item["snippet_html"] = snippet(item["text"], parsed.highlight, html_marks=True)
+        item["more_ids"] = more.get(item["id"], [])
+        item["more"] = len(item["more_ids"])
+    return SearchResult(items=items, total=total, query_lemmas=parsed.highlight,
+                        matches=matches, facets=found["facets"],
+                        ignored=parsed.ignored, limit=query.limit, offset=query.offset)
+
+
+# --- a connection's last answers ------------------------------------------------------------
+# Paging through a large result set, or opening the home page again, would count the same
+# facets again. A read-only connection keeps its recent answers (the first CACHED_STORIES
+# stories, the totals and facets) in a temporary table of its own, valid while the database
+# is unchanged: `PRAGMA data_version` changes with every commit of another connection (a
+# connection's own writes do not change it, hence read-only connections only).
+
+CACHE = "monitor_answers"
+CACHED_STORIES = 1000
+CACHED_ANSWERS = 16
+
+
+def _cache_key(db: sqlite_utils.Database, query: SearchQuery, parsed: ParsedQuery, zone,
+               facets: bool) -> tuple[str, str]:
+    filters = {name: getattr(query, name) for name in Filters.__dataclass_fields__}
+    key = json.dumps([parsed.expression, filters, zone_of(zone).key, facets],
+                     ensure_ascii=False, sort_keys=True, default=str)
+    return key, str(db.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _cached(db: sqlite_utils.Database, key: str, version: str) -> dict | None:
+    row = db.execute(f"SELECT version, answer FROM {CACHE} WHERE key = ?", [key]).fetchone()
+    if row is None or row[0] != version:
+        return None
+    found = json.loads(row[1])
+    found["more"] = {int(k): v for k, v in found["more"].items()}
+    found["facets"] = {k: [tuple(v) for v in vs] for k, vs in found["facets"].items()}
+    return found
+
+
+def _store(db: sqlite_utils.Database, key: str, version: str, found: dict) -> None:
+    db.execute(f"DELETE FROM {CACHE} WHERE version != ? OR key = ?", [version, key])
+    db.execute(f"DELETE FROM {CACHE} WHERE rowid NOT IN (SELECT rowid FROM {CACHE} "
+               f"ORDER BY rowid DESC LIMIT {CACHED_ANSWERS - 1})")
+    db.execute(f"INSERT INTO {CACHE} (key, version, answer) VALUES (?, ?, ?)",
+               [key, version, json.dumps(found, ensure_ascii=False)])
+
+
+
+def _order(ranked: bool) -> str:
+    return "rank, published DESC, id" if ranked else "published DESC, id DESC"
+
+
+def _page(db: sqlite_utils.Database, ranked: bool, limit: int, offset: int
+          ) -> tuple[list[tuple[int, int]], int]:
+    """(item, story) of the page's stories, each its story's best match, and the number of
+    stories. The matches are read best first until the page is full: a bounded sort, not a
+    grouping of every match (a story is where its best match is); deep pages group."""
+    total = db.execute(f"SELECT count(DISTINCT story) FROM {HITS}").fetchone()[0]
+    wanted = min(offset + limit, total)
+    if wanted <= 0:
+        return [], total
+    fetch = wanted * 2 + 20
+    while fetch <= 50_000:
+        rows = db.execute(f"SELECT id, story FROM {HITS} ORDER BY {_order(ranked)} LIMIT ?",
+                          [fetch]).fetchall()
+        best: dict[int, int] = {}
+        for item_id, story in rows:
+            best.setdefault(story, item_id)
+        if len(best) >= wanted or len(rows) < fetch:
+            return [(i, s) for s, i in best.items()][offset:offset + limit], total
+        fetch *= 4
+    rows = db.execute(_stories_sql(ranked) + " LIMIT ? OFFSET ?", [limit, offset]).fetchall()
+    return [(row[0], row[1]) for row in rows], total
+
+
+def _more_ids(db: sqlite_utils.Database, best_of: dict[int, int], ranked: bool
+              ) -> dict[int, list[int]]:
+    """For each story's best item: the story's other matched items, best (newest) first."""
+    if not best_of:
+        return {}
+    order = _order(ranked)
+    more: dict[int, list[int]] = {}
+    for story, item_id in db.execute(
+            f"SELECT story, id FROM {HITS} WHERE story IN ({','.join('?' * len(best_of))}) "
+            f"ORDER BY {order}", list(best_of)):
+        if item_id != best_of[story]:
+            more.setdefault(best_of[story], []).append(item_id)
+    return more
+
+
+# CROSS JOIN: the matches drive the loop (the planner has no statistics of the temporary
+# table and would scan the whole facet table instead).
+FACETS = {
+    "sector": "SELECT s.sector, count(DISTINCT h.story) n FROM {hits} h "
+              "CROSS JOIN item_sectors s ON s.item_id = h.id GROUP BY s.sector ORDER BY n DESC, 1",
+    "country": "SELECT c.country, count(DISTINCT h.story) n FROM {hits} h "
+               "CROSS JOIN item_countries c ON c.item_id = h.id GROUP BY c.country "
+               "ORDER BY n DESC, 1",
+    "org": "SELECT e.normal, count(DISTINCT h.story) n FROM {hits} h "
+           "CROSS JOIN item_entities ie ON ie.item_id = h.id JOIN entities e ON e.id = ie.entity_id "
+           "WHERE e.type = 'ORG' GROUP BY e.id ORDER BY n DESC, 1 LIMIT {limit}",
+    "feed": "SELECT f.name, t.n FROM (SELECT s.feed_id, count(DISTINCT h.story) n "
+            "FROM {hits} h CROSS JOIN item_sources s ON s.item_id = h.id GROUP BY s.feed_id) t "
+            "JOIN feeds f ON f.id = t.feed_id ORDER BY t.n DESC, 1 LIMIT {limit}",
+    "month": "SELECT {month} m, count(DISTINCT h.story) n FROM {hits} h "
+             "GROUP BY m ORDER BY m DESC",
+}
+
+
+# For a match set that is a good part of the store, reading the sector and country tables
+# in value order (store._v8's indexes) and looking each row up among the matches needs no
+# sort; for a small one, looking up each match's values is far cheaper.
+BY_VALUE = {
+    "sector": "SELECT s.sector, count(DISTINCT h.story) n FROM item_sectors s "
+              "INDEXED BY item_sectors_sector_item CROSS JOIN {hits} h ON h.id = s.item_id "
+              "GROUP BY s.sector ORDER BY n DESC, 1",
+    "country": "SELECT c.country, count(DISTINCT h.story) n FROM item_countries c "
+               "INDEXED BY item_countries_country_item CROSS JOIN {hits} h "
+               "ON h.id = c.item_id GROUP BY c.country ORDER BY n DESC, 1",
+}
+BY_VALUE_SHARE = 8  # by value when the matches are more than 1/8 of the items
+
+
+def _facets(db: sqlite_utils.Database, zone, limit: int = FACET_LIMIT) -> dict:
+    """Stories of the matches by sector, country, organisation, outlet and month (in the
+    time zone): every sector, country and month, the `limit` first organisations and
+    outlets. A story counts once under a value if any of its matched items has it."""
+    result = {}
+    matches = db.execute(f"SELECT count(*) FROM {HITS}").fetchone()[0]
+    items = db.execute("SELECT max(id) FROM items").fetchone()[0] or 0
+    by_value = matches * BY_VALUE_SHARE > items
+    for name, sql in FACETS.items():
+        if by_value and name in BY_VALUE:
+            sql = BY_VALUE[name]
+        rows = db.execute(sql.format(hits=HITS, limit=int(limit),
+                                     month=_month_sql("h.published", zone))).fetchall()
+        result[name] = [(value, count) for value, count in rows if value is not None]
+    return result
+
+
+def story_hits(db: sqlite_utils.Database, query: SearchQuery, *, zone=None,
+               newest_first: bool = False) -> list[tuple[int, int]]:
+    """(best item, matched items of its story) for every story of the whole result set,
+    in the order of the result pages (or newest first): what the exports walk through.
+    `query.limit` / `query.offset` are ignored."""
+    query, parsed = _checked(db, query, zone)
+    _prepare(db, zone)
+    _fill(db, query, parsed, zone)
+    return [(row[0], row[2]) for row in
+            db.execute(_stories_sql(bool(parsed.expression) and not newest_first))]
+
+
+def overview(db: sqlite_utils.Database, query: SearchQuery | None = None, *,
+             zone=None) -> dict[str, list[tuple[str, str, int]]]:
+    """Stories per month (in the time zone) and sector, and per month and country, of the
+    search's matches (every cooperation item without a query or filter)."""
+    query, parsed = _checked(db, query or SearchQuery(), zone)
+    _prepare(db, zone)
+    _fill(db, query, parsed, zone)
+    result = {}
+    for name, table, column in (("sector", "item_sectors", "sector"),
+                                ("country", "item_countries", "country")):
+        result[name] = [tuple(row) for row in db.execute(
+            f"SELECT {_month_sql('h.published', zone)}, t.{column}, count(DISTINCT h.story) "
+            f"FROM {HITS} h CROSS JOIN {table} t ON t.item_id = h.id GROUP BY 1, 2 ORDER BY 1, 2")]
+    return result
 
 
 def snippet(text: str, lemmas: list[str], *, width: int = 220, html_marks: bool = False) -> str:

@@ -12,11 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
-import csv
 import hmac
-import io
+import json
 import os
-import re
 from collections import Counter
 from datetime import date, datetime
 from html import escape
@@ -30,15 +28,17 @@ from .gazetteer import country_names
 from .highlight import safe_href
 from .sectors import sector_names
 from .lemmas import lemmatize, search_lemma
+from .filters import (DEFAULT_TIMEZONE, FilterError, country_code, register_functions,
+                      sector_key)
+from .query import QUERY_HELP_RU, QUERY_NOTES_RU, QueryError
 from .russian import MONTHS_SHORT, date_range, local_time, month_text, plural
-from .search import QueryError, SearchQuery, item_details, search, story_sources
+from .search import SearchQuery, item_details, overview, search, story_sources
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 FACET_LIMIT = 12
 FACET_SHOWN = 8  # values a facet shows before «ещё N»
-DEFAULT_TIMEZONE = "Europe/Moscow"  # the digest's default (config.DigestConfig)
 PLUGIN = "monitor-web"
-MAX_LIMIT = 200  # results per page and per export chunk, whatever `limit` asks
+MAX_LIMIT = 200  # results per page (and in /search.json), whatever `limit` asks
 MAX_OFFSET = 1_000_000_000
 
 
@@ -53,8 +53,7 @@ def prepare_connection(conn):
     """SQL functions for Datasette's SQL editor: monitor_lemmas('японских компаний')."""
     conn.create_function("monitor_lemmas", 1, lambda t: lemmatize(t or ""), deterministic=True)
     conn.create_function("monitor_lemma", 1, lambda w: search_lemma(w or ""), deterministic=True)
-    conn.create_function("monitor_casefold", 1, lambda t: (t or "").casefold(),
-                         deterministic=True)
+    register_functions(conn)
 
 
 @hookimpl
@@ -67,7 +66,8 @@ def prepare_jinja2_environment(env):
 def register_routes():
     return [
         (r"^/$", search_page),
-        (r"^/search\.(?P<format>json|csv)$", search_export),
+        (r"^/search\.json$", search_json),
+        (r"^/search\.(?P<format>csv|jsonl|atom)$", search_export),
         (r"^/item/(?P<item_id>\d+)$", item_page),
         (r"^/overview$", overview_page),
         (r"^/help$", help_page),
@@ -179,16 +179,16 @@ def _int_arg(request, name: str, default: int, low: int, high: int | None) -> in
     return min(value, high) if high is not None else value
 
 
-def _query_from(request, *, paging: bool = True) -> SearchQuery:
+def _query_from(request, *, paging: bool = True, cap: bool = True) -> SearchQuery:
     """The search asked for in the URL; raises PagingError for a bad limit or offset
-    (paging=False: the default page instead)."""
+    (paging=False: the default page instead; cap=False: no MAX_LIMIT, for exports)."""
     args = request.args
-    limit = _int_arg(request, "limit", 20, 1, MAX_LIMIT) if paging else 20
+    limit = _int_arg(request, "limit", 20, 1, MAX_LIMIT if cap else None) if paging else 20
     offset = _int_arg(request, "offset", 0, 0, None) if paging else 0
     return SearchQuery(
         text=args.get("q") or None,
-        sectors=args.getlist("sector"),
-        countries=args.getlist("country"),
+        sectors=list(dict.fromkeys(args.getlist("sector"))),
+        countries=list(dict.fromkeys(args.getlist("country"))),
         org=args.get("org") or None,
         person=args.get("person") or None,
         feed=args.get("feed") or None,
@@ -202,55 +202,19 @@ def _query_from(request, *, paging: bool = True) -> SearchQuery:
 
 
 def _run(datasette, query: SearchQuery):
-    """Run a search and its facets on a read-only connection of Datasette's."""
+    """Run a search with its facets, in one pass, on a read-only connection of Datasette's.
+    Raises QueryError or FilterError (see `_error_text`)."""
     database = datasette.get_database(_db_name(datasette))
+    zone = _zone(datasette).key
 
     def work(conn):
         import sqlite_utils
 
-        db = sqlite_utils.Database(conn)
-        result = search(db, query)
-        facets = _facets(db, query)
-        return result, facets
+        # Datasette's connections only read: the answer may be kept for the next page
+        result = search(sqlite_utils.Database(conn), query, zone=zone, facets=True, cache=True)
+        return result, result.facets
 
     return database.execute_fn(work)
-
-
-def _facets(db, query: SearchQuery) -> dict:
-    """Counts by sector, country, organisation, feed and month over the whole result set."""
-    everything = SearchQuery(**{**query.__dict__, "limit": 100_000, "offset": 0})
-    ids = [item["id"] for item in search(db, everything).items] if query.text else None
-    if ids is None:
-        from .search import _filters
-
-        where, params = _filters(query)
-        condition = " AND ".join(where) or "1"
-        ids = [r[0] for r in db.execute(f"SELECT items.id FROM items WHERE {condition}",
-                                        params)]
-    if not ids:
-        return {}
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS facet_ids (id INTEGER PRIMARY KEY)")
-    db.execute("DELETE FROM facet_ids")
-    db.conn.executemany("INSERT INTO facet_ids VALUES (?)", [(i,) for i in ids])
-    sql = {
-        "sector": "SELECT sector, count(*) n FROM item_sectors JOIN facet_ids ON facet_ids.id = item_id "
-                  "GROUP BY sector ORDER BY n DESC",
-        "country": "SELECT country, count(*) n FROM item_countries JOIN facet_ids ON facet_ids.id = item_id "
-                   "GROUP BY country ORDER BY n DESC",
-        "org": "SELECT e.normal, count(DISTINCT ie.item_id) n FROM item_entities ie "
-               "JOIN facet_ids ON facet_ids.id = ie.item_id JOIN entities e ON e.id = ie.entity_id "
-               "WHERE e.type = 'ORG' GROUP BY e.normal ORDER BY n DESC",
-        "feed": "SELECT f.name, count(*) n FROM item_sources s JOIN facet_ids ON facet_ids.id = s.item_id "
-                "JOIN feeds f ON f.id = s.feed_id GROUP BY f.name ORDER BY n DESC",
-        "month": "SELECT substr(published, 1, 7) m, count(*) n FROM items "
-                 "JOIN facet_ids ON facet_ids.id = items.id GROUP BY m ORDER BY m DESC",
-    }
-    # every sector (there are 16; the page opens the rest with «ещё»), the top of the others
-    facets = {name: [(value, count) for value, count in
-                     db.execute(q).fetchall()[:None if name == "sector" else FACET_LIMIT]]
-              for name, q in sql.items()}
-    db.execute("DELETE FROM facet_ids")
-    return facets
 
 
 # --- what the reader sees: Russian names, local times, links --------------------------------
@@ -364,7 +328,9 @@ def _facet_links(request, facets: dict) -> dict[str, dict]:
                 href = (_link(request, since=None, until=None) if chosen else
                         _link(request, since=bounds[0], until=bounds[1]))
             elif name in ("sector", "country"):
-                fold = str.upper if name == "country" else str
+                # a value given by name or in another case is the same value
+                fold = ((lambda v: country_code(v) or v.upper()) if name == "country"
+                        else sector_key)
                 given = request.args.getlist(name)
                 chosen = any(fold(v) == fold(value) for v in given)
                 others = [v for v in given if fold(v) != fold(value)]
@@ -382,16 +348,18 @@ def _facet_links(request, facets: dict) -> dict[str, dict]:
     return result
 
 
-def _pages(request, query: SearchQuery, total: int) -> dict | None:
+def _pages(request, result) -> dict | None:
     """Page numbers around the current page (the first and last always), with back and
-    forward links; None when everything fits on one page."""
-    last = max(1, -(-total // query.limit))
-    current = query.offset // query.limit + 1
+    forward links, from the engine's paging (`result.total` stories, `last_offset`); None
+    when everything fits on one page."""
+    size = result.limit
+    last = result.last_offset // size + 1
+    current = result.offset // size + 1
     if last == 1 and current == 1:
         return None
 
     def href(number: int) -> str:
-        return _link(request, offset=str((number - 1) * query.limit) if number > 1 else None)
+        return _link(request, offset=str((number - 1) * size) if number > 1 else None)
 
     wanted = sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
     numbers, previous = [], 0
@@ -406,31 +374,37 @@ def _pages(request, query: SearchQuery, total: int) -> dict | None:
             "next": href(current + 1) if current < last else None}
 
 
-# English messages of search.QueryError, said in Russian until the engine says them itself
-_RUSSIAN_ERRORS = [
-    (re.compile(r"unbalanced quotes"), lambda m: "в запросе непарная кавычка: закройте "
-                                                 "фразу второй кавычкой"),
-    (re.compile(r"needs at least one word"), lambda m: "в запросе нужно хотя бы одно слово, "
-                                                       "кроме исключённых (-слово)"),
-    (re.compile(r"^'?(.*?)'? is not a date"), lambda m: f"«{m.group(1)}» — не дата (нужна "
-                                                         "дата вида 2026-11-30)"),
-]
-
-
 def _error_text(exc: Exception) -> str:
     """What to tell the reader about a refused search: the exception's `russian` (attribute
-    or method) if it has one, else its message (the known English ones in Russian)."""
+    or method: QueryError, FilterError) if it has one, else its message (PagingError's is
+    Russian already)."""
     russian = getattr(exc, "russian", None)
     if callable(russian):
         russian = russian()
-    if russian:
-        return str(russian)
-    message = str(exc)
-    for pattern, say in _RUSSIAN_ERRORS:
-        found = pattern.search(message)
-        if found:
-            return say(found)
-    return message
+    return str(russian) if russian else str(exc)
+
+
+MORE_SHOWN = 10  # a story's other publications listed under «ещё N публикаций»
+
+
+async def _other_publications(datasette, result):
+    """{item id: [the story's other matched publications (details), at most MORE_SHOWN]}
+    for the page's stories."""
+    wanted = {item["id"]: item["more_ids"][:MORE_SHOWN] for item in result.items
+              if item.get("more_ids")}
+    if not wanted:
+        return {}
+    database = datasette.get_database(_db_name(datasette))
+
+    def work(conn):
+        import sqlite_utils
+
+        details = {d["id"]: d for d in item_details(
+            sqlite_utils.Database(conn), [i for ids in wanted.values() for i in ids])}
+        return {item: [details[i] for i in ids if i in details]
+                for item, ids in wanted.items()}
+
+    return await database.execute_fn(work)
 
 
 async def search_page(datasette, request):
@@ -442,22 +416,31 @@ async def search_page(datasette, request):
         status, error = 400, _error_text(exc)
         query = SearchQuery(text=request.args.get("q") or None,
                             include_all=request.args.get("all") == "1")
+    others = {}
     if error is None:
         try:
             result, facets = await _run(datasette, query)
-        except ValueError as exc:  # QueryError and any other refusal of the search
+        except (QueryError, FilterError) as exc:  # an unknown filter value, a bad query
             status, error = 400, _error_text(exc)
-    pages = _pages(request, query, result.total) if result else None
+        else:
+            others = await _other_publications(datasette, result)
+    pages = _pages(request, result) if result else None
     context = {
         **common,
         "q": query.text or "", "query": query, "result": result, "error": error,
-        "facets": _facet_links(request, facets), "chips": _chips(request, common["today"]),
-        "hidden": _hidden(request), "pages": pages,
-        "past_end": bool(result and query.offset and query.offset >= result.total),
+        # every sector (there are 16; the page opens the rest with «ещё»), the top of the others
+        "facets": _facet_links(request, {name: values if name == "sector" else
+                                         values[:FACET_LIMIT]
+                                         for name, values in facets.items()}),
+        "chips": _chips(request, common["today"]),
+        "hidden": _hidden(request), "pages": pages, "others": others,
+        "past_end": bool(result and result.offset and result.offset >= result.total),
         # an item's page links back to this search
         "back": urlencode({"back": request.query_string}) if request.query_string else "",
         "json_link": "/search.json?" + request.query_string,
         "csv_link": "/search.csv?" + request.query_string,
+        "jsonl_link": "/search.jsonl?" + request.query_string,
+        "atom_link": "/search.atom?" + request.query_string,
         "overview_link": _link(request, _path="/overview"),
         "all_link": _link(request, all="1"),
         "plural": plural,
@@ -474,24 +457,86 @@ async def _error_page(datasette, request, status: int, title: str, message: str,
                                                          request=request), status=status)
 
 
-async def search_export(datasette, request):
-    format = request.url_vars["format"]
+async def search_json(datasette, request):
+    """One page of the search, as the page shows it: {"total" (stories), "matches"
+    (items), "offset", "limit", "last_offset", "items" (item details, one per story), "facets"}.
+    A bad query, filter or page is a 400 {"error": Russian text, "field", "valid"}."""
     try:
-        result, _ = await _run(datasette, _query_from(request))
-    except (QueryError, PagingError) as exc:
-        return Response.json({"error": str(exc)}, status=400)
+        result, facets = await _run(datasette, _query_from(request))
+    except (QueryError, FilterError, PagingError) as exc:
+        return _json_error(exc)
     items = [{k: v for k, v in item.items() if k != "snippet_html"} for item in result.items]
-    if format == "json":
-        return Response.json({"total": result.total, "items": items})
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["id", "published", "feed", "title", "url", "countries", "sectors",
-                     "evidence"])
-    for item in items:
-        writer.writerow([item["id"], item["published"], item["feed"], item["title"],
-                         item["url"], " ".join(item["countries"]),
-                         " ".join(s["id"] for s in item["sectors"]), item["evidence"] or ""])
-    return Response(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    return _json({"total": result.total, "matches": result.matches,
+                  "offset": result.offset, "limit": result.limit,
+                  "last_offset": result.last_offset, "ignored": result.ignored,
+                  "items": items,
+                  "facets": {k: [list(v) for v in vs] for k, vs in facets.items()}})
+
+
+def _json(data, status: int = 200):
+    """JSON as readable UTF-8 (Datasette's Response.json escapes every non-ASCII letter)."""
+    return Response(json.dumps(data, ensure_ascii=False, default=repr), status=status,
+                    content_type="application/json; charset=utf-8")
+
+
+def _json_error(exc: Exception):
+    body = {"error": _error_text(exc)}
+    if isinstance(exc, FilterError):
+        body.update(field=exc.field, value=exc.value, valid=exc.valid)
+    return _json(body, status=400)
+
+
+async def search_export(datasette, request):
+    """The whole result set, streamed (monitor.export): /search.csv, /search.jsonl,
+    /search.atom; `limit` and `offset` cut it when given."""
+    from datasette.utils.asgi import AsgiStream
+
+    from . import export
+
+    fmt = request.url_vars["format"]
+    database = datasette.get_database(_db_name(datasette))
+    tz = _zone(datasette).key
+    try:
+        query = _query_from(request, cap=False)
+        limit = query.limit if (request.args.get("limit") or "").strip() else None
+    except PagingError as exc:
+        return _json_error(exc)
+
+    def plan(conn):
+        import sqlite_utils
+
+        return export.plan(sqlite_utils.Database(conn), query, fmt, zone=tz, limit=limit,
+                           offset=query.offset)
+
+    try:
+        hits = await database.execute_fn(plan)
+    except (QueryError, FilterError) as exc:
+        return _json_error(exc)
+    base = f"{request.scheme}://{request.host}"
+    writer = export.Writer(fmt, title=f"monitor: {query.text or 'поиск'}",
+                           self_url=f"{base}{request.path}?{request.query_string}",
+                           alternate_url=f"{base}/?{request.query_string}")
+
+    async def stream(out):
+        first = True
+        for part in export.chunks(hits) if hits else [[]]:
+            def fetch(conn, part=part):
+                import sqlite_utils
+
+                return export.rows(sqlite_utils.Database(conn), part, base, tz)
+
+            data = await database.execute_fn(fetch)
+            if first:
+                await out.write(writer.head(data))
+                first = False
+            await out.write(writer.body(data))
+        tail = writer.tail()
+        if tail:
+            await out.write(tail)
+
+    headers = {"content-disposition": f'inline; filename="monitor-search.{fmt}"'} \
+        if fmt != "atom" else {}
+    return AsgiStream(stream, headers=headers, content_type=export.FORMATS[fmt])
 
 
 def _back(request) -> tuple[str, str]:
@@ -540,55 +585,39 @@ async def item_page(datasette, request):
                                                          request=request))
 
 
-def _match_condition(query: SearchQuery) -> tuple[str, list]:
-    """The WHERE clause over `items` selecting what `query` finds: its filters and, with a
-    query text, its full-text match (search's own parser and filters, so a chart counts
-    what the search finds). Raises QueryError as the search does."""
-    from .search import _filters, parse_query
-
-    where, params = _filters(query)
-    expression = parse_query(query.text)[0] if query.text and query.text.strip() else None
-    if expression:
-        where.insert(0, "items.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
-        params.insert(0, expression)
-    return " AND ".join(where) or "1", params
-
-
 async def overview_page(datasette, request):
     """Charts of stories per month by sector and by country, for the search in the URL
     (the same parameters as `/`); a country filtered on, or one on every story found (as
     Russia mostly is), is left out of the country chart, where it would only dwarf the
     others."""
     common = _common(datasette)
-    try:
-        query = _query_from(request, paging=False)
-        condition, params = _match_condition(query)
-    except ValueError as exc:
-        return await _error_page(datasette, request, 400, "Обзор не построен",
-                                 _error_text(exc), [("/overview", "Обзор без фильтров"),
-                                                    ("/help", "Как искать")])
+    query = _query_from(request, paging=False)
     database = datasette.get_database(_db_name(datasette))
-    story = "coalesce(items.story_id, items.id)"  # near copies count once
+    zone = common["zone"]
 
     def work(conn):
-        by = {}
-        for name, table, column in (("country", "item_countries", "country"),
-                                    ("sector", "item_sectors", "sector")):
-            by[name] = conn.execute(
-                f"SELECT substr(items.published, 1, 7), t.{column}, count(DISTINCT {story}) "
-                f"FROM items JOIN {table} t ON t.item_id = items.id WHERE {condition} "
-                "GROUP BY 1, 2", params).fetchall()
-        found = conn.execute(f"SELECT count(DISTINCT {story}) FROM items WHERE {condition}",
-                             params).fetchone()[0]
+        import sqlite_utils
+
+        db = sqlite_utils.Database(conn)
+        # the engine's stories per month (near copies count once), of the page's search;
+        # the search's own answer (kept, cache=True) gives the number of stories
+        found = search(db, SearchQuery(**{**query.__dict__, "limit": 1}), zone=zone,
+                       cache=True).total
+        by = overview(db, query, zone=zone)
         totals = conn.execute("SELECT count(*), sum(is_cooperation = 1) FROM items").fetchone()
         return by, found, totals
 
-    by, found, totals = await database.execute_fn(work)
+    try:
+        by, found, totals = await database.execute_fn(work)
+    except (QueryError, FilterError) as exc:
+        return await _error_page(datasette, request, 400, "Обзор не построен",
+                                 _error_text(exc), [("/overview", "Обзор без фильтров"),
+                                                    ("/help", "Как искать")])
     names = common["country_names"]
     per_country = Counter()
     for _month, country, count in by["country"]:
         per_country[country] += count
-    chosen = {c.upper() for c in query.countries}
+    chosen = {code for code in map(country_code, query.countries) if code}
     others = set(per_country) - chosen
     everywhere = {c for c in others if per_country[c] == found}
     if everywhere == others:  # nothing else to show: keep them
@@ -615,9 +644,11 @@ async def overview_page(datasette, request):
 
 
 async def help_page(datasette, request):
-    """The query language and the filters, in Russian."""
+    """The query language (the engine's own description, monitor.query) and the filters,
+    in Russian."""
+    context = {**_common(datasette), "query_help": QUERY_HELP_RU, "query_notes": QUERY_NOTES_RU}
     return Response.html(await datasette.render_template(
-        "monitor_help.html", _common(datasette), request=request))
+        "monitor_help.html", context, request=request))
 
 
 COLORS = ["#2f6fb3", "#d9822b", "#3c9a5f", "#b23b3b", "#7b5ea7", "#8c6d3f", "#d16ba5",
@@ -720,9 +751,11 @@ def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
 
 # --- serving --------------------------------------------------------------------------------
 
-def make_datasette(db_path: Path, timezone: str = DEFAULT_TIMEZONE):
+def make_datasette(db_path: Path, timezone: str | None = None):
     """A Datasette over the store: read-only, with this plugin's pages and SQL functions;
-    times shown in `timezone` (an IANA name, e.g. Europe/Moscow)."""
+    times shown and day bounds of searches in `timezone` (an IANA name, the config's
+    `Config.timezone`; default Europe/Moscow)."""
+    timezone = timezone or DEFAULT_TIMEZONE
     ZoneInfo(timezone)  # an unknown zone fails here, not on the first page
     from datasette.app import Datasette
     from datasette.plugins import pm
@@ -756,7 +789,7 @@ def check_bind(host: str) -> None:
 
 
 def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
-          timezone: str = DEFAULT_TIMEZONE) -> None:
+          timezone: str | None = None) -> None:
     """Serve the web UI until interrupted."""
     import uvicorn
 
@@ -766,7 +799,7 @@ def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
 
 
 def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
-                    timezone: str = DEFAULT_TIMEZONE):
+                    timezone: str | None = None):
     """Start the web UI in a daemon thread (for `monitor run`); returns the uvicorn server."""
     import threading
 

@@ -137,10 +137,12 @@ def test_results_carry_snippets_sources_and_ranking(db_path):
 
 def test_csv_and_table_formats(db_path):
     csv_out = CliRunner().invoke(cli, ["--db", str(db_path), "search", "--format", "csv"]).stdout
-    assert csv_out.splitlines()[0].startswith("id,published,feed,title")
-    assert len(csv_out.splitlines()) == 6  # header + 5 cooperation items
+    assert csv_out.splitlines()[0] == ("\ufeffid,title,url,item_url,outlets,publications,"
+                                       "published,sectors,countries,organisations,score,"
+                                       "evidence")
+    assert len(csv_out.splitlines()) == 6  # header + 5 cooperation stories, all of them
     table = CliRunner().invoke(cli, ["--db", str(db_path), "search", "газ"]).output
-    assert "Китай" in table and "1 of 1 items" in table
+    assert "Китай" in table and "1 of 1 stories (1 matching items)" in table
 
 
 def test_limit_and_offset(db_path):
@@ -166,7 +168,7 @@ def test_reindex_rebuilds_the_index(db_path):
 
 @pytest.mark.parametrize("query,expression", [
     ("водоочистку", '"водоочистка"'),
-    ('"японских компаний" OR Китай', '("японский компания" OR "китай")'),
+    ('"японских компаний" OR газ', '("японский компания" OR "газ")'),
     ("газ -санкции", '"газ" NOT ("санкция")'),
 ])
 def test_query_translation(query, expression):
@@ -195,6 +197,200 @@ def test_text_search_total_on_every_page(db_path):
                                   offset=everything.total + 5, include_all=True))
     assert past.items == [] and past.total == everything.total
     assert search(db, SearchQuery(text="водопроводчик", include_all=True)).total == 0
+
+
+# --- one pass: facets, totals and stories (#18) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def synthetic_db(tmp_path_factory):
+    """3,000 items with the real schema from bench/search_latency.py's builder: sectors,
+    countries, entities, outlets, and one item in ten in the story of an earlier one."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import search_latency
+
+    vocab = [(w, 100 // (n + 1) + 1) for n, w in enumerate(
+        "газ нефть уголь порт завод вода город банк школа больница поле лес".split())]
+    path = tmp_path_factory.mktemp("synthetic") / "s.db"
+    search_latency.build(path, 3000, vocab, seed=7)
+    return path
+
+
+def _brute_force(db, query):
+    """Facets and stories counted in Python over every matched item."""
+    from collections import defaultdict
+
+    from monitor.search import HITS, item_details, search
+
+    search(db, query, limit=1)  # leaves its matches in the temporary table
+    ids = [r[0] for r in db.execute(f"SELECT id FROM {HITS}")]
+    items = {i["id"]: i for i in item_details(db, ids)}
+    counts = defaultdict(lambda: defaultdict(set))
+    for item in items.values():
+        story = item["story_id"]
+        for s in item["sectors"]:
+            counts["sector"][s["id"]].add(story)
+        for c in item["countries"]:
+            counts["country"][c].add(story)
+        for feed in item["feeds"]:
+            counts["feed"][feed].add(story)
+        for e in item["entities"]:
+            if e["type"] == "ORG":
+                counts["org"][e["normal"]].add(story)
+    stories = {item["story_id"] for item in items.values()}
+    return ({name: {v: len(s) for v, s in values.items()} for name, values in counts.items()},
+            stories, items)
+
+
+@pytest.mark.parametrize("args", [
+    {"text": None}, {"text": "газ"}, {"text": "газ нефть"}, {"text": "газ OR порт"},
+    {"text": None, "sectors": ["water", "energy"]}, {"text": "вода", "countries": ["CN"]},
+    {"text": None, "include_all": True},
+])
+def test_sql_facets_equal_a_brute_force_count(synthetic_db, args):
+    from monitor.search import SearchQuery, search
+
+    db = store.open_db(synthetic_db)
+    query = SearchQuery(**args)
+    expected, stories, items = _brute_force(db, query)
+    result = search(db, query, facets=True, limit=5)
+    assert result.total == len(stories) and result.matches == len(items)
+    assert result.matches > result.total > 0  # some stories have several matched items
+    for name in ("sector", "country"):
+        assert dict(result.facets[name]) == expected.get(name, {}), name
+    for name in ("feed", "org"):  # the first 20, exact
+        for value, count in result.facets[name]:
+            assert count == expected[name][value], (name, value)
+        assert len(result.facets[name]) == min(20, len(expected[name]))
+    months = dict(result.facets["month"])
+    assert sum(months.values()) >= result.total
+
+
+def test_results_are_grouped_by_story(synthetic_db):
+    from monitor.search import SearchQuery, search
+
+    db = store.open_db(synthetic_db)
+    _, stories, items = _brute_force(db, SearchQuery(text="газ"))
+    pages = [search(db, SearchQuery(text="газ", limit=50, offset=o)) for o in
+             range(0, len(stories) + 50, 50)]
+    entries = [item for page in pages for item in page.items]
+    assert len(entries) == len(stories)  # one entry per story, over all pages
+    assert {i["story_id"] for i in entries} == stories
+    # each entry tells the story's other matched items, and all are accounted for
+    seen = [e["id"] for e in entries] + [m for e in entries for m in e["more_ids"]]
+    assert sorted(seen) == sorted(items)
+    assert any(e["more"] for e in entries)
+    for entry in entries:
+        assert entry["more"] == len(entry["more_ids"])
+        assert all(items[m]["story_id"] == entry["story_id"] for m in entry["more_ids"])
+
+
+def test_repeated_sectors_are_any_of_them(synthetic_db):
+    from monitor.search import SearchQuery, search
+
+    db = store.open_db(synthetic_db)
+    water = search(db, SearchQuery(sectors=["water"]), facets=True)
+    energy = search(db, SearchQuery(sectors=["energy"]))
+    both = search(db, SearchQuery(sectors=["water", "energy"]), facets=True)
+    assert max(water.total, energy.total) < both.total <= water.total + energy.total
+    # the facet count of a sector is what selecting it finds
+    assert dict(both.facets["sector"])["water"] == water.total
+    assert search(db, SearchQuery(sectors=["water", "water"])).total == water.total
+
+
+def test_a_page_past_the_end_tells_the_total_and_the_last_page(synthetic_db):
+    from monitor.search import SearchQuery, search
+
+    db = store.open_db(synthetic_db)
+    first = search(db, SearchQuery(text="газ", limit=20))
+    past = search(db, SearchQuery(text="газ", limit=20, offset=first.total + 100))
+    assert past.items == [] and past.total == first.total
+    last = search(db, SearchQuery(text="газ", limit=20, offset=past.last_offset))
+    assert 0 < len(last.items) <= 20 and past.last_offset + len(last.items) == first.total
+
+
+def test_month_facet_and_day_bounds_use_the_time_zone(db_path):
+    """Item 4 was published 2026-06-01 10:00 +03:00, item 5 on 2026-05-10 21:00 +03:00
+    (18:00 UTC): in Vladivostok (UTC+10) that is already 11 May."""
+    from monitor.search import SearchQuery, search
+
+    db = store.open_db(db_path)
+    moscow = search(db, SearchQuery(include_all=True, since="2026-05-11"), zone="Europe/Moscow")
+    vladivostok = search(db, SearchQuery(include_all=True, since="2026-05-11"),
+                         zone="Asia/Vladivostok")
+    urls = lambda r: sorted(i["url"].rsplit("/", 1)[1] for i in r.items)  # noqa: E731
+    assert "5" not in urls(moscow) and "5" in urls(vladivostok)
+    late = search(db, SearchQuery(include_all=True, text="матч"), zone="Asia/Vladivostok",
+                  facets=True)
+    assert dict(late.facets["month"]) == {"2026-05": 1}
+    honolulu = search(db, SearchQuery(include_all=True, text="туристических"),
+                      zone="Pacific/Honolulu", facets=True)  # 1 June 07:00 UTC: 31 May there
+    assert dict(honolulu.facets["month"]) == {"2026-05": 1}
+
+
+def test_unknown_filters_are_usage_errors_listing_the_valid_values(db_path):
+    def run(*args):
+        return CliRunner().invoke(cli, ["--db", str(db_path), "search", *args])
+
+    result = run("--sector", "nosuch")
+    assert result.exit_code == 2 and "unknown sector 'nosuch'" in result.output
+    assert "water" in result.output and "defense" in result.output
+    result = run("--country", "Japan")
+    assert result.exit_code == 2 and "unknown country 'Japan'" in result.output
+    assert "JP" in result.output
+    result = run("--feed", "ТАСС")
+    assert result.exit_code == 2 and "Лента А" in result.output and "Лента Б" in result.output
+    result = run("--since", "2026-05-01", "--until", "2026-04-01")
+    assert result.exit_code == 2 and "is after" in result.output
+    result = run("--since", "вчера")
+    assert result.exit_code == 2 and "not a date" in result.output
+    assert run('"unbalanced').exit_code == 2
+    assert run("🙂").exit_code == 2 and "nothing to search for" in run("🙂").output
+
+
+def test_countries_by_any_name(db_path):
+    assert found(db_path, "--country", "Китай") == found(db_path, "--country", "CN") == ["3"]
+    assert found(db_path, "--country", "Японии") == found(db_path, "--country", "jp")
+    assert found(db_path, "--feed", "лента б") == ["2", "4", "7"]  # any case
+
+
+def test_a_read_only_connection_keeps_its_answer_until_the_database_changes(
+        synthetic_db, tmp_path, monkeypatch):
+    """The web UI's connections only read: the same search (another page of it) is
+    answered from the connection's own temporary table until another connection commits."""
+    import shutil
+    import sqlite3
+
+    from monitor import search as search_module
+    from monitor.search import CACHE, SearchQuery, search
+
+    monkeypatch.setattr(search_module, "CACHED_STORIES", 30)
+    path = tmp_path / "copy.db"
+    shutil.copy(synthetic_db, path)
+    synthetic_db = path
+    reader = store.open_db(synthetic_db)
+    first = search(reader, SearchQuery(text="газ", limit=10), facets=True, cache=True)
+    assert reader.execute(f"SELECT count(*) FROM {CACHE}").fetchone()[0] == 1
+    second = search(reader, SearchQuery(text="газ", limit=10, offset=10), facets=True,
+                    cache=True)
+    uncached = search(reader, SearchQuery(text="газ", limit=10, offset=10), facets=True)
+    assert [i["id"] for i in second.items] == [i["id"] for i in uncached.items]
+    assert second.facets == uncached.facets == first.facets
+    assert (second.total, second.matches) == (uncached.total, uncached.matches)
+    # another connection removes a sector: the next answer counts it again
+    sector, count = first.facets["sector"][0]
+    with sqlite3.connect(synthetic_db) as writer:
+        writer.execute("DELETE FROM item_sectors WHERE sector = ?", [sector])
+    after = search(reader, SearchQuery(text="газ", limit=10), facets=True, cache=True)
+    assert sector not in dict(after.facets["sector"]) and count > 0
+    # a page beyond the kept stories is counted afresh, and right
+    deep = search(reader, SearchQuery(text="газ", limit=5, offset=after.total - 2),
+                  cache=True)
+    assert after.total > 30 and len(deep.items) == 2
+    assert [i["id"] for i in deep.items] == [i["id"] for i in search(
+        reader, SearchQuery(text="газ", limit=5, offset=after.total - 2)).items]
 
 
 def test_an_organisation_is_found_by_its_party_and_adjectives_by_their_country(db_path):

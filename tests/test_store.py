@@ -187,3 +187,28 @@ def test_migration_7_gives_old_one_try_failures_their_remaining_tries(tmp_path, 
     assert [i["id"] for i in store.pending_items(db)] == [failed]
     assert db["items"].get(failed)["analysis_attempts"] == 1
     assert db["items"].get(done)["analysed_at"] is not None
+
+
+def test_migration_8_adds_the_search_indexes_to_an_existing_database(tmp_path, monkeypatch):
+    from monitor.search import SearchQuery, search
+
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:7])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 7)
+    db = store.open_db(path)
+    [feed_id] = _feeds(db, "А")
+    [(item_id, _)] = store.add_items(db, feed_id, [_item()])
+    with store.transaction(db):
+        db.execute("UPDATE items SET analysed_at = ?, is_cooperation = 1, story_id = id "
+                   "WHERE id = ?", [store.utcnow(), item_id])
+        db.execute("INSERT INTO item_sectors (item_id, sector, score) VALUES (?, 'water', 1)",
+                   [item_id])
+    monkeypatch.undo()
+    db = store.open_db(path)
+    assert store.schema_version(db) == store.SCHEMA_VERSION
+    indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"items_facts", "item_entities_item_entity", "item_sectors_sector_item",
+            "item_countries_country_item"} <= indexes
+    result = search(db, SearchQuery(sectors=["water"]), facets=True)
+    assert [i["id"] for i in result.items] == [item_id]
+    assert result.facets["sector"] == [("water", 1)]

@@ -167,7 +167,7 @@ def test_search_facet_and_item_page(site, page):
 
     # a facet narrows the results and shows as an active filter
     page.goto(site["base"] + "/")
-    assert len(page.locator("article.item").all()) == 4
+    assert len(page.locator("article.item").all()) == 3  # 4 items, the gas story's 2 as one
     page.locator("[data-facet=country] a", has_text="Япония").click()
     page.wait_for_load_state()
     assert "country=JP" in page.url
@@ -193,7 +193,7 @@ def test_search_facet_and_item_page(site, page):
 def test_near_copies_show_as_one_story_with_every_outlet(site, page):
     page.goto(site["base"] + "/?q=газ")
     metas = page.locator("article.item .meta").all_inner_texts()
-    assert len(metas) == 2 and all("2 источника" in m for m in metas)
+    assert len(metas) == 1 and "2 источника" in metas[0]  # one entry per story
     page.locator("article.item .meta a.sources").first.click()
     page.wait_for_load_state()
     rows = page.locator("table.sources tr").all_inner_texts()
@@ -224,10 +224,11 @@ def test_overview_and_exports(site, page):
     page.goto(site["base"] + "/overview")
     assert page.locator("[data-chart=country] svg polyline").count() >= 2
     data = httpx.get(site["base"] + "/search.json", params={"q": "газ"}).json()
-    assert data["total"] == 2 and data["items"][0]["countries"] == ["CN", "RU"]
-    assert [sorted(i["story_outlets"]) for i in data["items"]] == [["Лента А", "Лента Б"]] * 2
+    assert data["total"] == 1 and data["matches"] == 2  # one story, two publications
+    assert data["items"][0]["countries"] == ["CN", "RU"] and data["items"][0]["more"] == 1
+    assert [sorted(i["story_outlets"]) for i in data["items"]] == [["Лента А", "Лента Б"]]
     csv_text = httpx.get(site["base"] + "/search.csv").text
-    assert csv_text.splitlines()[0].startswith("id,published,feed,title")
+    assert csv_text.splitlines()[0].startswith("\ufeffid,title,url,item_url,outlets")
     # Datasette underneath: tables, SQL, with the lemmatising function
     sql = httpx.get(site["base"] + "/m.json", params={
         "sql": "select monitor_lemmas('японских компаний') as l", "_shape": "array"}).json()
@@ -349,7 +350,7 @@ def test_bad_paging_is_a_400_with_a_russian_message(site):
     # a limit above the cap is capped, not refused, and never bypasses it
     for limit in ("100000", "9" * 25):
         data = httpx.get(base + "/search.json", params={"limit": limit, "all": "1"}).json()
-        assert 0 < len(data["items"]) <= 200 and data["total"] == 4
+        assert 0 < len(data["items"]) <= 200 and data["total"] == 3  # stories
     assert httpx.get(base + "/", params={"limit": "2", "offset": "2"}).status_code == 200
     assert httpx.get(base + "/search.json", params={"offset": "50"}).json()["items"] == []
 
@@ -802,3 +803,128 @@ def test_layout_fits_a_360_px_screen(site, browser, tmp_path):
         assert page.evaluate("document.documentElement.scrollWidth") <= 1600
     finally:
         context.close()
+
+
+# --- the engine on the page (#18): stories, OR sectors, refused filters, Atom ---------------
+
+def _story_titles(site, **params) -> dict[int, str]:
+    """{best item id: title} of every story the search finds (its JSON page, 200 a page)."""
+    data = httpx.get(site["base"] + "/search.json", params={**params, "limit": "200"},
+                     timeout=10).json()
+    return {item["id"]: item["title"] for item in data["items"]}
+
+
+@pytest.mark.slow
+def test_a_story_is_one_entry_and_more_opens_its_other_publications(site, page):
+    page.goto(site["base"] + "/?q=газ")
+    [entry] = page.locator("article.item").all()  # two matched publications, one story
+    assert "Найдено: 1 сюжет, 2 публикации" in page.inner_text(".summary")
+    more = entry.locator("details.story-more")
+    assert more.locator("summary").inner_text() == "ещё 1 публикация этого сюжета"
+    other = more.locator("li a").first
+    assert not other.is_visible()  # closed until asked for
+    more.locator("summary").click()
+    assert other.is_visible()
+    best = entry.locator("h2 a").get_attribute("href").split("?")[0]
+    href = other.get_attribute("href")
+    assert href.split("?")[0] != best and "back=" in href  # the other one, keeping the way back
+    data = httpx.get(site["base"] + "/search.json", params={"q": "газ"}).json()
+    assert href.split("?")[0] == f"/item/{data['items'][0]['more_ids'][0]}"
+    other.click()
+    page.wait_for_load_state()
+    # the other publication is the other outlet's copy, listed among the story's sources
+    assert page.inner_text("h1.item-title") == GAS_COPY["title"]
+    assert any("other.example/gas-deal" in a for a in page.eval_on_selector_all(
+        "table.sources a", "as => as.map(a => a.href)"))
+    # a story without other matched publications has no «ещё»
+    page.goto(site["base"] + "/?q=водоочистка")
+    assert page.locator("article.item details.story-more").count() == 0
+    # facets count stories: the gas story once under China and under its outlets
+    page.goto(site["base"] + "/?q=газ")
+    china = page.locator("[data-facet=country] a", has_text="Китай").locator(".count")
+    assert china.inner_text() == "1"
+    feeds = page.locator("[data-facet=feed] a .count").all_inner_texts()
+    assert feeds == ["1", "1"]  # Лента А and Лента Б each carried the one story
+
+
+@pytest.mark.slow
+def test_two_sectors_find_the_stories_of_either(site, page):
+    energy, education = _story_titles(site, sector="energy"), _story_titles(site,
+                                                                             sector="education")
+    assert energy and education and set(energy) != set(education)
+    page.goto(site["base"] + "/?sector=energy")
+    assert page.locator("article.item").count() == len(energy)
+    page.goto(site["base"] + "/?sector=energy&sector=education")
+    shown = page.eval_on_selector_all("article.item h2 a",
+                                      "as => as.map(a => a.pathname.split('/').pop())")
+    assert sorted(map(int, shown)) == sorted(set(energy) | set(education))  # any of them
+    assert f"Найдено: {len(set(energy) | set(education))}" in page.inner_text(".summary")
+    assert page.locator(".active a").all_inner_texts() == ["Отрасль: Энергетика ✕",
+                                                           "Отрасль: Образование ✕"]
+    chosen = page.locator("[data-facet=sector] a.chosen .label").all_inner_texts()
+    assert sorted(chosen) == ["Образование", "Энергетика"]
+    # the facet counts stories of either sector: each sector's own count
+    counts = dict(zip(page.locator("[data-facet=sector] a .label").all_inner_texts(),
+                      page.locator("[data-facet=sector] a .count").all_inner_texts()))
+    assert counts["Энергетика"] == str(len(energy))
+    assert counts["Образование"] == str(len(education))
+    # the CLI means the same: repeated --sector is any of them
+    result = CliRunner().invoke(cli, ["--db", str(site["db"]), "search", "--sector", "energy",
+                                      "--sector", "education", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    assert sorted(i["id"] for i in json.loads(result.stdout)) == \
+        sorted(set(energy) | set(education))
+
+
+@pytest.mark.slow
+def test_a_bad_filter_is_a_russian_400_listing_the_valid_values(site, page):
+    response = page.goto(site["base"] + "/?q=газ&sector=nosuch")
+    assert response.status == 400
+    error = page.inner_text(".error")
+    assert "Неизвестная отрасль «nosuch»" in error
+    assert all(f"{name} ({sid})" in error for sid, name in sector_names().items())
+    assert page.input_value("input[name=q]") == "газ"
+    assert page.locator("article.item").count() == 0
+    response = page.goto(site["base"] + "/?feed=ТАСС")
+    assert response.status == 400
+    error = page.inner_text(".error")
+    assert "Неизвестный источник «ТАСС»" in error and "Лента А" in error and "Лента Б" in error
+    response = page.goto(site["base"] + "/?country=Нарния")
+    assert response.status == 400
+    assert "Неизвестная страна «Нарния»" in page.inner_text(".error")
+    assert "Япония (JP)" in page.inner_text(".error")
+    # a valid value in another form is no error: a Russian name, a code in lower case
+    assert page.goto(site["base"] + "/?country=Китай&sector=Энергетика").status == 200
+    assert page.locator("article.item").count() == 1
+    response = page.goto(site["base"] + "/overview?sector=nosuch")
+    assert response.status == 400 and "Неизвестная отрасль" in page.inner_text("main")
+
+
+@pytest.mark.slow
+def test_the_atom_feed_of_the_search_on_the_page_is_read_by_feedparser(site, page):
+    import feedparser
+
+    page.goto(site["base"] + "/?q=Россия&all=1")
+    feed_link = page.get_attribute("link[rel=alternate][type='application/atom+xml']", "href")
+    assert feed_link == page.get_attribute(".exports a[type='application/atom+xml']", "href")
+    response = httpx.get(site["base"] + feed_link, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.feed.title == "monitor: Россия"
+    # one entry per story on the page, each linking to its page here
+    titles = page.locator("article.item h2").all_inner_texts()
+    assert len(feed.entries) == len(titles) == 3
+    assert sorted(e.title for e in feed.entries) == sorted(titles)
+    # each entry is one of the page's stories (by the story's best match or another of
+    # its matched publications: the feed is newest first), every story once
+    pages = [int(link.href.rsplit("/", 1)[1]) for e in feed.entries for link in e.links
+             if link.href.startswith(site["base"] + "/item/")]
+    stories = httpx.get(site["base"] + "/search.json", params={"q": "Россия", "all": "1"},
+                        timeout=10).json()["items"]
+    story_of = {i: s["id"] for s in stories for i in [s["id"], *s["more_ids"]]}
+    assert len(pages) == len(feed.entries)
+    assert sorted(story_of[i] for i in pages) == sorted(s["id"] for s in stories)
