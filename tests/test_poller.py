@@ -413,13 +413,22 @@ def test_a_bug_in_fetching_costs_one_feed_or_one_page_not_the_poll(db, feed_serv
 
 # --- Ctrl-C ---------------------------------------------------------------------------
 
+def _default_sigint() -> None:
+    """A shell without job control starts background jobs (`pytest &`) with SIGINT ignored,
+    and children inherit that; a user's terminal delivers it, so the child gets it back."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _monitor(config, db_path, *args, **kwargs):
     import subprocess
     import sys
 
     return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config),
                              "--db", str(db_path), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
+                            **kwargs)
 
 
 @pytest.mark.slow
