@@ -13,7 +13,7 @@ Starts a real `monitor serve` process on 127.0.0.1 over the databases of
   < 1 s) and to its last.
 
     .venv/bin/python bench/web_latency.py --sizes 200000            # ~2 min once built
-    .venv/bin/python bench/web_latency.py --sizes 200000,1000000 --data /tmp/monitor-bench
+    .venv/bin/python bench/web_latency.py --sizes 200000,1000000   # databases kept in bench/.data/
     .venv/bin/python bench/web_latency.py --json                      # one JSON line per size
 
 Each request is timed from sending to the last byte read (httpx, one connection kept

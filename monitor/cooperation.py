@@ -209,8 +209,9 @@ class SentenceCues:
 
 def _opposed(token: Token) -> bool:
     """Is this mention the other side: governed by a conflict word, or "против" it?"""
-    return token.head.i != token.i and token.head.lemma_ in OPPOSED or any(
-        child.dep_ == "case" and child.lower_ == "против" for child in token.children)
+    governed = token.head.i != token.i and token.head.lemma_ in OPPOSED
+    return governed or any(child.dep_ == "case" and child.lower_ == "против"
+                           for child in token.children)
 
 
 def _is_location(token: Token) -> bool:

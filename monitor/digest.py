@@ -34,11 +34,10 @@ from .config import Config, DigestConfig, SmtpConfig, SubscriberConfig
 from .filters import Filters, conditions, country_code, keywords_condition, sector_key
 from .gazetteer import country_names
 from .highlight import safe_href
+from .russian import MONTHS_GENITIVE, plural
 from .search import item_details
 from .sectors import sector_names, taxonomy
 
-MONTHS = ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
-          "сентября", "октября", "ноября", "декабря"]
 RETRY_FIRST = 60.0  # seconds before the first retry of a failed send; doubles up to
 RETRY_MAX = 3600.0
 
@@ -128,16 +127,8 @@ def build(db: sqlite_utils.Database, config: DigestConfig, subscriber: Subscribe
 
 # --- composing -----------------------------------------------------------------------------
 
-def plural(n: int, one: str, few: str, many: str) -> str:
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many
-
-
 def russian_date(day: date) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+    return f"{day.day} {MONTHS_GENITIVE[day.month - 1]} {day.year}"
 
 
 def subject(digest: Digest) -> str:
@@ -168,7 +159,8 @@ def _context(digest: Digest, config: DigestConfig) -> dict:
             "item_url": item_url,
             "item_href": safe_href(item_url),
             "outlets": story.outlets,
-            "time": f"{published.day} {MONTHS[published.month - 1]}, {published:%H:%M}",
+            "time": f"{published.day} {MONTHS_GENITIVE[published.month - 1]}, "
+                    f"{published:%H:%M}",
             "lead": item["evidence"] or _lead(item["text"]),
             "countries": [countries.get(c, c) for c in item["countries"]],
             "orgs": orgs,

@@ -302,3 +302,35 @@ def test_training_reads_what_the_detector_reads():
         assert (ours.is_cooperation, ours.countries, ours.scope, ours.evidence) == \
             (coop.is_cooperation, coop.countries, coop.scope, coop.evidence)
         assert abs(ours.score - coop.score) < 1e-3
+
+
+@pytest.mark.parametrize("text,negative", [
+    # ending in the imperfective ends it too
+    ("Правительство Чада разрывает соглашение об оборонном сотрудничестве с Францией.",
+     "ending"),
+    # the guideline: permission to strike with weapons already supplied is not cooperation
+    ("Франция и Великобритания разрешили Украине наносить удары ракетами SCALP.",
+     "permission"),
+])
+def test_ending_and_permission_are_negative_cues(text, negative):
+    assert _cues(text)[0].negative.get(negative)
+
+
+def test_a_signed_agreement_has_no_ending_or_permission_cue():
+    negative = _cues("Россия и Вьетнам подписали соглашение о сотрудничестве в энергетике.")[0] \
+        .negative
+    assert "ending" not in negative and "permission" not in negative
+
+
+def test_the_other_side_of_a_war_is_marked_for_the_country_model():
+    """"…чтобы сдержать российское наступление": RU is the other side, the US and Ukraine
+    are not; the country features say so."""
+    from monitor import cooperation, nlp
+    from monitor.coop_features import country_features, country_mentions
+
+    doc = nlp.process("", "США поставят Украине противопехотные мины, чтобы сдержать "
+                          "российское наступление.", detect=False)
+    all_cues, title_cues = cooperation.read_cues(doc)
+    features = country_features(country_mentions(all_cues, len(title_cues)), 0)
+    assert features["RU"]["opposed"] == 1.0
+    assert features["US"]["opposed"] == 0.0 and features["UA"]["opposed"] == 0.0

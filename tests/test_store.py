@@ -168,11 +168,16 @@ def test_processes_opening_one_fresh_database_at_once_all_succeed(tmp_path):
     assert not failures
 
 
+def _db_at_version(path, monkeypatch, version: int):
+    """A database as the code of schema `version` made it (monkeypatch.undo() ends that)."""
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:version])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", version)
+    return store.open_db(path)
+
+
 def test_migration_7_gives_old_one_try_failures_their_remaining_tries(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
-    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:6])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 6)
-    db = store.open_db(path)
+    db = _db_at_version(path, monkeypatch, 6)
     [feed_id] = _feeds(db, "А")
     (failed, _), (done, _) = store.add_items(db, feed_id, [_item(), _item(
         key="https://a.example/2", guid="g2")])
@@ -193,9 +198,7 @@ def test_migration_8_adds_the_search_indexes_to_an_existing_database(tmp_path, m
     from monitor.search import SearchQuery, search
 
     path = tmp_path / "old.db"
-    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:7])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 7)
-    db = store.open_db(path)
+    db = _db_at_version(path, monkeypatch, 7)
     [feed_id] = _feeds(db, "А")
     [(item_id, _)] = store.add_items(db, feed_id, [_item()])
     with store.transaction(db):
