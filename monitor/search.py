@@ -8,7 +8,8 @@ By default only cooperation items are shown.
 One pass: the matches (item, story, rank, date) go once into a temporary table of the
 connection; the page (one entry per story: its best match, and how many more of its
 items matched), the total of stories, the facets and the overview are counted from it in
-SQL, exactly, however many items match.
+SQL, exactly, however many items match. Part of the facets are counted meanwhile on a
+second connection (`monitor.facets`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from functools import lru_cache
 
 import sqlite_utils
 
+from . import facets as facets_of
 from .filters import (Filters, FilterError, conditions, register_functions, validate,
                       zone_of)
 from .lemmas import search_lemma, words
@@ -110,15 +112,18 @@ def _prepare(db: sqlite_utils.Database, zone) -> None:
                "version TEXT NOT NULL, answer TEXT NOT NULL)")
 
 
-def _fill(db: sqlite_utils.Database, query: SearchQuery, parsed: ParsedQuery, zone) -> None:
-    """The matches of `query` into the temporary table, once."""
+def _fill(db: sqlite_utils.Database, query: SearchQuery, parsed: ParsedQuery, zone, *,
+          ranked: bool = True) -> None:
+    """The matches of `query` into the temporary table, once (`ranked`: with their bm25
+    rank, the costly part of a large match set; facets need no rank)."""
     where, params = conditions(query, zone)
     condition = "".join(f" AND {w}" for w in where)
     db.execute(f"DELETE FROM {HITS}")
     if parsed.expression:
+        rank = f"bm25(items_fts, {TITLE_WEIGHT}, 1.0)" if ranked else "NULL"
         db.execute(
             f"INSERT INTO {HITS} SELECT items.id, coalesce(items.story_id, items.id), "
-            f"bm25(items_fts, {TITLE_WEIGHT}, 1.0), items.published "
+            f"{rank}, items.published "
             # the narrow index, not the rows with their texts (store._v8)
             "FROM items_fts JOIN items INDEXED BY items_facts ON items.id = items_fts.rowid "
             f"WHERE items_fts MATCH ?{condition}", [parsed.expression, *params])
@@ -162,6 +167,8 @@ def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
     cache = cache and query.offset + query.limit <= CACHED_STORIES
     found = _cached(db, key, version) if cache else None
     if found is None:
+        # the facets' second connection starts first: it fills its own matches meanwhile
+        helper = _start_facets(db, query, parsed, zone) if facets else None
         _fill(db, query, parsed, zone)
         deep = not cache
         stories, total = _page(db, ranked, query.limit if deep else CACHED_STORIES,
@@ -170,7 +177,8 @@ def search(db: sqlite_utils.Database, query: SearchQuery | str | None = None, *,
                  "matches": db.execute(f"SELECT count(*) FROM {HITS}").fetchone()[0],
                  "stories": stories,
                  "more": _more_ids(db, {story: item_id for item_id, story in stories}, ranked),
-                 "facets": _facets(db, zone) if facets else {}}
+                 "facets": facets_of.finish(db, helper, HITS, _month_sql("h.published", zone),
+                                           FACET_LIMIT) if facets else {}}
         found["first"] = query.offset if deep else 0  # the offset of stories[0]
         if not deep:
             _store(db, key, version, found)
@@ -269,54 +277,14 @@ def _more_ids(db: sqlite_utils.Database, best_of: dict[int, int], ranked: bool
     return more
 
 
-# CROSS JOIN: the matches drive the loop (the planner has no statistics of the temporary
-# table and would scan the whole facet table instead).
-FACETS = {
-    "sector": "SELECT s.sector, count(DISTINCT h.story) n FROM {hits} h "
-              "CROSS JOIN item_sectors s ON s.item_id = h.id GROUP BY s.sector ORDER BY n DESC, 1",
-    "country": "SELECT c.country, count(DISTINCT h.story) n FROM {hits} h "
-               "CROSS JOIN item_countries c ON c.item_id = h.id GROUP BY c.country "
-               "ORDER BY n DESC, 1",
-    "org": "SELECT e.normal, count(DISTINCT h.story) n FROM {hits} h "
-           "CROSS JOIN item_entities ie ON ie.item_id = h.id JOIN entities e ON e.id = ie.entity_id "
-           "WHERE e.type = 'ORG' GROUP BY e.id ORDER BY n DESC, 1 LIMIT {limit}",
-    "feed": "SELECT f.name, t.n FROM (SELECT s.feed_id, count(DISTINCT h.story) n "
-            "FROM {hits} h CROSS JOIN item_sources s ON s.item_id = h.id GROUP BY s.feed_id) t "
-            "JOIN feeds f ON f.id = t.feed_id ORDER BY t.n DESC, 1 LIMIT {limit}",
-    "month": "SELECT {month} m, count(DISTINCT h.story) n FROM {hits} h "
-             "GROUP BY m ORDER BY m DESC",
-}
+def _start_facets(db: sqlite_utils.Database, query: SearchQuery, parsed: ParsedQuery, zone):
+    """Part of the facets (stories by sector, country, organisation, outlet and month)
+    counted on a second connection, with the same matches (monitor.facets)."""
+    def fill(other: sqlite_utils.Database) -> None:
+        _prepare(other, zone)
+        _fill(other, query, parsed, zone, ranked=False)
 
-
-# For a match set that is a good part of the store, reading the sector and country tables
-# in value order (store._v8's indexes) and looking each row up among the matches needs no
-# sort; for a small one, looking up each match's values is far cheaper.
-BY_VALUE = {
-    "sector": "SELECT s.sector, count(DISTINCT h.story) n FROM item_sectors s "
-              "INDEXED BY item_sectors_sector_item CROSS JOIN {hits} h ON h.id = s.item_id "
-              "GROUP BY s.sector ORDER BY n DESC, 1",
-    "country": "SELECT c.country, count(DISTINCT h.story) n FROM item_countries c "
-               "INDEXED BY item_countries_country_item CROSS JOIN {hits} h "
-               "ON h.id = c.item_id GROUP BY c.country ORDER BY n DESC, 1",
-}
-BY_VALUE_SHARE = 8  # by value when the matches are more than 1/8 of the items
-
-
-def _facets(db: sqlite_utils.Database, zone, limit: int = FACET_LIMIT) -> dict:
-    """Stories of the matches by sector, country, organisation, outlet and month (in the
-    time zone): every sector, country and month, the `limit` first organisations and
-    outlets. A story counts once under a value if any of its matched items has it."""
-    result = {}
-    matches = db.execute(f"SELECT count(*) FROM {HITS}").fetchone()[0]
-    items = db.execute("SELECT max(id) FROM items").fetchone()[0] or 0
-    by_value = matches * BY_VALUE_SHARE > items
-    for name, sql in FACETS.items():
-        if by_value and name in BY_VALUE:
-            sql = BY_VALUE[name]
-        rows = db.execute(sql.format(hits=HITS, limit=int(limit),
-                                     month=_month_sql("h.published", zone))).fetchall()
-        result[name] = [(value, count) for value, count in rows if value is not None]
-    return result
+    return facets_of.start(db, fill, HITS, _month_sql("h.published", zone), FACET_LIMIT)
 
 
 def story_hits(db: sqlite_utils.Database, query: SearchQuery, *, zone=None,
@@ -337,7 +305,7 @@ def overview(db: sqlite_utils.Database, query: SearchQuery | None = None, *,
     search's matches (every cooperation item without a query or filter)."""
     query, parsed = _checked(db, query or SearchQuery(), zone)
     _prepare(db, zone)
-    _fill(db, query, parsed, zone)
+    _fill(db, query, parsed, zone, ranked=False)
     result = {}
     for name, table, column in (("sector", "item_sectors", "sector"),
                                 ("country", "item_countries", "country")):

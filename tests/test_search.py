@@ -393,6 +393,32 @@ def test_a_read_only_connection_keeps_its_answer_until_the_database_changes(
         reader, SearchQuery(text="газ", limit=5, offset=after.total - 2)).items]
 
 
+def test_a_connection_like_datasettes_sees_what_is_committed_after_its_first_search(
+        synthetic_db, tmp_path):
+    """Datasette opens `mode=ro` connections with Python's default isolation: the search's
+    writes to its temporary tables must not leave them reading an old snapshot."""
+    import shutil
+    import sqlite3
+
+    import sqlite_utils
+
+    from monitor.search import SearchQuery, search
+
+    path = tmp_path / "copy.db"
+    shutil.copy(synthetic_db, path)
+    reader = sqlite_utils.Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                                   check_same_thread=False))
+    before = search(reader, SearchQuery(text="газ"), facets=True, cache=True)
+    assert not reader.conn.in_transaction
+    sector = before.facets["sector"][0][0]
+    with sqlite3.connect(path) as writer:
+        writer.execute("UPDATE items SET is_cooperation = 0 WHERE id IN "
+                       "(SELECT item_id FROM item_sectors WHERE sector = ?)", [sector])
+    after = search(reader, SearchQuery(text="газ"), facets=True, cache=True)
+    assert sector not in dict(after.facets["sector"])
+    assert 0 < after.matches < before.matches
+
+
 def test_an_organisation_is_found_by_its_party_and_adjectives_by_their_country(db_path):
     import sqlite_utils
 
