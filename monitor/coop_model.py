@@ -1,10 +1,12 @@
 """The learned cooperation model: is it cooperation, which sentence says so, which countries.
 
-Two linear models, fitted by `train.train_cooperation` on real labelled news:
+Three linear models, fitted by `train.train_cooperation` on real labelled news:
 - the detector: logistic regression over TF-IDF of a document's feature strings
   (`coop_features.document_features`: lemmas, abstracted words, dependency triples, rule
-  cues), Platt-calibrated on out-of-fold scores, with a threshold chosen on them. Each
-  sentence's share of the linear score says which one carries it (the evidence);
+  cues), Platt-calibrated on out-of-fold scores, with a threshold chosen on them;
+- the evidence model: the same over one sentence's feature strings, trained on the
+  labelled evidence sentences against the sentences of items that are not cooperation:
+  which sentence says so? Its best sentence is the evidence;
 - the country model: logistic regression over `coop_features.COUNTRY_FEATURES` of each
   country named in the document: is it a party of the cooperation or scenery?
 
@@ -28,8 +30,9 @@ from .modelfiles import models_dir, read_arrays, required, write_arrays
 
 MODEL_FILE = "cooperation.skops"
 CARD_FILE = "cooperation.json"
-PARTS = {"names", "idf", "coef", "intercept", "platt", "threshold", "country_coef",
-         "country_intercept", "country_threshold"}
+LINEAR_PARTS = ("names", "idf", "coef", "intercept")
+PARTS = ({f"{model}_{part}" for model in ("document", "sentence") for part in LINEAR_PARTS}
+         | {"platt", "threshold", "country_coef", "country_intercept", "country_threshold"})
 
 
 def _sigmoid(z: float) -> float:
@@ -37,47 +40,56 @@ def _sigmoid(z: float) -> float:
 
 
 @dataclass
-class CooperationModel:
+class LinearTfidf:
+    """A logistic regression over TF-IDF of feature strings, computed as scikit-learn's
+    TfidfVectorizer (sublinear tf, L2 norm) and LogisticRegression did in training."""
+
     names: np.ndarray  # feature strings, in column order
     idf: np.ndarray
     coef: np.ndarray
     intercept: float
-    platt: np.ndarray  # (a, b): probability = sigmoid(a * raw + b)
+
+    def __post_init__(self):
+        self.columns = {name: i for i, name in enumerate(self.names.tolist())}
+
+    def _weights(self, grams) -> dict[int, float]:
+        """Column -> TF-IDF value times its coefficient, for the feature strings `grams`."""
+        counts = Counter(self.columns[g] for g in grams if g in self.columns)
+        idf, coef = self.idf, self.coef
+        values = {c: (1.0 + math.log(n)) * idf[c] for c, n in counts.items()}
+        norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
+        return {c: v / norm * coef[c] for c, v in values.items()}
+
+    def raw(self, grams) -> float:
+        """The linear score of one text's feature strings."""
+        return self.intercept + sum(self._weights(grams).values())
+
+
+@dataclass
+class CooperationModel:
+    document: LinearTfidf
+    sentence: LinearTfidf
+    platt: np.ndarray  # (a, b): probability = sigmoid(a * document score + b)
     threshold: float
     country_coef: np.ndarray  # over COUNTRY_FEATURES
     country_intercept: float
     country_threshold: float
     version: str
 
-    def __post_init__(self):
-        self.columns = {name: i for i, name in enumerate(self.names.tolist())}
-
-    def _tfidf(self, counts: Counter) -> dict[int, float]:
-        """Column -> TF-IDF value from a document's column counts (sublinear tf, L2 norm:
-        what scikit-learn's TfidfVectorizer computed in training)."""
-        idf = self.idf
-        values = {c: (1.0 + math.log(n)) * idf[c] for c, n in counts.items()}
-        norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
-        return {c: v / norm for c, v in values.items()}
-
-    def raw(self, sentence_grams: list[list[str]]) -> tuple[float, list[float]]:
-        """The document's linear score and each sentence's share of it (a feature found in
-        several sentences counts for each)."""
-        columns = self.columns
-        per_sentence = [{columns[g] for g in grams if g in columns} for grams in sentence_grams]
-        counts = Counter(columns[g] for grams in sentence_grams for g in grams if g in columns)
-        coef = self.coef
-        weight = {c: v * coef[c] for c, v in self._tfidf(counts).items()}
-        shares = [sum(weight[c] for c in found) for found in per_sentence]
-        return self.intercept + sum(weight.values()), shares
+    def raw(self, sentence_grams: list[list[str]]) -> float:
+        """The detector's linear score."""
+        return self.document.raw(g for grams in sentence_grams for g in grams)
 
     def calibrate(self, raw: float) -> float:
         return _sigmoid(self.platt[0] * raw + self.platt[1])
 
+    def sentence_scores(self, sentence_grams: list[list[str]]) -> list[float]:
+        """Each sentence's score as the one that says so (the evidence is the best)."""
+        return [self.sentence.raw(grams) for grams in sentence_grams]
+
     def score(self, sentence_grams: list[list[str]]) -> tuple[float, list[float]]:
-        """Calibrated probability of cooperation, and each sentence's share of the score."""
-        raw, shares = self.raw(sentence_grams)
-        return self.calibrate(raw), shares
+        """Calibrated probability of cooperation, and each sentence's evidence score."""
+        return self.calibrate(self.raw(sentence_grams)), self.sentence_scores(sentence_grams)
 
     def country_probabilities(self, features: dict[str, dict[str, float]]) -> dict[str, float]:
         return {code: _sigmoid(self.country_intercept + sum(
@@ -96,10 +108,14 @@ class CooperationModel:
 
 
 def save_model(model: CooperationModel, out_dir: Path, card: dict) -> None:
+    arrays = {}
+    for prefix, linear in (("document", model.document), ("sentence", model.sentence)):
+        arrays.update({f"{prefix}_names": linear.names.astype(str),
+                       f"{prefix}_idf": linear.idf.astype(np.float64),
+                       f"{prefix}_coef": linear.coef.astype(np.float64),
+                       f"{prefix}_intercept": np.array(linear.intercept)})
     write_arrays(out_dir / MODEL_FILE, {
-        "names": model.names.astype(str), "idf": model.idf.astype(np.float64),
-        "coef": model.coef.astype(np.float64), "intercept": np.array(model.intercept),
-        "platt": np.asarray(model.platt, dtype=np.float64),
+        **arrays, "platt": np.asarray(model.platt, dtype=np.float64),
         "threshold": np.array(model.threshold),
         "country_coef": model.country_coef.astype(np.float64),
         "country_intercept": np.array(model.country_intercept),
@@ -119,7 +135,10 @@ def load_model() -> CooperationModel:
     parts = read_arrays(path, PARTS)
     if card.get("country_features") != COUNTRY_FEATURES:
         raise ValueError(f"{path}: trained on other country features; retrain it")
+    linear = {prefix: LinearTfidf(parts[f"{prefix}_names"], parts[f"{prefix}_idf"],
+                                  parts[f"{prefix}_coef"], float(parts[f"{prefix}_intercept"]))
+              for prefix in ("document", "sentence")}
     return CooperationModel(
-        parts["names"], parts["idf"], parts["coef"], float(parts["intercept"]), parts["platt"],
-        float(parts["threshold"]), parts["country_coef"], float(parts["country_intercept"]),
+        linear["document"], linear["sentence"], parts["platt"], float(parts["threshold"]),
+        parts["country_coef"], float(parts["country_intercept"]),
         float(parts["country_threshold"]), card["version"])

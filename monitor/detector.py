@@ -28,9 +28,9 @@ class Cooperation:
     evidence: str | None = None
 
 
-def evidence_sentence(shares: list[float]) -> int | None:
-    """The sentence with the largest share of the score (ties: the earlier one)."""
-    return max(range(len(shares)), key=lambda i: (shares[i], -i)) if shares else None
+def evidence_sentence(scores: list[float]) -> int | None:
+    """The sentence that best says so, by the evidence model (ties: the earlier one)."""
+    return max(range(len(scores)), key=lambda i: (scores[i], -i)) if scores else None
 
 
 def select_parties(actors: list[list[dict]], rule_coop: list[bool], evidence: int | None,
@@ -66,8 +66,8 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> Cooperation:
     in whatever the verdict, so they can be scored on every labelled item)."""
     model = model or load_model()
     all_cues, title_cues = read_cues(doc)
-    score, shares = model.score(document_features(doc, all_cues))
-    evidence = evidence_sentence(shares)
+    score, sentences = model.score(document_features(doc, all_cues))
+    evidence = evidence_sentence(sentences)
     countries = model.countries(country_features(country_mentions(all_cues, len(title_cues)),
                                                  evidence))
     parties = select_parties([c.actors for c in all_cues], [c.is_coop for c in all_cues],

@@ -1,13 +1,15 @@
 """Training the models that live in `models/`: the cooperation model and the sector model.
 
 Cooperation (`coop_model`): each labelled item is analysed once (`read_labelled`); the
-detector is a logistic regression over TF-IDF of its feature strings, the country model a
-logistic regression over each named country's features. Evaluation follows
-scikit-learn's habits: folds grouped by story (near copies of one story from several
-channels never straddle a split, `story_groups`) and stratified by source and label; the
-calibration, the threshold and the evidence the country model trains on all come from
-folds inside the training part (`fit_cooperation`), so `cross_validate` is nested and its
-figures are out of fold. Models are saved as plain arrays, never pickles.
+detector is a logistic regression over TF-IDF of its feature strings, the evidence model
+the same over single sentences (the labelled evidence against the sentences of other
+items), the country model a logistic regression over each named country's features.
+Evaluation follows scikit-learn's habits: folds grouped by story (near copies of one
+story from several channels never straddle a split, `story_groups`) and stratified by
+source and label; the calibration, the threshold and the evidence the country model
+trains on all come from folds inside the training part (`fit_cooperation`), so
+`cross_validate` is nested and its figures are out of fold. Models are saved as plain
+arrays, never pickles.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,13 +28,15 @@ import numpy as np
 
 from .coop_features import (COUNTRY_FEATURES, CountryMentions, country_features,
                             country_mentions, document_features)
-from .coop_model import CooperationModel, save_model as save_cooperation
+from .coop_model import CooperationModel, LinearTfidf, save_model as save_cooperation
 from .detector import evidence_sentence, scope_of, select_parties
 from .metrics import prf, sector_metrics
 
 # --- cooperation ---------------------------------------------------------------------------
 
 DETECTOR_C = 16.0  # inverse regularisation of the detector (chosen by grouped CV)
+SENTENCE_C = 4.0  # of the evidence model (1, 4 and 16 tried by grouped CV)
+EVIDENCE_OVERLAP = 0.3  # word Jaccard of a sentence with the labelled evidence to stand for it
 COUNTRY_C = 1.0
 COUNTRY_THRESHOLD = 0.5
 MIN_DF = 2  # a feature string must occur in two training documents
@@ -129,6 +134,9 @@ def story_groups_of(lemma_texts: list[str]) -> np.ndarray:
     return np.array([find(i) for i in range(len(lemma_texts))])
 
 
+_WORDS = re.compile(r"\w+")
+
+
 def _flat(doc: LabelledDoc) -> list[str]:
     return [g for grams in doc.grams for g in grams]
 
@@ -137,20 +145,54 @@ def _identity(grams: list[str]) -> list[str]:
     return grams
 
 
-def _fit_detector(docs: list[LabelledDoc], seed: int) -> CooperationModel:
-    """The detector's regression on `docs` (uncalibrated: Platt identity, threshold 0)."""
+def _tfidf_regression(texts: list[list[str]], labels, weights, c: float, seed: int
+                      ) -> LinearTfidf:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     vectorizer = TfidfVectorizer(analyzer=_identity, min_df=MIN_DF, sublinear_tf=True)
-    x = vectorizer.fit_transform([_flat(d) for d in docs])
-    regression = LogisticRegression(C=DETECTOR_C, class_weight="balanced", max_iter=5000,
+    x = vectorizer.fit_transform(texts)
+    regression = LogisticRegression(C=c, class_weight="balanced", max_iter=5000,
                                     random_state=seed)
-    regression.fit(x, [d.label for d in docs], sample_weight=[d.weight for d in docs])
-    return CooperationModel(
-        vectorizer.get_feature_names_out().astype(str), vectorizer.idf_, regression.coef_[0],
-        float(regression.intercept_[0]), np.array([1.0, 0.0]), 0.0,
-        np.zeros(len(COUNTRY_FEATURES)), 0.0, COUNTRY_THRESHOLD, "fold")
+    regression.fit(x, labels, sample_weight=weights)
+    return LinearTfidf(vectorizer.get_feature_names_out().astype(str), vectorizer.idf_,
+                       regression.coef_[0], float(regression.intercept_[0]))
+
+
+def _fit_document(docs: list[LabelledDoc], seed: int) -> LinearTfidf:
+    """The detector's regression on `docs`."""
+    return _tfidf_regression([_flat(d) for d in docs], [d.label for d in docs],
+                             [d.weight for d in docs], DETECTOR_C, seed)
+
+
+def labelled_evidence(doc: LabelledDoc) -> int | None:
+    """The sentence of a cooperation item that its labelled evidence is (the most words in
+    common, at least EVIDENCE_OVERLAP of them), if any."""
+    if not (doc.label and doc.evidence and doc.sentences):
+        return None
+    gold = set(_WORDS.findall(doc.evidence.lower()))
+    overlap = [len(gold & s) / len(gold | s) if gold | s else 0.0
+               for s in (set(_WORDS.findall(t.lower())) for t in doc.sentences)]
+    best = int(np.argmax(overlap))
+    return best if overlap[best] >= EVIDENCE_OVERLAP else None
+
+
+def _fit_sentence(docs: list[LabelledDoc], seed: int) -> LinearTfidf:
+    """The evidence model's regression: the labelled evidence sentences of cooperation
+    items against every sentence of the other items (a cooperation item's other sentences
+    may say so too, unlabelled: they are left out)."""
+    texts, labels, weights = [], [], []
+    for doc in docs:
+        if doc.label:
+            index = labelled_evidence(doc)
+            chosen = [(doc.grams[index], True)] if index is not None else []
+        else:
+            chosen = [(grams, False) for grams in doc.grams if grams]
+        for grams, label in chosen:
+            texts.append(grams)
+            labels.append(label)
+            weights.append(doc.weight)
+    return _tfidf_regression(texts, labels, weights, SENTENCE_C, seed)
 
 
 def _folds(docs: list[LabelledDoc], groups: np.ndarray, k: int, seed: int):
@@ -192,10 +234,10 @@ def fit_cooperation(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 
     raw = np.zeros(len(docs))
     evidence: list[int | None] = [None] * len(docs)
     for train_index, test_index in _folds(docs, groups, INNER_FOLDS, seed):
-        fold = _fit_detector([docs[i] for i in train_index], seed)
+        fold = _unfitted([docs[i] for i in train_index], seed)
         for i in test_index:
-            raw[i], shares = fold.raw(docs[i].grams)
-            evidence[i] = evidence_sentence(shares)
+            raw[i] = fold.raw(docs[i].grams)
+            evidence[i] = evidence_sentence(fold.sentence_scores(docs[i].grams))
     platt = LogisticRegression(C=1e4, max_iter=1000).fit(raw.reshape(-1, 1), y)
     calibrated = platt.predict_proba(raw.reshape(-1, 1))[:, 1]
     real = np.array([d.source in REAL for d in docs])
@@ -203,11 +245,18 @@ def fit_cooperation(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 
         else _best_threshold(y, calibrated)
     x_country, y_country = _country_pairs(docs, evidence)
     countries = LogisticRegression(C=COUNTRY_C, max_iter=2000).fit(x_country, y_country)
-    model = dataclasses.replace(
-        _fit_detector(docs, seed), platt=np.array([platt.coef_[0][0], platt.intercept_[0]]),
+    return dataclasses.replace(
+        _unfitted(docs, seed), platt=np.array([platt.coef_[0][0], platt.intercept_[0]]),
         threshold=threshold, country_coef=countries.coef_[0],
         country_intercept=float(countries.intercept_[0]), version=version)
-    return model
+
+
+def _unfitted(docs: list[LabelledDoc], seed: int) -> CooperationModel:
+    """The detector and the evidence model fitted on `docs` (uncalibrated: Platt identity,
+    threshold 0; no country model)."""
+    return CooperationModel(_fit_document(docs, seed), _fit_sentence(docs, seed),
+                            np.array([1.0, 0.0]), 0.0, np.zeros(len(COUNTRY_FEATURES)),
+                            0.0, COUNTRY_THRESHOLD, "fold")
 
 
 @dataclass
@@ -221,8 +270,8 @@ class Prediction:
 
 def predict(model: CooperationModel, doc: LabelledDoc) -> Prediction:
     """What `detector.detect` outputs for the document (from its stored features)."""
-    score, shares = model.score(doc.grams)
-    index = evidence_sentence(shares)
+    score, sentences = model.score(doc.grams)
+    index = evidence_sentence(sentences)
     countries = model.countries(country_features(doc.mentions, index))
     parties = select_parties(doc.actors, doc.rule_coop, index, countries)
     return Prediction(score, score >= model.threshold, countries, scope_of(countries, parties),
@@ -259,14 +308,21 @@ def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
     if on_fold:
         on_fold()
     version = _version([[d.id, d.label, d.countries] for d in docs]
-                       + [np.round(probe.coef, 5).tolist()[:2000],
+                       + [np.round(probe.document.coef, 5).tolist()[:2000],
+                          np.round(probe.sentence.coef, 5).tolist()[:2000],
                           np.round(probe.country_coef, 5).tolist()], len(docs))
     model = dataclasses.replace(probe, version=version)
     card = {
         "version": version,
         "detector": {"features": "TF-IDF of lemma 1-2-grams, abstracted words, dependency "
                                  "triples and rule cues (coop_features)",
-                     "vocabulary": int(len(model.names)), "C": DETECTOR_C, "min_df": MIN_DF,
+                     "vocabulary": int(len(model.document.names)), "C": DETECTOR_C,
+                     "min_df": MIN_DF,
+                     "evidence_model": {
+                         "trained_on": "labelled evidence sentences against the sentences "
+                                       "of items that are not cooperation",
+                         "vocabulary": int(len(model.sentence.names)), "C": SENTENCE_C,
+                         "evidence_overlap": EVIDENCE_OVERLAP},
                      "platt": [round(float(v), 5) for v in model.platt],
                      "threshold": model.threshold},
         "country_features": COUNTRY_FEATURES,
