@@ -254,10 +254,14 @@ def _speaker(token: Token) -> bool:
     if head.i != token.i and head.lemma_ in SOURCES and any(
             c.dep_ == "case" for c in head.children):
         return True
-    if token.dep_ == "parataxis" and token.i > token.sent.start and any(
-            t.text in "—–-" for t in token.doc[max(token.sent.start, token.i - 2):token.i]):
-        return True
-    return False
+    # "…, — Путин.": a name alone after a dash at the end of the sentence ("Россия —
+    # крупнейший партнёр Китая" is no attribution)
+    sent, doc = token.sent, token.doc
+    dashes = [t.i for t in doc[max(sent.start, token.i - 4):token.i] if t.text in "—–"]
+    if not dashes:
+        return False
+    tail = [t for t in doc[dashes[-1] + 1:sent.end] if not t.is_punct]
+    return dashes[-1] > sent.start and all(t.pos_ == "PROPN" for t in tail)
 
 
 def _is_location(token: Token) -> bool:

@@ -393,6 +393,7 @@ def test_the_other_side_is_marked(text, country, opposed):
 @pytest.mark.parametrize("text,speaker", [
     ("Казахстану направлено приглашение в БРИКС, заявил Путин.", "Путин"),
     ("Казахстану направлено приглашение в БРИКС, — Путин.", "Путин"),
+    ("Россия нарастит поставки газа в Узбекистан, — Владимир Путин.", "Владимир Путин"),
     ("По данным Би-би-си, президент США Джо Байден одобрил поставку Украине мин.", "Би-би-си"),
 ])
 def test_the_speaker_is_marked(text, speaker):
@@ -400,8 +401,12 @@ def test_the_speaker_is_marked(text, speaker):
     assert {p["name"] for p in actors if p["speaker"]} == {speaker}
 
 
-def test_who_acts_is_no_speaker():
-    actors, _ = _roles("Путин и Си Цзиньпин подписали соглашение, сообщили в Кремле.")
+@pytest.mark.parametrize("text", [
+    "Путин и Си Цзиньпин подписали соглашение, сообщили в Кремле.",
+    "Россия — крупнейший торговый партнёр Китая.",  # a dash, but no attribution
+])
+def test_who_acts_is_no_speaker(text):
+    actors, _ = _roles(text)
     assert actors and not any(p["speaker"] for p in actors)
 
 
