@@ -439,3 +439,30 @@ def test_a_place_is_scenery_when_two_countries_act():
     assert features["RU"]["scenery"] == 0.0 and features["IR"]["scenery"] == 0.0
     features = _features("Корейская компания построит завод в Приморье.")
     assert all(f["scenery"] == 0.0 for f in features.values())
+
+
+def test_real_posts_name_the_cooperating_countries_only():
+    """Real labelled posts (models/data/tg-news): the rules no longer read «над Японским
+    морем» as Japan, and «учёных из Габона» makes Gabon an actor like France and Britain."""
+    import json
+    from pathlib import Path
+
+    from monitor import cooperation, nlp
+    from monitor.analysis import prepare
+
+    path = Path(__file__).resolve().parent.parent / "models" / "data" / "tg-news" / "posts.jsonl"
+    texts = {row["id"]: row["text"] for row in map(json.loads, path.read_text("utf-8")
+                                                   .splitlines())}
+
+    def countries(post_id: str) -> tuple[set[str], set[str]]:
+        prepared = prepare("", texts[post_id])
+        doc = nlp.process(prepared.title, prepared.text, detect=False)
+        all_cues, _ = cooperation.read_cues(doc)
+        return (set().union(*(_codes(c.actors) for c in all_cues)),
+                set().union(*(_codes(c.places) for c in all_cues)))
+
+    for joint_patrol in ("tg:1001101170442:271022", "tg:1001101170442:271182"):
+        actors, places = countries(joint_patrol)
+        assert {"CN", "RU"} <= actors and "JP" not in actors | places
+    actors, _ = countries("tg:1001000724666:11255")
+    assert {"FR", "GA", "GB"} <= actors
