@@ -5,9 +5,14 @@ Reads models/data/ (the real posts of tg-news with the hand labels and the extra
 the written set and, with --factru, the factRuEval dev stream), analyses each item once,
 then for each seed runs `train.cross_validate`: every outer training part fits its own
 model, calibration and threshold. Prints per subset precision, recall, F1, exact country
-sets and scope, mean and range over the seeds.
+sets and scope, mean and range over the seeds. With --errors, writes the first seed's
+out-of-fold country output for every true cooperation item (JSON lines: gold and predicted
+countries, the evidence, each candidate country's features and probability), to read the
+country errors by cause.
 
     .venv/bin/python bench/cooperation_real.py --factru ../shared/data/factrueval-2016/devset
+    .venv/bin/python bench/cooperation_real.py --seeds 13 --errors /tmp/countries.jsonl \
+        --factru ../shared/data/factrueval-2016/devset
 """
 
 from __future__ import annotations
@@ -24,11 +29,37 @@ from monitor.evaluate import cooperation_report
 from monitor.modelfiles import training_data_dir
 
 
+def write_errors(path: Path, docs: list, predictions: list) -> None:
+    """One JSON line per true cooperation item with gold countries: what the country
+    model read (per candidate country) and said, the wrong ones marked."""
+    with path.open("w", encoding="utf-8") as out:
+        for doc, pred in zip(docs, predictions):
+            if not doc.label or doc.countries is None:
+                continue
+            index = doc.sentences.index(pred.evidence) if pred.evidence in doc.sentences \
+                else None
+            row = {
+                "id": doc.id, "source": doc.source, "subset": doc.subset,
+                "right": pred.countries == doc.countries, "flagged": pred.is_cooperation,
+                "score": round(pred.score, 3), "gold": doc.countries,
+                "predicted": pred.countries, "gold_scope": doc.scope, "scope": pred.scope,
+                "text": " ".join(doc.sentences)[:400], "evidence": pred.evidence,
+                "gold_evidence": doc.evidence,
+                "evidence_actors": doc.actors[index] if index is not None else [],
+                "candidates": {code: {"p": round(pred.country_probabilities[code], 3),
+                                      **{k: round(v, 3) for k, v in features.items() if v}}
+                               for code, features in pred.country_features.items()},
+            }
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--factru", type=Path, default=None)
     parser.add_argument("--seeds", default="13,1,2,3,4", help="comma-separated fold seeds")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--errors", type=Path, default=None,
+                        help="write the first seed's country output on true items here")
     args = parser.parse_args()
     started = time.monotonic()
     docs = []
@@ -39,7 +70,10 @@ def main() -> None:
           f"{len(set(groups.tolist()))} stories, analysed in {time.monotonic() - started:.0f} s")
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        runs.append(cooperation_report(docs, train.cross_validate(docs, groups, seed=seed)))
+        predictions = train.cross_validate(docs, groups, seed=seed)
+        if args.errors and not runs:
+            write_errors(args.errors, docs, predictions)
+        runs.append(cooperation_report(docs, predictions))
     figures = {}
     for name in runs[0]:
         row = {}

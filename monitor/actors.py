@@ -71,7 +71,10 @@ def _phrase_before(doc: Doc, ent: Span, people: set[int]) -> list[int]:
 
 
 def _apposition_after(doc: Doc, ent: Span, people: set[int]) -> list[int]:
-    if ent.end >= ent.sent.end or doc[ent.end].text != ",":
+    """The role phrase after a comma ("Хакан Фидан, глава МИД Турции"): a noun phrase, so
+    not a clause or a prepositional phrase ("Асада, в разговоре с президентом ОАЭ")."""
+    if ent.end + 1 >= ent.sent.end or doc[ent.end].text != "," or \
+            doc[ent.end + 1].pos_ in ("ADP", "SCONJ", "ADV", "PRON", "VERB", "AUX"):
         return []
     tokens, i = [], ent.end + 1
     while i < min(ent.sent.end, ent.end + 1 + WINDOW) and not _ends_phrase(doc[i], people):

@@ -126,7 +126,7 @@ COUNTRY_FEATURES = [
     "actor", "place", "actor_coop", "actor_evidence", "place_evidence", "title", "lead",
     "subject", "dative", "via_person", "via_org", "via_adjective", "via_name",
     "only_adjective", "share", "top", "countries", "evidence_countries", "ru", "ru_implied",
-    "opposed", "conflict",
+    "opposed", "conflict", "speaker", "evidence_side", "scenery",
 ]
 
 
@@ -138,6 +138,11 @@ class CountryMentions:
     counts: Counter = field(default_factory=Counter)
     actor_sentences: set[int] = field(default_factory=set)
     place_sentences: set[int] = field(default_factory=set)
+    # sentences where it acts other than as the other side or the speaker, and where it is
+    # named as the other side or as the speaker
+    plain_sentences: set[int] = field(default_factory=set)
+    opposed_sentences: set[int] = field(default_factory=set)
+    speaker_sentences: set[int] = field(default_factory=set)
 
 
 def country_mentions(all_cues: list[SentenceCues], title_count: int
@@ -172,6 +177,12 @@ def country_mentions(all_cues: list[SentenceCues], title_count: int
                     c["subject"] = 1
                 if party.get("opposed"):
                     c["opposed"] += 1
+                    mention.opposed_sentences.add(index)
+                if party.get("speaker"):
+                    c["speaker"] += 1
+                    mention.speaker_sentences.add(index)
+                if role == "actor" and not party.get("opposed") and not party.get("speaker"):
+                    mention.plain_sentences.add(index)
                 if "conflict" in cues.negative or "sanctions" in cues.negative:
                     c["conflict"] += 1
                 if party.get("case") == "Dat":
@@ -192,6 +203,7 @@ def country_features(found: dict[str, CountryMentions], evidence: int | None
     total = sum(map(mentions, found.values())) or 1
     top = max(found, key=lambda code: mentions(found[code]))
     in_evidence = sum(evidence in m.actor_sentences | m.place_sentences for m in found.values())
+    acting = sum(evidence in m.plain_sentences for m in found.values())
     result = {}
     for code, m in found.items():
         c = m.counts
@@ -212,5 +224,12 @@ def country_features(found: dict[str, CountryMentions], evidence: int | None
             "ru_implied": float(c["ru_implied"]),
             "opposed": c["opposed"] / (mentions(m) or 1),
             "conflict": c["conflict"] / (mentions(m) or 1),
+            "speaker": c["speaker"] / (mentions(m) or 1),
+            # named in the evidence sentence only as the other side or as the speaker
+            "evidence_side": float(evidence in m.opposed_sentences | m.speaker_sentences
+                                   and evidence not in m.plain_sentences),
+            # the guideline: a place counts only when a single country acts
+            "scenery": float(c["actor"] == 0 and c["place"] > 0
+                             and acting - (evidence in m.plain_sentences) >= 2),
         }
     return result

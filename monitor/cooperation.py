@@ -118,7 +118,31 @@ EITHER_WAY = NEGATIVE["acquisition"] | NEGATIVE["sanctions"] | {"огонь", "�
 # "российское наступление", "санкции против России"): read by the country model.
 OPPOSED = NEGATIVE["conflict"] | NEGATIVE["sanctions"] | {
     "наступление", "контрнаступление", "территория", "противник", "враг", "агрессор",
-    "сдерживание", "сдержать", "сдерживать", "вмешательство", "давление"}
+    "сдерживание", "сдержать", "сдерживать", "вмешательство", "давление",
+    # the side that strikes: "Россия нанесла удар", "обстреляли Украину"
+    "нанести", "наносить", "атаковать", "обстрелять", "обстреливать", "бомбить", "воевать"}
+# "доходы от замороженных активов России": the owner of frozen assets is sanctioned, not a
+# party of the aid they pay for.
+ASSETS = {"актив", "резерв", "средство", "доход"}
+FROZEN = {"заморозить", "замороженный", "замораживать", "арестовать", "арестованный",
+          "обездвижить", "обездвиженный", "заблокировать", "заблокированный"}
+# A country adjective naming a sea or a gulf is geography: "над Японским морем".
+GEO_NOUNS = {"море", "залив", "пролив", "океан", "полуостров", "архипелаг", "нагорье",
+             "низменность", "равнина", "пустыня"}
+# "на границе с Украиной": a country as the other side of a border is a place.
+BORDERS = {"граница", "приграничье", "рубеж"}
+# People from a country act for it ("учёные из Габона", "военные из КНДР"); goods and
+# flights from it do not ("газ из России").
+PEOPLE = {"военный", "военнослужащий", "солдат", "учёный", "ученый", "специалист",
+          "эксперт", "делегация", "инвестор", "представитель", "дипломат", "инженер",
+          "врач", "студент", "наёмник", "наемник", "доброволец", "бизнесмен", "предприниматель"}
+# Who says it is not who does it: "…, заявил Путин", "— Путин.", "по данным Би-би-си".
+SPEECH = {"заявить", "заявлять", "сообщить", "сообщать", "сказать", "говорить", "написать",
+          "писать", "отметить", "отмечать", "подчеркнуть", "подчёркивать", "подчеркивать",
+          "рассказать", "рассказывать", "передать", "передавать", "добавить", "уточнить",
+          "пояснить", "указать", "указывать", "признать", "объявить", "считать", "полагать",
+          "утверждать", "констатировать", "процитировать"}
+SOURCES = {"данные", "слово", "ссылка", "информация", "оценка", "мнение", "сведение"}
 # Permission to strike with weapons already supplied is not cooperation (guideline):
 # "разрешили Украине наносить удары", "позволили бить вглубь".
 PERMIT = {"разрешить", "позволить", "разрешение", "разрешать", "позволять"}
@@ -136,7 +160,7 @@ LINK_ACTS = BUILD_VERBS | {"соединить", "соединять", "связ
                            "открыться", "пустить", "заработать"}
 NOT = {"не", "ни"}
 LOCATIVE_PREPS = {"в", "во", "на", "из", "изо", "под", "близ", "около", "возле", "до",
-                  "через", "по"}
+                  "через", "по", "над", "вблизи", "вдоль"}
 
 # --- sentences and parties -----------------------------------------------------------------
 
@@ -208,19 +232,62 @@ class SentenceCues:
 
 
 def _opposed(token: Token) -> bool:
-    """Is this mention the other side: governed by a conflict word, or "против" it?"""
-    governed = token.head.i != token.i and token.head.lemma_ in OPPOSED
-    return governed or any(child.dep_ == "case" and child.lower_ == "против"
-                           for child in token.children)
+    """Is this mention the other side: governed by a conflict word, or "против" it, or the
+    owner of frozen assets?"""
+    head = token.head
+    governed = head.i != token.i and head.lemma_ in OPPOSED
+    if governed and head.lemma_ == "территория":  # "удары по территории России", not
+        governed = head.head.lemma_ in OPPOSED   # "через территорию Казахстана"
+    frozen = head.i != token.i and head.lemma_ in ASSETS and any(
+        c.lemma_ in FROZEN or c.lower_.startswith("заморож") for c in head.children)
+    return governed or frozen or any(child.dep_ == "case" and child.lower_ == "против"
+                                     for child in token.children)
+
+
+def _speaker(token: Token) -> bool:
+    """Is this mention who says the sentence rather than who acts in it: the subject of a
+    speech verb ("…, заявил Путин"), an attribution after a dash ("…, — Путин."), or a
+    source ("по данным Би-би-си", "со ссылкой на Reuters")?"""
+    head = token.head
+    if token.dep_ in ("nsubj", "nsubj:pass") and head.lemma_ in SPEECH:
+        return True
+    if head.i != token.i and head.lemma_ in SOURCES and any(
+            c.dep_ == "case" for c in head.children):
+        return True
+    # "…, — Путин.": a name alone after a dash at the end of the sentence ("Россия —
+    # крупнейший партнёр Китая" is no attribution)
+    sent, doc = token.sent, token.doc
+    dashes = [t.i for t in doc[max(sent.start, token.i - 4):token.i] if t.text in "—–"]
+    if not dashes:
+        return False
+    tail = [t for t in doc[dashes[-1] + 1:sent.end] if not t.is_punct]
+    return dashes[-1] > sent.start and all(t.pos_ == "PROPN" for t in tail)
 
 
 def _is_location(token: Token) -> bool:
-    """Is this mention scenery ("в Токио", "во Владивостоке") rather than an actor?"""
+    """Is this mention scenery ("в Токио", "во Владивостоке", "на границе с Украиной")
+    rather than an actor? A conjunct is where its first conjunct is ("в Москве и Пекине");
+    people from a country are its actors ("учёные из Габона")."""
     node = token
     if token.pos_ == "ADJ" and token.head.i != token.i:
         node = token.head
-    return any(child.dep_ == "case" and child.lower_ in LOCATIVE_PREPS
-               for child in node.children)
+    while node.dep_ == "conj" and node.head.i != node.i:
+        node = node.head
+    if node.head.i != node.i and node.head.lemma_ in BORDERS:
+        return True
+    for child in node.children:
+        if child.dep_ == "case" and child.lower_ in LOCATIVE_PREPS:
+            head = node.head
+            from_people = child.lower_ in ("из", "изо") and head.i != node.i and (
+                head.lemma_ in PEOPLE or "Anim" in head.morph.get("Animacy"))
+            return not from_people
+    return False
+
+
+def _geography(span: Span) -> bool:
+    """A country adjective naming a sea, a gulf, a peninsula ("Японское море")."""
+    root = span.root
+    return root.dep_ == "amod" and root.head.lemma_ in GEO_NOUNS
 
 
 _CYRILLIC = re.compile("[А-Яа-яЁё]")
@@ -258,6 +325,8 @@ def _party(span: Span, match: Match | None) -> dict | None:
         name = span._.normal or span.text
         return {"name": name, "kind": "org", "country": _org_country(name, country)}
     if kind in ("country", "country_adj", "demonym"):
+        if kind == "country_adj" and _geography(span):
+            return None
         return {"name": canonical, "kind": "country", "country": country}
     if kind == "capital":
         return {"name": canonical, "kind": "city", "country": country, "capital": True}
@@ -413,6 +482,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
                                                  if mention.label_ == "ORG" else "name")
         party["dep"], party["case"] = mention.root.dep_, case[0] if case else ""
         party["opposed"] = _opposed(mention.root)
+        party["speaker"] = _speaker(mention.root)
         if party["kind"] in ("city", "region", "country") and _is_location(mention.root):
             cues.places.append(party)
         elif party["kind"] == "city" and not party.get("capital"):

@@ -266,16 +266,21 @@ class Prediction:
     countries: list[str]
     scope: str
     evidence: str | None
+    # what the country model read and said, per candidate country (for error analysis)
+    country_features: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    country_probabilities: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def predict(model: CooperationModel, doc: LabelledDoc) -> Prediction:
     """What `detector.detect` outputs for the document (from its stored features)."""
     score, sentences = model.score(doc.grams)
     index = evidence_sentence(sentences)
-    countries = model.countries(country_features(doc.mentions, index))
+    features = country_features(doc.mentions, index)
+    countries = model.countries(features)
     parties = select_parties(doc.actors, doc.rule_coop, index, countries)
     return Prediction(score, score >= model.threshold, countries, scope_of(countries, parties),
-                      doc.sentences[index] if index is not None else None)
+                      doc.sentences[index] if index is not None else None, features,
+                      model.country_probabilities(features))
 
 
 def cross_validate(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 13,

@@ -96,3 +96,11 @@ def test_country_keyed_files_refuse_unquoted_no():
     assert norway == {"NO"}
     assert analyse("Норвежские и российские рыбаки договорились о квотах", "").countries \
         == ["NO", "RU"]
+
+
+def test_a_role_after_a_comma_must_be_a_noun_phrase():
+    """"Асада, в разговоре с президентом ОАЭ": a prepositional phrase after the comma is
+    no apposition, so the UAE's president is not Асад's role."""
+    people = _people("Как сообщает телеграм-канал Асада, в телефонном разговоре с президентом "
+                     "ОАЭ шейхом Мухаммедом бен Заидом президент Сирии сказал это.")
+    assert people.get("Асад") == "SY"

@@ -333,3 +333,135 @@ def test_the_other_side_of_a_war_is_marked_for_the_country_model():
     features = country_features(country_mentions(all_cues, len(title_cues)), 0)
     assert features["RU"]["opposed"] == 1.0
     assert features["US"]["opposed"] == 0.0 and features["UA"]["opposed"] == 0.0
+
+
+def _roles(text: str) -> tuple[list[dict], list[dict]]:
+    """The actors and places the rules find in a one-sentence text (no model needed)."""
+    from monitor import cooperation, nlp
+
+    doc = nlp.process("", text, detect=False)
+    all_cues, _ = cooperation.read_cues(doc)
+    return all_cues[0].actors, all_cues[0].places
+
+
+def _codes(parties: list[dict]) -> set[str]:
+    return {p["country"] for p in parties if p.get("country")}
+
+
+@pytest.mark.parametrize("text,actors,places", [
+    # a conjunct is where its first conjunct is
+    ("Переговоры прошли в Москве и Пекине.", set(), {"CN", "RU"}),
+    # people from a country act for it; goods from it do not
+    ("Совместное исследование учёных из Габона, Франции и Великобритании показало пользу.",
+     {"FR", "GA", "GB"}, set()),
+    ("Военные из КНДР участвуют в учениях.", {"KP"}, set()),
+    ("Словакия продолжила получать газ из России.", {"SK"}, {"RU"}),
+    # over a country, or across its border: a place
+    ("Системы ПВО Германии не будут защищать небо над Украиной.", {"DE"}, {"UA"}),
+    ("Северокорейские войска воюют вместе с российскими военными на границе с Украиной.",
+     {"KP", "RU"}, {"UA"}),
+])
+def test_actors_and_places(text, actors, places):
+    found_actors, found_places = _roles(text)
+    assert _codes(found_actors) == actors
+    assert _codes(found_places) == places
+
+
+def test_a_sea_named_after_a_country_is_no_country():
+    actors, places = _roles("Вооруженные силы России и Китая провели совместное "
+                            "патрулирование над Японским морем.")
+    assert _codes(actors) | _codes(places) == {"CN", "RU"}
+    actors, _ = _roles("Японские и российские учёные изучат Охотское море.")
+    assert _codes(actors) == {"JP", "RU"}  # the adjective on people is still the country
+
+
+@pytest.mark.parametrize("text,country,opposed", [
+    ("Россия нанесла удар по Украине, а США поставят Украине мины.", "RU", True),
+    ("Россия нанесла удар по Украине, а США поставят Украине мины.", "US", False),
+    # the owner of frozen assets is not a party of the aid they pay for
+    ("ЕС направит Украине доходы от замороженных активов России.", "RU", True),
+    ("ЕС направит Украине доходы от замороженных активов России.", "UA", False),
+    ("Россия направит Сербии доходы от экспорта.", "RU", False),
+])
+def test_the_other_side_is_marked(text, country, opposed):
+    actors, places = _roles(text)
+    marks = {p["opposed"] for p in actors + places if p.get("country") == country}
+    assert marks == {opposed}
+
+
+@pytest.mark.parametrize("text,speaker", [
+    ("Казахстану направлено приглашение в БРИКС, заявил Путин.", "Путин"),
+    ("Казахстану направлено приглашение в БРИКС, — Путин.", "Путин"),
+    ("Россия нарастит поставки газа в Узбекистан, — Владимир Путин.", "Владимир Путин"),
+    ("По данным Би-би-си, президент США Джо Байден одобрил поставку Украине мин.", "Би-би-си"),
+])
+def test_the_speaker_is_marked(text, speaker):
+    actors, _ = _roles(text)
+    assert {p["name"] for p in actors if p["speaker"]} == {speaker}
+
+
+@pytest.mark.parametrize("text", [
+    "Путин и Си Цзиньпин подписали соглашение, сообщили в Кремле.",
+    "Россия — крупнейший торговый партнёр Китая.",  # a dash, but no attribution
+])
+def test_who_acts_is_no_speaker(text):
+    actors, _ = _roles(text)
+    assert actors and not any(p["speaker"] for p in actors)
+
+
+def _features(text: str, evidence: int = 0) -> dict[str, dict[str, float]]:
+    from monitor import cooperation, nlp
+    from monitor.coop_features import country_features, country_mentions
+
+    doc = nlp.process("", text, detect=False)
+    all_cues, title_cues = cooperation.read_cues(doc)
+    return country_features(country_mentions(all_cues, len(title_cues)), evidence)
+
+
+def test_country_features_for_the_speaker_and_the_other_side():
+    """Named in the evidence sentence only as the speaker or the other side:
+    `evidence_side`; a plain party there is not."""
+    features = _features("Казахстану направлено приглашение в БРИКС, заявил Путин.")
+    assert features["RU"]["speaker"] == 1.0 and features["RU"]["evidence_side"] == 1.0
+    assert features["KZ"]["speaker"] == 0.0 and features["KZ"]["evidence_side"] == 0.0
+    features = _features("Вашингтон поставит Украине мины, чтобы сдержать российское "
+                         "наступление.")
+    assert features["RU"]["evidence_side"] == 1.0
+    assert features["US"]["evidence_side"] == 0.0 and features["UA"]["evidence_side"] == 0.0
+
+
+def test_a_place_is_scenery_when_two_countries_act():
+    """The guideline: a place counts only when a single country acts."""
+    features = _features("Путин и Пезешкиан обсудили обстановку в Сирии и развитие "
+                         "сотрудничества России и Ирана.")
+    assert features["SY"]["scenery"] == 1.0
+    assert features["RU"]["scenery"] == 0.0 and features["IR"]["scenery"] == 0.0
+    features = _features("Корейская компания построит завод в Приморье.")
+    assert all(f["scenery"] == 0.0 for f in features.values())
+
+
+def test_real_posts_name_the_cooperating_countries_only():
+    """Real labelled posts (models/data/tg-news): the rules no longer read «над Японским
+    морем» as Japan, and «учёных из Габона» makes Gabon an actor like France and Britain."""
+    import json
+    from pathlib import Path
+
+    from monitor import cooperation, nlp
+    from monitor.analysis import prepare
+
+    path = Path(__file__).resolve().parent.parent / "models" / "data" / "tg-news" / "posts.jsonl"
+    texts = {row["id"]: row["text"] for row in map(json.loads, path.read_text("utf-8")
+                                                   .splitlines())}
+
+    def countries(post_id: str) -> tuple[set[str], set[str]]:
+        prepared = prepare("", texts[post_id])
+        doc = nlp.process(prepared.title, prepared.text, detect=False)
+        all_cues, _ = cooperation.read_cues(doc)
+        return (set().union(*(_codes(c.actors) for c in all_cues)),
+                set().union(*(_codes(c.places) for c in all_cues)))
+
+    for joint_patrol in ("tg:1001101170442:271022", "tg:1001101170442:271182"):
+        actors, places = countries(joint_patrol)
+        assert {"CN", "RU"} <= actors and "JP" not in actors | places
+    actors, _ = countries("tg:1001000724666:11255")
+    assert {"FR", "GA", "GB"} <= actors
