@@ -6,10 +6,13 @@ on the 1,484 hand-labelled posts and their `stream` subset. Variants:
 - `--embedding W`: the document's mean Navec word vector (the embedding Natasha's wheel
   ships, standardised) appended to the TF-IDF features with weight W (0 = the shipped model);
 - `--drop SOURCE`: leave a source out of every training part (e.g. `tg-news-extra`, the
-  helper-labelled posts); it is still never scored.
+  helper-labelled posts); it is still never scored;
+- `--stack`: the score combines the document's raw score with the evidence model's best
+  sentence (a logistic regression on both out-of-fold scores instead of Platt on one).
 
     .venv/bin/python bench/cooperation_variants.py --embedding 1 --factru ../shared/data/factrueval-2016/devset
     .venv/bin/python bench/cooperation_variants.py --drop tg-news-extra --factru ../shared/data/factrueval-2016/devset
+    .venv/bin/python bench/cooperation_variants.py --stack --factru ../shared/data/factrueval-2016/devset
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--embedding", type=float, default=0.0)
     parser.add_argument("--drop", default="", help="comma-separated sources left out of training")
+    parser.add_argument("--stack", action="store_true",
+                        help="combine the document's score with the best sentence's")
     parser.add_argument("--seeds", default="13,1")
     parser.add_argument("--factru", type=Path, default=None,
                         help="also train on the factRuEval dev stream (texts from this folder)")
@@ -78,7 +83,13 @@ def main() -> None:
         x = matrix(vectorizer, index, fit=True)
         model = LogisticRegression(C=train.DETECTOR_C, class_weight="balanced",
                                    max_iter=5000).fit(x, y[index], sample_weight=weights[index])
-        return lambda other: model.decision_function(matrix(vectorizer, other))
+        if not args.stack:
+            return lambda other: model.decision_function(matrix(vectorizer, other)).reshape(-1, 1)
+        sentences = train._fit_sentence([docs[i] for i in index], 13)
+        return lambda other: np.column_stack([
+            model.decision_function(matrix(vectorizer, other)),
+            [max((sentences.raw(g) for g in docs[i].grams), default=sentences.intercept)
+             for i in other]])
 
     hand = np.array([d.source == "tg-news" for d in docs])
     stream = hand & np.array([d.subset == "stream" for d in docs])
@@ -87,16 +98,15 @@ def main() -> None:
         flagged = np.zeros(len(docs), bool)
         for train_index, test_index in train._folds(docs, groups, 5, seed):
             train_index = train_index[keep[train_index]]
-            raw = np.zeros(len(train_index))
+            raw = np.zeros((len(train_index), 2 if args.stack else 1))
             inner = train._folds([docs[i] for i in train_index], groups[train_index], 4, seed)
             for a, b in inner:
                 raw[b] = fit(train_index[a])(train_index[b])
-            platt = LogisticRegression(C=1e4, max_iter=1000).fit(raw.reshape(-1, 1),
-                                                                 y[train_index])
-            calibrated = platt.predict_proba(raw.reshape(-1, 1))[:, 1]
+            platt = LogisticRegression(C=1e4, max_iter=1000).fit(raw, y[train_index])
+            calibrated = platt.predict_proba(raw)[:, 1]
             part_real = real[train_index]
             threshold = train._best_threshold(y[train_index][part_real], calibrated[part_real])
-            scores = platt.predict_proba(fit(train_index)(test_index).reshape(-1, 1))[:, 1]
+            scores = platt.predict_proba(fit(train_index)(test_index))[:, 1]
             flagged[test_index] = scores >= threshold
         all_posts, on_stream = prf(y[hand], flagged[hand]), prf(y[stream], flagged[stream])
         runs.append([all_posts["precision"], all_posts["recall"], all_posts["f1"],
