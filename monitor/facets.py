@@ -100,7 +100,10 @@ def start(db: sqlite_utils.Database, fill: Callable[[sqlite_utils.Database], Non
             # several at once: one request's counts never wait behind another's
             _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="monitor-facets")
     helper = Helper()
-    helper.future = _pool.submit(_count_there, path, fill, hits, month, limit, helper)
+    try:
+        helper.future = _pool.submit(_count_there, path, fill, hits, month, limit, helper)
+    except RuntimeError:  # the interpreter is shutting down: count on one connection
+        return None
     return helper
 
 
