@@ -11,7 +11,7 @@ countries, the evidence, each candidate country's features and probability), to 
 country errors by cause.
 
     .venv/bin/python bench/cooperation_real.py --factru ../shared/data/factrueval-2016/devset
-    .venv/bin/python bench/cooperation_real.py --seeds 13 --errors /tmp/countries.jsonl \
+    .venv/bin/python bench/cooperation_real.py --seeds 13 --errors country-errors.jsonl \
         --factru ../shared/data/factrueval-2016/devset
 """
 

@@ -59,7 +59,8 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     import skops.io as sio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(arrays, path)
+    # deflated: the vocabularies are fixed-width unicode arrays, mostly padding
+    sio.dump(arrays, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
 
 
 def read_arrays(path: Path, expected: set[str]) -> dict[str, np.ndarray]:
