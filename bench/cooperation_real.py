@@ -62,9 +62,7 @@ def main() -> None:
                         help="write the first seed's country output on true items here")
     args = parser.parse_args()
     started = time.monotonic()
-    docs = []
-    for name, rows in train.cooperation_sources(training_data_dir(), args.factru).items():
-        docs += train.read_labelled(rows, name)
+    docs = train.read_sources(train.cooperation_sources(training_data_dir(), args.factru))
     groups = train.story_groups(docs)
     print(f"{len(docs)} labelled items ({sum(d.label for d in docs)} cooperation), "
           f"{len(set(groups.tolist()))} stories, analysed in {time.monotonic() - started:.0f} s")

@@ -60,9 +60,7 @@ def main() -> None:
                         help="also train on the factRuEval dev stream (texts from this folder)")
     args = parser.parse_args()
     started = time.monotonic()
-    docs = []
-    for name, rows in train.cooperation_sources(training_data_dir(), args.factru).items():
-        docs += train.read_labelled(rows, name)
+    docs = train.read_sources(train.cooperation_sources(training_data_dir(), args.factru))
     print(f"{len(docs)} items analysed in {time.monotonic() - started:.0f} s")
     groups = train.story_groups(docs)
     y = np.array([d.label for d in docs])

@@ -750,7 +750,7 @@ def train(ctx: Context, what: str, data: str | None, factru: str | None, labels:
     from .evaluate import load_jsonl
     from .modelfiles import MissingModelError, models_dir, training_data_dir
     from .sectors import sector_ids
-    from .train import (ANALYST_WEIGHT, cooperation_sources, load_sector_lexicon, read_labelled,
+    from .train import (ANALYST_WEIGHT, cooperation_sources, load_sector_lexicon, read_sources,
                         real_sector_rows, train_cooperation, train_sectors)
 
     try:
@@ -781,12 +781,10 @@ def train(ctx: Context, what: str, data: str | None, factru: str | None, labels:
     if what in ("cooperation", "all"):
         analysts = store.cooperation_labels(db) if db else []
         sources = cooperation_sources(base, Path(factru) if factru else None, analysts)
-        docs = []
         with _progress() as progress:
             task = progress.add_task("Analysing labelled items",
                                      total=sum(map(len, sources.values())))
-            for name, rows in sources.items():
-                docs += read_labelled(rows, name, on_item=lambda: progress.advance(task))
+            docs = read_sources(sources, on_item=lambda: progress.advance(task))
         for doc in docs:
             if doc.source == "analysts":
                 doc.weight = ANALYST_WEIGHT

@@ -61,7 +61,8 @@ def count(db: sqlite_utils.Database, hits: str, month: str, limit: int,
           names=tuple(FACETS)) -> dict[str, list[tuple[str, int]]]:
     """The facets `names` over the matches in table `hits`: every sector, country and month
     (`month` is the SQL of an item's month), the `limit` first organisations and outlets. A
-    story counts once under a value if any of its matched items has it."""
+    story counts once under a value if any of its matched items has it. `names` is read one
+    at a time (`Helper.untaken` hands out what is left as it goes)."""
     result = {}
     matches = db.execute(f"SELECT count(*) FROM {hits}").fetchone()[0]
     items = db.execute("SELECT max(id) FROM items").fetchone()[0] or 0
@@ -84,6 +85,11 @@ class Helper:
     def take(self) -> str | None:
         with self.lock:
             return self.todo.pop(0) if self.todo else None
+
+    def untaken(self):
+        """The facets left, each taken as it is reached (by this connection or the other)."""
+        while (name := self.take()) is not None:
+            yield name
 
 
 def start(db: sqlite_utils.Database, fill: Callable[[sqlite_utils.Database], None],
@@ -114,9 +120,7 @@ def finish(db: sqlite_utils.Database, helper: Helper | None, hits: str, month: s
     others; then they are counted here too)."""
     if helper is None:
         return count(db, hits, month, limit)
-    mine = {}
-    while (name := helper.take()) is not None:
-        mine.update(count(db, hits, month, limit, [name]))
+    mine = count(db, hits, month, limit, helper.untaken())
     try:
         seen, theirs = helper.future.result(timeout=HELPER_WAIT)
     except Exception:  # noqa: BLE001 - any failure there: count here, as without it
@@ -150,10 +154,7 @@ def _file_of(db: sqlite_utils.Database) -> str | None:
 def _count_there(path: str, fill, hits: str, month: str, limit: int, helper: Helper):
     other = _connection(path)
     fill(other)
-    done = {}
-    while (name := helper.take()) is not None:
-        done.update(count(other, hits, month, limit, [name]))
-    return _fingerprint(other, hits), done
+    return _fingerprint(other, hits), count(other, hits, month, limit, helper.untaken())
 
 
 def _connection(path: str) -> sqlite_utils.Database:

@@ -346,6 +346,12 @@ def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
     return card
 
 
+def read_sources(sources: dict[str, list[dict]], on_item: Callable[[], None] | None = None
+                 ) -> list[LabelledDoc]:
+    """Every source's rows analysed (`read_labelled`), in order."""
+    return [doc for name, rows in sources.items() for doc in read_labelled(rows, name, on_item)]
+
+
 def cooperation_sources(base: Path, factru: Path | None = None,
                         analysts: list[dict] | None = None) -> dict[str, list[dict]]:
     """The labelled rows training reads, by source: the real posts of models/data/tg-news
