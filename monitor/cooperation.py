@@ -385,6 +385,18 @@ def _governors(token: Token, depth: int = 4) -> list[Token]:
     return result
 
 
+# Every lemma the per-word checks of `sentence_cues` look for, and the negative cues by lemma.
+_NAME_CUES = COOP_NOUNS | JOINT_ADJ | PAIR_CUES | FACILITIES
+_NEGATIVE_OF: dict[str, list[str]] = {}
+for _name, _words in NEGATIVE.items():
+    if _name != "ending":
+        for _word in _words:
+            _NEGATIVE_OF.setdefault(_word, []).append(_name)
+_CUE_LEMMAS = (PAIR_WORDS | COOP_NOUNS | COOP_VERBS | JOINT_ADJ | DEVELOP | LINKS | FACILITIES
+               | CROSS_BORDER | PAIR_CUES | FAILED | PERMIT | set(_NEGATIVE_OF)
+               | {"объединить", "объединять", "год", "помощь"})
+
+
 def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     """What one sentence says about cooperation (`doc_ents`: `party_spans(doc)`, built
     once)."""
@@ -402,7 +414,9 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             country_words.update(range(m.start, m.end))
     for token in sent:
         lemma = token.lemma_
-        if token.i in in_names and lemma in COOP_NOUNS | JOINT_ADJ | PAIR_CUES | FACILITIES:
+        if lemma not in _CUE_LEMMAS and token.i not in compounds:
+            continue  # most words are no cue of any kind
+        if token.i in in_names and lemma in _NAME_CUES:
             continue  # "Шанхайская организация сотрудничества" names a party, not an act
         if lemma in PAIR_WORDS and ("Plur" in token.morph.get("Number") or any(
                 c.lemma_ in PAIR_QUANTIFIERS for c in token.children)):
@@ -434,8 +448,8 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
         if lemma in PAIR_CUES or built:
             cues.pair += 1
             coop_tokens.append(token)  # negation applies to these cues too
-        for name, words in NEGATIVE.items():
-            if lemma in words and name != "ending" and not _fought(token):
+        for name in _NEGATIVE_OF.get(lemma, ()):
+            if not _fought(token):
                 cues.negative[name] = cues.negative.get(name, 0) + 1
         if lemma in FAILED:
             cues.negative["ending"] = cues.negative.get("ending", 0) + 1

@@ -102,9 +102,15 @@ def inflect(word: str, upos: str | None, case: str | None, number: str | None,
             target: set[str], gender: str | None = None) -> str:
     """`word` (as tagged in context) inflected to the grammemes in `target`; the word itself
     when pymorphy3 cannot (indeclinable, unknown, or an abbreviation)."""
+    return _inflect(word, upos, case, number, frozenset(target), gender)
+
+
+@lru_cache(maxsize=100_000)
+def _inflect(word: str, upos: str | None, case: str | None, number: str | None,
+             target: frozenset[str], gender: str | None) -> str:
     if "-" in word and not word.startswith("-") and not word.endswith("-"):
         head, _, tail = word.rpartition("-")
-        return f"{head}-{inflect(tail, upos, case, number, target, gender)}"
+        return f"{head}-{_inflect(tail, upos, case, number, target, gender)}"
     if word.isupper() and len(word) > 1:
         return word  # abbreviations: МИД, ООН, РЖД
     parse = choose_parse(word, upos, case, number)
