@@ -1,14 +1,18 @@
-"""Detector variants the model card reports as tried and rejected, on real labelled news.
+"""Detector variants the model card reports as tried, on real labelled news.
 
-Same protocol as `bench/cooperation_real.py` for the detector alone (5 outer folds grouped
-by story, Platt calibration and threshold from 4 inner folds of each training part), scored
-on the 1,484 hand-labelled posts and their `stream` subset. Variants:
+Same protocol as `bench/cooperation_real.py` for the detector's document score alone (5
+outer folds grouped by story, Platt calibration and threshold from 4 inner folds of each
+training part), scored on the 1,484 hand-labelled posts and their `stream` subset. The
+baseline (no option) is the document score without the best sentence's share, which the
+shipped model adds (`train.SENTENCE_WEIGHTS`; `bench/cooperation_real.py` measures that).
+Variants:
 - `--embedding W`: the document's mean Navec word vector (the embedding Natasha's wheel
-  ships, standardised) appended to the TF-IDF features with weight W (0 = the shipped model);
+  ships, standardised) appended to the TF-IDF features with weight W (0 = the baseline);
 - `--drop SOURCE`: leave a source out of every training part (e.g. `tg-news-extra`, the
   helper-labelled posts); it is still never scored;
-- `--stack`: the score combines the document's raw score with the evidence model's best
-  sentence (a logistic regression on both out-of-fold scores instead of Platt on one).
+- `--stack`: the document's score and the evidence model's best sentence combined by a
+  free logistic regression on both out-of-fold scores (the shipped model instead picks the
+  sentence's weight among a few by the inner folds, under a floor for the other sources).
 
     .venv/bin/python bench/cooperation_variants.py --embedding 1 --factru ../shared/data/factrueval-2016/devset
     .venv/bin/python bench/cooperation_variants.py --drop tg-news-extra --factru ../shared/data/factrueval-2016/devset

@@ -738,7 +738,8 @@ def train(ctx: Context, what: str, data: str | None, factru: str | None, labels:
     models/cooperation.skops with its card models/cooperation.json, whose figures come
     from a cross-validation grouped by story, each threshold chosen inside its training
     part. The sector classifier learns from models/data/sectors.jsonl, the real cooperation
-    posts' sectors, the sector vocabulary and analysts' labels. Run `monitor reprocess`
+    posts' sectors, the sectors of other real posts (tg-news/sector_labels.jsonl), the
+    sector vocabulary and analysts' labels. Run `monitor reprocess`
     afterwards to re-tag stored items.
 
     \b
@@ -775,6 +776,7 @@ def train(ctx: Context, what: str, data: str | None, factru: str | None, labels:
                    + (f"; held-out micro-F1 {held['micro_f1']}, macro-F1 {held['macro_f1']}"
                       if held else "")
                    + (f"; real cooperation posts, out of fold: micro-F1 {on_real['micro_f1']}"
+                      f" (nested thresholds: {on_real['nested']['micro_f1']})"
                       if on_real else "")
                    + f" ({len(written)} written items, {len(real)} real posts, "
                      f"{len(analyst)} analysts' labels)")

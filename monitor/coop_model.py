@@ -6,7 +6,8 @@ Three linear models, fitted by `train.train_cooperation` on real labelled news:
   cues), Platt-calibrated on out-of-fold scores, with a threshold chosen on them;
 - the evidence model: the same over one sentence's feature strings, trained on the
   labelled evidence sentences against the sentences of items that are not cooperation:
-  which sentence says so? Its best sentence is the evidence;
+  which sentence says so? Its best sentence is the evidence, and its score joins the
+  detector's (with a weight chosen on out-of-fold scores) before calibration;
 - the country model: logistic regression over `coop_features.COUNTRY_FEATURES` of each
   country named in the document: is it a party of the cooperation or scenery?
 
@@ -32,7 +33,8 @@ MODEL_FILE = "cooperation.skops"
 CARD_FILE = "cooperation.json"
 LINEAR_PARTS = ("names", "idf", "coef", "intercept")
 PARTS = ({f"{model}_{part}" for model in ("document", "sentence") for part in LINEAR_PARTS}
-         | {"platt", "threshold", "country_coef", "country_intercept", "country_threshold"})
+         | {"sentence_weight", "platt", "threshold", "country_coef", "country_intercept",
+            "country_threshold"})
 
 
 def _sigmoid(z: float) -> float:
@@ -50,35 +52,46 @@ class LinearTfidf:
     intercept: float
 
     def __post_init__(self):
-        self.columns = {name: i for i, name in enumerate(self.names.tolist())}
-
-    def _weights(self, grams) -> dict[int, float]:
-        """Column -> TF-IDF value times its coefficient, for the feature strings `grams`."""
-        counts = Counter(self.columns[g] for g in grams if g in self.columns)
-        idf, coef = self.idf, self.coef
-        values = {c: (1.0 + math.log(n)) * idf[c] for c, n in counts.items()}
-        norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
-        return {c: v / norm * coef[c] for c, v in values.items()}
+        # feature string -> (idf, coefficient): one lookup per string, plain floats
+        self.columns = {name: (float(i), float(c)) for name, i, c
+                        in zip(self.names.tolist(), self.idf, self.coef)}
 
     def raw(self, grams) -> float:
         """The linear score of one text's feature strings."""
-        return self.intercept + sum(self._weights(grams).values())
+        columns = self.columns
+        square, total = 0.0, 0.0
+        for gram, n in Counter(grams).items():
+            known = columns.get(gram)
+            if known is not None:
+                value = (1.0 + math.log(n)) * known[0]
+                square += value * value
+                total += value * known[1]
+        return self.intercept + total / (math.sqrt(square) or 1.0)
 
 
 @dataclass
 class CooperationModel:
     document: LinearTfidf
     sentence: LinearTfidf
-    platt: np.ndarray  # (a, b): probability = sigmoid(a * document score + b)
+    sentence_weight: float  # the best sentence's share in the score (0: the document alone)
+    platt: np.ndarray  # (a, b): probability = sigmoid(a * raw score + b)
     threshold: float
     country_coef: np.ndarray  # over COUNTRY_FEATURES
     country_intercept: float
     country_threshold: float
     version: str
 
-    def raw(self, sentence_grams: list[list[str]]) -> float:
-        """The detector's linear score."""
-        return self.document.raw(g for grams in sentence_grams for g in grams)
+    def raw(self, sentence_grams: list[list[str]], sentence_scores: list[float] | None = None
+            ) -> float:
+        """The detector's linear score: the document's, plus the weighted score of the
+        sentence that says so best ("a post about a war whose one line is an aid package")."""
+        document = self.document.raw(g for grams in sentence_grams for g in grams)
+        if not self.sentence_weight:
+            return document
+        if sentence_scores is None:
+            sentence_scores = self.sentence_scores(sentence_grams)
+        return document + self.sentence_weight * max(sentence_scores,
+                                                     default=self.sentence.intercept)
 
     def calibrate(self, raw: float) -> float:
         return _sigmoid(self.platt[0] * raw + self.platt[1])
@@ -89,7 +102,8 @@ class CooperationModel:
 
     def score(self, sentence_grams: list[list[str]]) -> tuple[float, list[float]]:
         """Calibrated probability of cooperation, and each sentence's evidence score."""
-        return self.calibrate(self.raw(sentence_grams)), self.sentence_scores(sentence_grams)
+        sentences = self.sentence_scores(sentence_grams)
+        return self.calibrate(self.raw(sentence_grams, sentences)), sentences
 
     def country_probabilities(self, features: dict[str, dict[str, float]]) -> dict[str, float]:
         return {code: _sigmoid(self.country_intercept + sum(
@@ -115,7 +129,8 @@ def save_model(model: CooperationModel, out_dir: Path, card: dict) -> None:
                        f"{prefix}_coef": linear.coef.astype(np.float64),
                        f"{prefix}_intercept": np.array(linear.intercept)})
     write_arrays(out_dir / MODEL_FILE, {
-        **arrays, "platt": np.asarray(model.platt, dtype=np.float64),
+        **arrays, "sentence_weight": np.array(float(model.sentence_weight)),
+        "platt": np.asarray(model.platt, dtype=np.float64),
         "threshold": np.array(model.threshold),
         "country_coef": model.country_coef.astype(np.float64),
         "country_intercept": np.array(model.country_intercept),
@@ -139,6 +154,7 @@ def load_model() -> CooperationModel:
                                   parts[f"{prefix}_coef"], float(parts[f"{prefix}_intercept"]))
               for prefix in ("document", "sentence")}
     return CooperationModel(
-        linear["document"], linear["sentence"], parts["platt"], float(parts["threshold"]),
+        linear["document"], linear["sentence"], float(parts["sentence_weight"]),
+        parts["platt"], float(parts["threshold"]),
         parts["country_coef"], float(parts["country_intercept"]),
         float(parts["country_threshold"]), card["version"])

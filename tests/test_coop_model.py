@@ -1,0 +1,60 @@
+"""The learned cooperation model's arithmetic: the stored arrays score as scikit-learn did
+in training, and the best sentence joins the document's score with its weight."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from monitor import coop_model, train
+
+TEXTS = [["россия", "япония", "_r_sign", "соглашение", "соглашение"],
+         ["матч", "сборная", "_r_neg_sport", "россия"],
+         ["сотрудничать", "_c_", "вода", "очистка", "россия"],
+         ["удар", "_r_neg_conflict", "украина", "россия"],
+         ["меморандум", "_r_sign", "вуз", "наука"],
+         ["погода", "снег", "москва", "снег"]] * 2
+LABELS = [1, 0, 1, 0, 1, 0] * 2
+
+
+def test_stored_arrays_score_as_scikit_learn_did():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    linear = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13)
+    vectorizer = TfidfVectorizer(analyzer=train._identity, min_df=train.MIN_DF,
+                                 sublinear_tf=True).fit(TEXTS)
+    regression = LogisticRegression(C=4.0, class_weight="balanced", max_iter=5000,
+                                    random_state=13).fit(vectorizer.transform(TEXTS), LABELS)
+    unseen = [["россия", "соглашение", "соглашение", "неизвестное"], ["неизвестное"], []]
+    expected = regression.decision_function(vectorizer.transform(unseen))
+    assert [linear.raw(g) for g in unseen] == pytest.approx(expected.tolist(), abs=1e-9)
+    assert linear.raw([]) == pytest.approx(linear.intercept)
+
+
+def test_the_best_sentence_joins_the_score_with_its_weight():
+    document = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13)
+    sentence = train._tfidf_regression(TEXTS[::-1], LABELS[::-1], [1.0] * len(TEXTS), 1.0, 1)
+    model = coop_model.CooperationModel(document, sentence, 0.0, np.array([1.0, 0.0]), 0.5,
+                                        np.zeros(len(coop_model.COUNTRY_FEATURES)), 0.0, 0.5,
+                                        "test")
+    grams = [["россия", "япония"], ["_r_sign", "соглашение"], ["погода"]]
+    alone = document.raw([g for s in grams for g in s])
+    assert model.raw(grams) == pytest.approx(alone)
+    weighted = dataclasses.replace(model, sentence_weight=0.5)
+    best = max(sentence.raw(s) for s in grams)
+    assert weighted.raw(grams) == pytest.approx(alone + 0.5 * best)
+    probability, sentences = weighted.score(grams)
+    assert sentences == pytest.approx([sentence.raw(s) for s in grams])
+    assert probability == pytest.approx(1 / (1 + np.exp(-(alone + 0.5 * best))))
+    assert weighted.raw([]) == pytest.approx(document.intercept + 0.5 * sentence.intercept)
+
+
+def test_the_shipped_model_chose_its_sentence_weight_among_those_tried():
+    card = json.loads((ROOT / "models" / "cooperation.json").read_text(encoding="utf-8"))
+    detector = card["detector"]
+    assert detector["sentence_weights_tried"] == list(train.SENTENCE_WEIGHTS)
+    assert detector["sentence_weight"] in train.SENTENCE_WEIGHTS
+    assert coop_model.load_model().sentence_weight == detector["sentence_weight"]
