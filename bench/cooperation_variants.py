@@ -3,18 +3,18 @@
 Same protocol as `bench/cooperation_real.py` for the detector's document score alone (5
 outer folds grouped by story, Platt calibration and threshold from 4 inner folds of each
 training part), scored on the 1,484 hand-labelled posts and their `stream` subset. The
-baseline (no option) is the document score without the best sentence's share, which the
-shipped model adds (`train.SENTENCE_WEIGHTS`; `bench/cooperation_real.py` measures that).
-Variants:
-- `--embedding W`: the document's mean Navec word vector (the embedding Natasha's wheel
-  ships, standardised) appended to the TF-IDF features with weight W (0 = the baseline);
+baseline (no option) is the shipped document score (TF-IDF and the mean word vector at
+`train.VECTOR_WEIGHT`) without the best sentence's share, which the shipped model may add
+(`train.SENTENCE_WEIGHTS`; `bench/cooperation_real.py` measures that). Variants:
+- `--vector-weight W`: the document's unit mean word vector (`coop_features.document_vector`,
+  Natasha's news embedding) beside the TF-IDF features at weight W (0 = TF-IDF alone);
 - `--drop SOURCE`: leave a source out of every training part (e.g. `tg-news-extra`, the
   helper-labelled posts); it is still never scored;
 - `--stack`: the document's score and the evidence model's best sentence combined by a
   free logistic regression on both out-of-fold scores (the shipped model instead picks the
   sentence's weight among a few by the inner folds, under a floor for the other sources).
 
-    .venv/bin/python bench/cooperation_variants.py --embedding 1 --factru ../shared/data/factrueval-2016/devset
+    .venv/bin/python bench/cooperation_variants.py --vector-weight 0 --factru ../shared/data/factrueval-2016/devset
     .venv/bin/python bench/cooperation_variants.py --drop tg-news-extra --factru ../shared/data/factrueval-2016/devset
     .venv/bin/python bench/cooperation_variants.py --stack --factru ../shared/data/factrueval-2016/devset
 """
@@ -22,7 +22,6 @@ Variants:
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 
@@ -35,27 +34,10 @@ from monitor import train
 from monitor.metrics import prf
 from monitor.modelfiles import training_data_dir
 
-WORD = re.compile(r"\w+")
-
-
-def embeddings(docs: list[train.LabelledDoc]) -> np.ndarray:
-    """Each document's mean over sentences of the mean Navec vector of its words."""
-    from natasha import NewsEmbedding
-
-    emb = NewsEmbedding()
-
-    def sentence(text: str) -> np.ndarray:
-        vectors = [emb[w] for w in WORD.findall(text.lower()) if w in emb and not w.isdigit()]
-        return np.mean(vectors, axis=0) if vectors else np.zeros(300)
-
-    e = np.array([np.mean([sentence(s) for s in d.sentences], axis=0) if d.sentences
-                  else np.zeros(300) for d in docs])
-    return (e - e.mean(0)) / (e.std(0) + 1e-6) / np.sqrt(e.shape[1])
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--embedding", type=float, default=0.0)
+    parser.add_argument("--vector-weight", type=float, default=train.VECTOR_WEIGHT)
     parser.add_argument("--drop", default="", help="comma-separated sources left out of training")
     parser.add_argument("--stack", action="store_true",
                         help="combine the document's score with the best sentence's")
@@ -72,7 +54,8 @@ def main() -> None:
     weights = np.array([d.weight for d in docs])
     real = np.array([d.source in train.REAL for d in docs])
     keep = np.array([d.source not in args.drop.split(",") for d in docs])
-    dense = embeddings(docs) * args.embedding if args.embedding else None
+    dense = (sparse.csr_matrix(np.array([d.vector for d in docs]) * args.vector_weight)
+             if args.vector_weight else None)
 
     def matrix(vectorizer, index, fit=False):
         texts = [flat[i] for i in index]

@@ -22,7 +22,8 @@ WINDOW = 6  # tokens of a role phrase before or after a name
 @lru_cache(maxsize=1)
 def officials() -> dict:
     path = resources.files("monitor") / "data" / "officials.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(path.read_text(encoding="utf-8"),
+                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @lru_cache(maxsize=1)

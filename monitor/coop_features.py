@@ -4,8 +4,10 @@ Per sentence, a bag of feature strings: lemmas and their bigrams; the same words
 countries and people abstracted ("передать _c_dat" fits every recipient country);
 dependency triples ("передать>obl>_c_"); and the rule cues of `cooperation.py` as tokens
 ("_r_sign", "_r_neg_conflict"), so what the rules know is learned from real labels, not
-weighted by hand. Per country named in the document, a few numbers that say whether it is
-a party of the cooperation or scenery (`country_candidates`).
+weighted by hand. Per document, the mean news-embedding vector of its words
+(`document_vector`): what it is about beyond the exact words seen in training. Per country
+named in the document, a few numbers that say whether it is a party of the cooperation or
+scenery (`country_candidates`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from spacy.tokens import Doc
 
 from .cooperation import SentenceCues
 from .gazetteer import matches
+from .wordvectors import mean_word_vector
 
 COUNTRY_KINDS = {"country", "capital"}
 ADJECTIVE_KINDS = {"country_adj", "demonym"}
@@ -118,6 +121,20 @@ class DocWords:
 def document_features(doc: Doc, all_cues: list[SentenceCues]) -> list[list[str]]:
     kinds, words = mention_kinds(doc), DocWords(doc)
     return [sentence_features(cues, kinds, words) for cues in all_cues]
+
+
+VECTOR_FULL_SENTENCES = 8  # a longer text's mean vector fades (by 8 / its sentences)
+
+
+def document_vector(doc: Doc, sentences: int) -> np.ndarray:
+    """The mean of Natasha's news-embedding vectors of the document's words (title and
+    text), unit length up to VECTOR_FULL_SENTENCES `sentences` and shorter beyond; zeros
+    when it knows none. Words too rare in the labelled news for the TF-IDF features still
+    land near their synonyms («зенитные комплексы», «вооружение»). In a long article the
+    mean of every word says little of its point: the vector helped posts and hurt the
+    long factRuEval articles until it faded with length."""
+    vector = mean_word_vector([t.text for t in doc if _is_word(t.text)])
+    return vector * min(1.0, VECTOR_FULL_SENTENCES / max(1, sentences))
 
 
 # --- countries -----------------------------------------------------------------------------

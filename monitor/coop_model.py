@@ -3,7 +3,8 @@
 Three linear models, fitted by `train.train_cooperation` on real labelled news:
 - the detector: logistic regression over TF-IDF of a document's feature strings
   (`coop_features.document_features`: lemmas, abstracted words, dependency triples, rule
-  cues), Platt-calibrated on out-of-fold scores, with a threshold chosen on them;
+  cues) and its mean word vector (`coop_features.document_vector`), Platt-calibrated on
+  out-of-fold scores, with a threshold chosen on them;
 - the evidence model: the same over one sentence's feature strings, trained on the
   labelled evidence sentences against the sentences of items that are not cooperation:
   which sentence says so? Its best sentence is the evidence, and its score joins the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from .modelfiles import models_dir, read_arrays, required, write_arrays
 
 MODEL_FILE = "cooperation.skops"
 CARD_FILE = "cooperation.json"
-LINEAR_PARTS = ("names", "idf", "coef", "intercept")
+LINEAR_PARTS = ("names", "idf", "coef", "intercept", "vector_coef")
 PARTS = ({f"{model}_{part}" for model in ("document", "sentence") for part in LINEAR_PARTS}
          | {"sentence_weight", "platt", "threshold", "country_coef", "country_intercept",
             "country_threshold"})
@@ -44,20 +45,29 @@ def _sigmoid(z: float) -> float:
 @dataclass
 class LinearTfidf:
     """A logistic regression over TF-IDF of feature strings, computed as scikit-learn's
-    TfidfVectorizer (sublinear tf, L2 norm) and LogisticRegression did in training."""
+    TfidfVectorizer (sublinear tf, L2 norm) and LogisticRegression did in training, plus
+    optionally a dense vector's columns (`vector_coef`: their coefficients times the scale
+    they were trained at; empty when the model reads none)."""
 
     names: np.ndarray  # feature strings, in column order
     idf: np.ndarray
     coef: np.ndarray
     intercept: float
+    vector_coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self):
         # feature string -> (idf, coefficient): one lookup per string, plain floats
-        self.columns = {name: (float(i), float(c)) for name, i, c
-                        in zip(self.names.tolist(), self.idf, self.coef)}
+        self.columns = dict(zip(self.names.tolist(),
+                                zip(self.idf.tolist(), self.coef.tolist())))
 
-    def raw(self, grams) -> float:
-        """The linear score of one text's feature strings."""
+    def raw(self, grams, vector: np.ndarray | None = None) -> float:
+        """The linear score of one text's feature strings (and its vector, when the model
+        reads one: then it is required)."""
+        dense = 0.0
+        if self.vector_coef.size:
+            if vector is None:
+                raise ValueError("this model reads a document vector: pass it")
+            dense = float(self.vector_coef @ vector)
         columns = self.columns
         square, total = 0.0, 0.0
         for gram, n in Counter(grams).items():
@@ -66,7 +76,7 @@ class LinearTfidf:
                 value = (1.0 + math.log(n)) * known[0]
                 square += value * value
                 total += value * known[1]
-        return self.intercept + total / (math.sqrt(square) or 1.0)
+        return self.intercept + dense + total / (math.sqrt(square) or 1.0)
 
 
 @dataclass
@@ -81,11 +91,12 @@ class CooperationModel:
     country_threshold: float
     version: str
 
-    def raw(self, sentence_grams: list[list[str]], sentence_scores: list[float] | None = None
-            ) -> float:
-        """The detector's linear score: the document's, plus the weighted score of the
-        sentence that says so best ("a post about a war whose one line is an aid package")."""
-        document = self.document.raw(g for grams in sentence_grams for g in grams)
+    def raw(self, sentence_grams: list[list[str]], vector: np.ndarray,
+            sentence_scores: list[float] | None = None) -> float:
+        """The detector's linear score of a document's feature strings and mean word vector,
+        plus the weighted score of the sentence that says so best ("a post about a war
+        whose one line is an aid package")."""
+        document = self.document.raw((g for grams in sentence_grams for g in grams), vector)
         if not self.sentence_weight:
             return document
         if sentence_scores is None:
@@ -100,10 +111,11 @@ class CooperationModel:
         """Each sentence's score as the one that says so (the evidence is the best)."""
         return [self.sentence.raw(grams) for grams in sentence_grams]
 
-    def score(self, sentence_grams: list[list[str]]) -> tuple[float, list[float]]:
+    def score(self, sentence_grams: list[list[str]], vector: np.ndarray
+              ) -> tuple[float, list[float]]:
         """Calibrated probability of cooperation, and each sentence's evidence score."""
         sentences = self.sentence_scores(sentence_grams)
-        return self.calibrate(self.raw(sentence_grams, sentences)), sentences
+        return self.calibrate(self.raw(sentence_grams, vector, sentences)), sentences
 
     def country_probabilities(self, features: dict[str, dict[str, float]]) -> dict[str, float]:
         return {code: _sigmoid(self.country_intercept + sum(
@@ -127,7 +139,8 @@ def save_model(model: CooperationModel, out_dir: Path, card: dict) -> None:
         arrays.update({f"{prefix}_names": linear.names.astype(str),
                        f"{prefix}_idf": linear.idf.astype(np.float64),
                        f"{prefix}_coef": linear.coef.astype(np.float64),
-                       f"{prefix}_intercept": np.array(linear.intercept)})
+                       f"{prefix}_intercept": np.array(linear.intercept),
+                       f"{prefix}_vector_coef": linear.vector_coef.astype(np.float64)})
     write_arrays(out_dir / MODEL_FILE, {
         **arrays, "sentence_weight": np.array(float(model.sentence_weight)),
         "platt": np.asarray(model.platt, dtype=np.float64),
@@ -151,7 +164,8 @@ def load_model() -> CooperationModel:
     if card.get("country_features") != COUNTRY_FEATURES:
         raise ValueError(f"{path}: trained on other country features; retrain it")
     linear = {prefix: LinearTfidf(parts[f"{prefix}_names"], parts[f"{prefix}_idf"],
-                                  parts[f"{prefix}_coef"], float(parts[f"{prefix}_intercept"]))
+                                  parts[f"{prefix}_coef"], float(parts[f"{prefix}_intercept"]),
+                                  parts[f"{prefix}_vector_coef"])
               for prefix in ("document", "sentence")}
     return CooperationModel(
         linear["document"], linear["sentence"], float(parts["sentence_weight"]),

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .coop_features import country_features, country_mentions, document_features
+from .coop_features import (country_features, country_mentions, document_features,
+                            document_vector)
 from .coop_model import CooperationModel, load_model
 from .cooperation import read_cues, sentence_text, unique_parties
 
@@ -66,7 +67,8 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> Cooperation:
     in whatever the verdict, so they can be scored on every labelled item)."""
     model = model or load_model()
     all_cues, title_cues = read_cues(doc)
-    score, sentences = model.score(document_features(doc, all_cues))
+    score, sentences = model.score(document_features(doc, all_cues),
+                                   document_vector(doc, len(all_cues)))
     evidence = evidence_sentence(sentences)
     countries = model.countries(country_features(country_mentions(all_cues, len(title_cues)),
                                                  evidence))

@@ -7,6 +7,9 @@ to «водоочистка»). One logistic regression per sector, stacked into
 classifying is a sparse matrix product; each sector's raw score is calibrated by Platt
 scaling fitted on out-of-fold scores, and compared with a threshold tuned by
 cross-validation. `terms` are the lemmas whose weight × TF-IDF pushed a sector's score most.
+A second regression per sector reads the text's unit mean word vector (Natasha's news
+embedding of its lemmas): it adds what the words mean to which words they are, so a post
+about «зенитные комплексы» leans to defence although the TF-IDF never met the phrase.
 
 The taxonomy is `models/sectors.yaml` (IDs are stable API). The model lives in
 `models/sectors.skops` (plain arrays, see `modelfiles`) and its card in
@@ -26,6 +29,7 @@ import yaml
 
 from .lemmas import lemmatize
 from .modelfiles import models_dir, read_arrays, required, write_arrays
+from .wordvectors import VECTOR_SIZE, mean_word_vector
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+|[,;:]\s+| — ")  # sentences and clauses
 MODEL_FILE = "sectors.skops"
@@ -37,7 +41,8 @@ TAXONOMY_FILE = "sectors.yaml"
 def taxonomy() -> list[dict]:
     """The sectors: `id`, `ru`, `en`, `covers`, in the taxonomy's order."""
     path = required(models_dir() / TAXONOMY_FILE, "the sector taxonomy")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(path.read_text(encoding="utf-8"),
+                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def sector_ids() -> list[str]:
@@ -79,6 +84,10 @@ class SectorModel:
     thresholds: np.ndarray  # (sectors,)
     sectors: list[str]
     version: str
+    # the word-vector regressions, times their weight in the raw score: (dimensions, sectors)
+    # and (sectors,); zero columns add nothing
+    vector_coef: np.ndarray | None = None
+    vector_intercept: np.ndarray | None = None
 
     def __post_init__(self):
         self._grams: dict[str, np.ndarray] = {}
@@ -89,9 +98,9 @@ class SectorModel:
 
     def raw(self, lemma_texts: list[str]):
         """Raw scores (texts x sectors): the larger of the whole text's and its best
-        sentence's, so a sector named once in a long article still counts; the raw scores
-        of each text's first line (the headline); and the word-feature matrix of the whole
-        texts (for `terms`)."""
+        sentence's TF-IDF score, so a sector named once in a long article still counts,
+        plus the word-vector score of the whole text; the same for each text's first line
+        (the headline); and the word-feature matrix of the whole texts (for `terms`)."""
         doc_word, doc_char, sent_word, sent_char, owner = self.matrices(lemma_texts)
         best = self._linear(doc_word, doc_char)
         lead = np.full(best.shape, -np.inf)
@@ -100,6 +109,14 @@ class SectorModel:
             np.maximum.at(best, owner, units)
             first = np.unique(owner, return_index=True)
             lead[first[0]] = units[first[1]]
+        if self.vector_coef is not None:
+            # what the whole text means joins its score and its headline's alike, so both
+            # meet the same thresholds: among the sectors the text passes, the headline's
+            # TF-IDF words decide which it is about (the headline's own mean vector, a few
+            # general words, pulled the seed article's «водоочистка» below its threshold)
+            meaning = lemma_vectors(lemma_texts) @ self.vector_coef + self.vector_intercept
+            best += meaning
+            lead += meaning
         return best, lead, doc_word
 
     def matrices(self, lemma_texts: list[str]):
@@ -213,10 +230,11 @@ def _counts(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int):
 
 
 def _tfidf(counts, idf: np.ndarray):
-    """TF-IDF rows from a count matrix: sublinear tf times idf, L2-normalised rows, as
+    """TF-IDF rows from a count matrix without duplicate entries (`_counts`' or a product
+    of CSR matrices, whose columns come unsorted: sorting them was a sixth of the
+    classification time): sublinear tf times idf, L2-normalised rows, as
     TfidfVectorizer(sublinear_tf=True) computes them (a new matrix; `counts` is kept)."""
     matrix = counts.tocsr(copy=True)
-    matrix.sum_duplicates()
     lengths = np.diff(matrix.indptr)
     data = (1.0 + np.log(matrix.data)) * idf[matrix.indices]
     norms = np.sqrt(np.bincount(np.repeat(np.arange(matrix.shape[0]), lengths),
@@ -237,8 +255,15 @@ def _char_wb_ngrams(word: str, low: int, high: int) -> list[str]:
     return grams
 
 
+def lemma_vectors(lemma_texts: list[str]) -> np.ndarray:
+    """The unit mean word vector of each text's lemmas (texts x dimensions)."""
+    vectors = [mean_word_vector(text.split(), lowercase=False)  # lemmas are lowercase
+               for text in lemma_texts]
+    return np.array(vectors, dtype=np.float32).reshape(len(lemma_texts), VECTOR_SIZE)
+
+
 PARTS = {"word_names", "word_idf", "word_ngrams", "char_names", "char_idf", "char_ngrams",
-         "coef", "intercept", "platt", "thresholds"}
+         "coef", "intercept", "platt", "thresholds", "vector_coef", "vector_intercept"}
 
 
 def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
@@ -248,7 +273,8 @@ def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
         "word_ngrams": np.array(word.ngram_range), "char_names": char.names,
         "char_idf": char.idf_, "char_ngrams": np.array(char.ngram_range),
         "coef": model.coef, "intercept": model.intercept, "platt": model.platt,
-        "thresholds": model.thresholds})
+        "thresholds": model.thresholds, "vector_coef": model.vector_coef,
+        "vector_intercept": model.vector_intercept})
     (out_dir / CARD_FILE).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
                                      encoding="utf-8")
     load_model.cache_clear()
@@ -266,7 +292,8 @@ def load_model() -> SectorModel:
     word = Features(parts["word_names"], parts["word_idf"], tuple(parts["word_ngrams"].tolist()))
     char = Features(parts["char_names"], parts["char_idf"], tuple(parts["char_ngrams"].tolist()))
     return SectorModel(word, char, parts["coef"], parts["intercept"], parts["platt"],
-                       parts["thresholds"], card["sectors"], card["version"])
+                       parts["thresholds"], card["sectors"], card["version"],
+                       parts["vector_coef"], parts["vector_intercept"])
 
 
 def model_version() -> str:

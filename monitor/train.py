@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from .coop_features import (COUNTRY_FEATURES, CountryMentions, country_features,
-                            country_mentions, document_features)
+                            country_mentions, document_features, document_vector)
 from .coop_model import CooperationModel, LinearTfidf, save_model as save_cooperation
 from .detector import evidence_sentence, scope_of, select_parties
 from .metrics import prf, sector_metrics
@@ -38,6 +38,9 @@ from .metrics import prf, sector_metrics
 
 DETECTOR_C = 16.0  # inverse regularisation of the detector (chosen by grouped CV)
 SENTENCE_C = 4.0  # of the evidence model (1, 4 and 16 tried by grouped CV)
+# The scale of the document's mean word vector beside its unit TF-IDF row (0.35, 0.5, 0.7,
+# 1 and 1.4 tried by grouped CV on real news; 0 leaves it out)
+VECTOR_WEIGHT = 0.7
 # The best sentence's weight in the detector's score, chosen among these by the inner folds:
 # the best F1 on the real news among the weights that leave the other labelled items (long
 # written articles, the factRuEval stream) at least as well judged as the document alone
@@ -61,6 +64,7 @@ class LabelledDoc:
     countries: list[str] | None  # gold countries of a cooperation item
     scope: str | None
     grams: list[list[str]]  # feature strings per sentence
+    vector: np.ndarray  # the mean word vector (coop_features.document_vector)
     mentions: dict[str, CountryMentions]
     actors: list[list[dict]]  # per sentence, for parties and scope
     rule_coop: list[bool]  # per sentence: do the rules call it cooperation?
@@ -96,6 +100,7 @@ def read_labelled(rows: list[dict], source: str, on_item: Callable[[], None] | N
             countries=sorted(row["countries"]) if label and row.get("countries") is not None
             else None, scope=row.get("scope") if label else None,
             grams=document_features(doc, all_cues),
+            vector=document_vector(doc, len(all_cues)),
             mentions=country_mentions(all_cues, len(title_cues)),
             actors=[[{k: p.get(k) for k in ("name", "kind", "country")} for p in c.actors]
                     for c in all_cues],
@@ -151,24 +156,33 @@ def _identity(grams: list[str]) -> list[str]:
     return grams
 
 
-def _tfidf_regression(texts: list[list[str]], labels, weights, c: float, seed: int
-                      ) -> LinearTfidf:
+def _tfidf_regression(texts: list[list[str]], labels, weights, c: float, seed: int,
+                      vectors: np.ndarray | None = None) -> LinearTfidf:
+    """A logistic regression over the TF-IDF of `texts` (and, given, the rows of `vectors`
+    times VECTOR_WEIGHT as further columns)."""
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     vectorizer = TfidfVectorizer(analyzer=_identity, min_df=MIN_DF, sublinear_tf=True)
     x = vectorizer.fit_transform(texts)
+    width = x.shape[1]
+    if vectors is not None:
+        x = hstack([x, csr_matrix(vectors * VECTOR_WEIGHT)]).tocsr()
     regression = LogisticRegression(C=c, class_weight="balanced", max_iter=5000,
                                     random_state=seed)
     regression.fit(x, labels, sample_weight=weights)
+    coef = regression.coef_[0]
     return LinearTfidf(vectorizer.get_feature_names_out().astype(str), vectorizer.idf_,
-                       regression.coef_[0], float(regression.intercept_[0]))
+                       coef[:width], float(regression.intercept_[0]),
+                       coef[width:] * VECTOR_WEIGHT)
 
 
 def _fit_document(docs: list[LabelledDoc], seed: int) -> LinearTfidf:
     """The detector's regression on `docs`."""
+    vectors = np.array([d.vector for d in docs]) if VECTOR_WEIGHT else None
     return _tfidf_regression([_flat(d) for d in docs], [d.label for d in docs],
-                             [d.weight for d in docs], DETECTOR_C, seed)
+                             [d.weight for d in docs], DETECTOR_C, seed, vectors)
 
 
 def labelled_evidence(doc: LabelledDoc) -> int | None:
@@ -243,7 +257,7 @@ def fit_cooperation(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 
     for train_index, test_index in _folds(docs, groups, INNER_FOLDS, seed):
         fold = _unfitted([docs[i] for i in train_index], seed)
         for i in test_index:
-            document[i] = fold.document.raw(_flat(docs[i]))
+            document[i] = fold.document.raw(_flat(docs[i]), docs[i].vector)
             scores = fold.sentence_scores(docs[i].grams)
             sentence[i] = max(scores, default=fold.sentence.intercept)
             evidence[i] = evidence_sentence(scores)
@@ -301,7 +315,7 @@ class Prediction:
 
 def predict(model: CooperationModel, doc: LabelledDoc) -> Prediction:
     """What `detector.detect` outputs for the document (from its stored features)."""
-    score, sentences = model.score(doc.grams)
+    score, sentences = model.score(doc.grams, doc.vector)
     index = evidence_sentence(sentences)
     features = country_features(doc.mentions, index)
     countries = model.countries(features)
@@ -342,6 +356,7 @@ def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
         on_fold()
     version = _version([[d.id, d.label, d.countries] for d in docs]
                        + [np.round(probe.document.coef, 5).tolist()[:2000],
+                          np.round(probe.document.vector_coef, 5).tolist(),
                           np.round(probe.sentence.coef, 5).tolist()[:2000],
                           np.round(probe.country_coef, 5).tolist(),
                           probe.sentence_weight], len(docs))
@@ -349,7 +364,9 @@ def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
     card = {
         "version": version,
         "detector": {"features": "TF-IDF of lemma 1-2-grams, abstracted words, dependency "
-                                 "triples and rule cues (coop_features)",
+                                 "triples and rule cues, and the mean news-embedding "
+                                 "vector of the words (coop_features)",
+                     "vector_weight": VECTOR_WEIGHT,
                      "vocabulary": int(len(model.document.names)), "C": DETECTOR_C,
                      "min_df": MIN_DF,
                      "evidence_model": {
@@ -412,6 +429,10 @@ ANALYST_WEIGHT = 5.0  # an analyst's correction counts as much as five written i
 REAL_SECTOR_WEIGHT = 10.0  # a real cooperation post counts as much as ten written items
 SECTOR_MIN_DF = 2  # a lemma or bigram of a single text is noise (and 7x the model's size)
 REAL_TOPIC_WEIGHT = 3.0  # a real post that is not cooperation, labelled with its news' sectors
+# Each sector's word-vector regression (sectors.lemma_vectors) and its share of the raw
+# score beside the TF-IDF one (C 0.25, 1, 4 and weights 0.3, 0.6, 1 tried on real posts)
+SECTOR_VECTOR_C = 1.0
+SECTOR_VECTOR_WEIGHT = 0.6
 LEXICON_DOCS = 40  # pseudo-documents per sector, besides one per term
 
 
@@ -432,13 +453,15 @@ def lexicon_documents(terms: dict[str, list[str]], seed: int) -> list[dict]:
 
 
 def _fit_sectors(texts: list[str], y: np.ndarray, weights: np.ndarray, seed: int,
-                 sectors: list[str]):
-    """A SectorModel with uncalibrated scores (Platt identity, thresholds 0.5)."""
+                 sectors: list[str], documents: np.ndarray):
+    """A SectorModel with uncalibrated scores (Platt identity, thresholds 0.5). The
+    word-vector regressions read only the rows that are `documents` (not the lexicon's word
+    lists)."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from .sectors import SectorModel
+    from .sectors import SectorModel, lemma_vectors
 
     word = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), sublinear_tf=True,
                            min_df=SECTOR_MIN_DF, lowercase=False, dtype=np.float32)
@@ -452,18 +475,34 @@ def _fit_sectors(texts: list[str], y: np.ndarray, weights: np.ndarray, seed: int
                         np.full(n, 0.5), list(sectors), "fold")
     doc_word, doc_char, *_ = model.matrices(texts)  # the features classification will see
     x = hstack([doc_word, doc_char], format="csr")
+    # sorted here, once: liblinear sorts an unsorted matrix in place, and the threads below
+    # would race on the same arrays (`_tfidf` leaves the columns unsorted)
+    x.sum_duplicates()
+    vectors = lemma_vectors([t for t, d in zip(texts, documents) if d])
+
     def fit(j: int):
         regression = LogisticRegression(C=SECTOR_C, class_weight="balanced",
                                         solver="liblinear", max_iter=1000, random_state=seed)
         regression.fit(x, y[:, j], sample_weight=weights)
         return regression.coef_[0], regression.intercept_[0]
 
-    # one regression per sector; liblinear releases the GIL, so threads use every core (the
-    # primal solver draws no random numbers, so the threads cannot change the result)
+    def fit_vector(j: int):
+        if len(set(y[documents, j].tolist())) < 2:  # no document of the sector: adds nothing
+            return np.zeros(vectors.shape[1]), 0.0
+        regression = LogisticRegression(C=SECTOR_VECTOR_C, class_weight="balanced",
+                                        max_iter=2000)
+        regression.fit(vectors, y[documents, j], sample_weight=weights[documents])
+        return regression.coef_[0], regression.intercept_[0]
+
+    # one regression per sector; liblinear and lbfgs release the GIL, so threads use every
+    # core (neither draws random numbers here, so the threads cannot change the result)
     with ThreadPoolExecutor(max_workers=min(n, os.cpu_count() or 1)) as pool:
         coef, intercept = zip(*pool.map(fit, range(n)))
-    return dataclasses.replace(model, coef=np.array(coef, dtype=np.float32).T,
-                               intercept=np.array(intercept))
+        vector_coef, vector_intercept = zip(*pool.map(fit_vector, range(n)))
+    return dataclasses.replace(
+        model, coef=np.array(coef, dtype=np.float32).T, intercept=np.array(intercept),
+        vector_coef=(np.array(vector_coef) * SECTOR_VECTOR_WEIGHT).T.astype(np.float32),
+        vector_intercept=np.array(vector_intercept) * SECTOR_VECTOR_WEIGHT)
 
 
 def _version(trained_on: list, items: int) -> str:
@@ -515,8 +554,9 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     threshold. `real` rows (`real_sector_rows`: real posts, with their own folds) join
     the cross-validation; the cooperation posts among them are also scored on their own
     (`real` in the card, with `nested`: each fold judged with the calibration and
-    thresholds of the others), the others too (`real_other`). `analyst` rows (`title`, `text`, `sectors`) are analysts' corrections: they
-    join every training fold with extra weight, never the scoring."""
+    thresholds of the others), the others too (`real_other`). `analyst` rows (`title`,
+    `text`, `sectors`) are analysts' corrections: they join every training fold with extra
+    weight, never the scoring."""
     from sklearn.linear_model import LogisticRegression
 
     from .analysis import prepare
@@ -542,6 +582,8 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     extra_y = labels(extra_rows)
     extra_w = np.array([LEXICON_WEIGHT] * (len(extra_rows) - len(analyst))
                        + [ANALYST_WEIGHT] * len(analyst))
+    extra_documents = np.array([False] * (len(extra_rows) - len(analyst)) + [True] * len(analyst),
+                               dtype=bool)
     texts = [lemma_text(r) for r in train_rows]
     y = labels(train_rows)
     folds = np.array([r.get("fold", 0) for r in train_rows])
@@ -553,7 +595,8 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
         train_index, test_index = np.where(folds != f)[0], np.where(folds == f)[0]
         fold_model = _fit_sectors([texts[i] for i in train_index] + extra_texts,
                                   np.vstack([y[train_index], extra_y]),
-                                  np.r_[row_w[train_index], extra_w], seed, sectors)
+                                  np.r_[row_w[train_index], extra_w], seed, sectors,
+                                  np.r_[np.ones(len(train_index), bool), extra_documents])
         oof[test_index] = fold_model.raw([texts[i] for i in test_index])[0]
         step(f"fold {f}")
 
@@ -595,11 +638,13 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     on_topics = sector_metrics(sectors, y[is_topic], calibrated[is_topic] >= thresholds) \
         if is_topic.any() else None
     model = _fit_sectors(texts + extra_texts, np.vstack([y, extra_y]),
-                         np.r_[row_w, extra_w], seed, sectors)
+                         np.r_[row_w, extra_w], seed, sectors,
+                         np.r_[np.ones(len(texts), bool), extra_documents])
     step("final model")
     version = _version(
         [[r.get("title", ""), r.get("text", ""), r["sectors"]] for r in written + real + analyst]
-        + [terms, np.round(model.intercept, 5).tolist()],
+        + [terms, np.round(model.intercept, 5).tolist(),
+           np.round(model.vector_intercept, 5).tolist()],
         len(written) + len(real) + len(analyst))
     model.platt, model.thresholds, model.version = platt, thresholds, version
     heldout = None
@@ -618,7 +663,8 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
                  "lexicon_terms": sum(len(v) for v in terms.values()),
                  "per_sector_train": {s: int(y[:, j].sum()) for j, s in enumerate(sectors)},
                  "no_sector_train": int((y.sum(axis=1) == 0).sum())},
-        "params": {"C": SECTOR_C, "lexicon_weight": LEXICON_WEIGHT,
+        "params": {"C": SECTOR_C, "vector_C": SECTOR_VECTOR_C,
+                   "vector_weight": SECTOR_VECTOR_WEIGHT, "lexicon_weight": LEXICON_WEIGHT,
                    "analyst_weight": ANALYST_WEIGHT, "real_weight": REAL_SECTOR_WEIGHT,
                    "real_topic_weight": REAL_TOPIC_WEIGHT,
                    "seed": seed},

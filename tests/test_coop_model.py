@@ -34,6 +34,32 @@ def test_stored_arrays_score_as_scikit_learn_did():
     assert linear.raw([]) == pytest.approx(linear.intercept)
 
 
+def test_a_document_vector_scores_as_scikit_learn_did_on_the_stacked_columns():
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectors = np.random.default_rng(0).normal(size=(len(TEXTS), 5))
+    linear = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13, vectors)
+    assert linear.vector_coef.shape == (5,)
+    vectorizer = TfidfVectorizer(analyzer=train._identity, min_df=train.MIN_DF,
+                                 sublinear_tf=True).fit(TEXTS)
+
+    def stacked(texts, dense):
+        return hstack([vectorizer.transform(texts),
+                       csr_matrix(dense * train.VECTOR_WEIGHT)]).tocsr()
+
+    regression = LogisticRegression(C=4.0, class_weight="balanced", max_iter=5000,
+                                    random_state=13).fit(stacked(TEXTS, vectors), LABELS)
+    unseen = [["россия", "соглашение", "неизвестное"], []]
+    dense = np.random.default_rng(1).normal(size=(2, 5))
+    expected = regression.decision_function(stacked(unseen, dense))
+    assert [linear.raw(g, v) for g, v in zip(unseen, dense)] == pytest.approx(
+        expected.tolist(), abs=1e-9)
+    with pytest.raises(ValueError, match="vector"):
+        linear.raw(unseen[0])
+
+
 def test_the_best_sentence_joins_the_score_with_its_weight():
     document = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13)
     sentence = train._tfidf_regression(TEXTS[::-1], LABELS[::-1], [1.0] * len(TEXTS), 1.0, 1)
@@ -42,14 +68,15 @@ def test_the_best_sentence_joins_the_score_with_its_weight():
                                         "test")
     grams = [["россия", "япония"], ["_r_sign", "соглашение"], ["погода"]]
     alone = document.raw([g for s in grams for g in s])
-    assert model.raw(grams) == pytest.approx(alone)
+    assert model.raw(grams, None) == pytest.approx(alone)
     weighted = dataclasses.replace(model, sentence_weight=0.5)
     best = max(sentence.raw(s) for s in grams)
-    assert weighted.raw(grams) == pytest.approx(alone + 0.5 * best)
-    probability, sentences = weighted.score(grams)
+    assert weighted.raw(grams, None) == pytest.approx(alone + 0.5 * best)
+    probability, sentences = weighted.score(grams, None)
     assert sentences == pytest.approx([sentence.raw(s) for s in grams])
     assert probability == pytest.approx(1 / (1 + np.exp(-(alone + 0.5 * best))))
-    assert weighted.raw([]) == pytest.approx(document.intercept + 0.5 * sentence.intercept)
+    assert weighted.raw([], None) == pytest.approx(
+        document.intercept + 0.5 * sentence.intercept)
 
 
 def test_the_shipped_model_chose_its_sentence_weight_among_those_tried():

@@ -118,6 +118,28 @@ def test_plain_news_gets_the_obvious_sector(title, text, sector):
     assert sectors.classify(title, text)[0]["id"] == sector
 
 
+def test_the_word_vectors_join_the_tfidf_scores():
+    """A sector's raw score is its TF-IDF regression's plus its word-vector regression's
+    over the text's lemmas (the headline's score gets the same share)."""
+    import dataclasses
+
+    model = sectors.load_model()
+    assert model.vector_coef.shape == (300, len(model.sectors))
+    assert np.abs(model.vector_coef).sum() > 0
+    lemmas = [sector_lemmas("Норвегия передала Украине зенитные комплексы",
+                            "Поставка включает ракеты и пусковые установки."),
+              sector_lemmas("", "")]
+    raw, lead, _ = model.raw(lemmas)
+    plain = dataclasses.replace(model, vector_coef=None, vector_intercept=None)
+    raw_tfidf, lead_tfidf, _ = plain.raw(lemmas)
+    meaning = sectors.lemma_vectors(lemmas) @ model.vector_coef + model.vector_intercept
+    assert raw == pytest.approx(raw_tfidf + meaning, abs=1e-5)
+    assert lead[0] == pytest.approx(lead_tfidf[0] + meaning[0], abs=1e-5)
+    assert not sectors.lemma_vectors(lemmas)[1].any()  # no words: no meaning, no NaN
+    defense = model.sectors.index("defense")
+    assert meaning[0][defense] > meaning[0].mean()
+
+
 def test_a_diplomatic_courtesy_has_no_sector():
     assert sectors.classify("Губернатор принял генерального консула",
                             "Стороны обсудили перспективы развития отношений.") == []
