@@ -30,7 +30,7 @@ HEADS = {symbols.VERB, symbols.NOUN}  # triples are read off content heads only
 
 
 def _is_word(text: str) -> bool:
-    return any(ch.isalpha() for ch in text)
+    return text.isalpha() or any(ch.isalpha() for ch in text)  # most tokens: the first
 
 
 def cue_tokens(cues: SentenceCues) -> list[str]:
@@ -133,7 +133,10 @@ def document_vector(doc: Doc, sentences: int) -> np.ndarray:
     land near their synonyms («зенитные комплексы», «вооружение»). In a long article the
     mean of every word says little of its point: the vector helped posts and hurt the
     long factRuEval articles until it faded with length."""
-    vector = mean_word_vector([t.text for t in doc if _is_word(t.text)])
+    from spacy.attrs import ORTH
+
+    texts = map(doc.vocab.strings.__getitem__, doc.to_array(ORTH).tolist())
+    vector = mean_word_vector([text for text in texts if _is_word(text)])
     return vector * min(1.0, VECTOR_FULL_SENTENCES / max(1, sentences))
 
 
