@@ -11,19 +11,16 @@ country is a country, capital or country adjective there, or an organisation's c
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 
-import yaml
 from spacy.tokens import Doc, Span
 
 WINDOW = 6  # tokens of a role phrase before or after a name
 
 
-@lru_cache(maxsize=1)
 def officials() -> dict:
-    path = resources.files("monitor") / "data" / "officials.yaml"
-    return yaml.load(path.read_text(encoding="utf-8"),
-                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    from .gazetteer import data_file  # parsed once, shared with the gazetteer
+
+    return data_file("officials.yaml")
 
 
 @lru_cache(maxsize=1)

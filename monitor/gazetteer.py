@@ -63,7 +63,9 @@ class Entry:
     code: str | None = None  # ISO 3166-2 for Russian regions
 
 
-def _data(name: str):
+@lru_cache(maxsize=None)
+def data_file(name: str):
+    """A YAML file of `monitor/data/`, parsed once per process (callers only read it)."""
     text = (resources.files("monitor") / "data" / name).read_text(encoding="utf-8")
     # libyaml's loader when PyYAML has it: 7x faster, and this is on the start-up path
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -97,7 +99,7 @@ def entries() -> dict[str, list[Entry]]:
                 bucket.append(entry)
 
     ru = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ru"])
-    extra = country_keyed(_data("countries.yaml"), "countries.yaml")
+    extra = country_keyed(data_file("countries.yaml"), "countries.yaml")
     # ISO countries with pycountry's Russian names, then the states countries.yaml adds
     # (historical and partly recognised: SU, AB, OS, XK) under their own names
     states = [(c.alpha_2, c) for c in pycountry.countries]
@@ -125,7 +127,7 @@ def entries() -> dict[str, list[Entry]]:
         for capital in info.get("capital", []):
             add(capital, Entry("capital", capital, code))
 
-    for region in _data("regions_ru.yaml"):
+    for region in data_file("regions_ru.yaml"):
         entry = Entry("region", region["name"], "RU", region["code"])
         add(region["name"], entry)
         for alias in region.get("aliases", []):
@@ -133,16 +135,16 @@ def entries() -> dict[str, list[Entry]]:
         for adj in region.get("adj", []) or []:
             add(adj, Entry("region_adj", region["name"], "RU", region["code"]))
 
-    for code, kinds in country_keyed(_data("places.yaml"), "places.yaml").items():
+    for code, kinds in country_keyed(data_file("places.yaml"), "places.yaml").items():
         for kind, names in kinds.items():
             for name in names:
                 add(name, Entry("city" if kind == "city" else "region", name, code))
 
-    for code, names in country_keyed(_data("orgs.yaml"), "orgs.yaml").items():
+    for code, names in country_keyed(data_file("orgs.yaml"), "orgs.yaml").items():
         for name in names:
             add(name, Entry("org", name, code))
     # places and bodies named for their state: "на Даунинг-стрит", "Пентагон передаст"
-    officials = _data("officials.yaml")
+    officials = data_file("officials.yaml")
     for code, names in country_keyed(officials["seats"], "officials.yaml seats").items():
         for name in names:
             add(name, Entry("capital", name, code))
@@ -151,7 +153,7 @@ def entries() -> dict[str, list[Entry]]:
         for name in names:
             add(name, Entry("org", name, code))
 
-    for org in _data("intl_orgs.yaml"):
+    for org in data_file("intl_orgs.yaml"):
         entry = Entry("intl_org", org["name"], None)
         add(org["name"], entry)
         for alias in org.get("aliases", []):
@@ -163,7 +165,7 @@ def entries() -> dict[str, list[Entry]]:
 def prefixes() -> dict[str, str]:
     """First parts of compound adjectives: "российско" -> RU, "франко" -> FR."""
     result = {}
-    for code, info in country_keyed(_data("countries.yaml"), "countries.yaml").items():
+    for code, info in country_keyed(data_file("countries.yaml"), "countries.yaml").items():
         for prefix in (info or {}).get("prefix", []):
             result[prefix] = code
         for adj in (info or {}).get("adj", []):
@@ -354,7 +356,7 @@ def shared_names() -> dict[str, dict[str, frozenset[str]]]:
     """Lemmas of a name two countries share -> {code: the lemmas that point to it}:
     "конго" -> CD with Киншаса, ДРК, "Демократическая…"; CG with Браззавиль. The name's
     own country (pycountry's) is the first code and wins a tie."""
-    extra = country_keyed(_data("countries.yaml"), "countries.yaml")
+    extra = country_keyed(data_file("countries.yaml"), "countries.yaml")
     result: dict[str, dict[str, frozenset[str]]] = {}
 
     def cues(code: str) -> frozenset[str]:

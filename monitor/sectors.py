@@ -41,8 +41,7 @@ TAXONOMY_FILE = "sectors.yaml"
 def taxonomy() -> list[dict]:
     """The sectors: `id`, `ru`, `en`, `covers`, in the taxonomy's order."""
     path = required(models_dir() / TAXONOMY_FILE, "the sector taxonomy")
-    return yaml.load(path.read_text(encoding="utf-8"),
-                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def sector_ids() -> list[str]:

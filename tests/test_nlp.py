@@ -74,4 +74,3 @@ def test_a_sentence_without_end_is_cut_into_pieces():
     assert [len(s) for s in sentences] == [MAX_SENTENCE_TOKENS, MAX_SENTENCE_TOKENS, 7]
     doc = process("", text)
     assert len(doc) == 2 * MAX_SENTENCE_TOKENS + 7 and len(list(doc.sents)) == 3
-
