@@ -73,8 +73,9 @@ def main() -> None:
         sentences = train._fit_sentence([docs[i] for i in index], 13)
         return lambda other: np.column_stack([
             model.decision_function(matrix(vectorizer, other)),
-            [max((sentences.raw(g) for g in docs[i].grams), default=sentences.intercept)
-             for i in other]])
+            [max((sentences.raw(g, v)
+                  for g, v in zip(docs[i].grams, docs[i].sentence_vectors, strict=True)),
+                 default=sentences.intercept) for i in other]])
 
     hand = np.array([d.source == "tg-news" for d in docs])
     stream = hand & np.array([d.subset == "stream" for d in docs])

@@ -4,10 +4,10 @@ Per sentence, a bag of feature strings: lemmas and their bigrams; the same words
 countries and people abstracted ("передать _c_dat" fits every recipient country);
 dependency triples ("передать>obl>_c_"); and the rule cues of `cooperation.py` as tokens
 ("_r_sign", "_r_neg_conflict"), so what the rules know is learned from real labels, not
-weighted by hand. Per document, the mean news-embedding vector of its words
-(`document_vector`): what it is about beyond the exact words seen in training. Per country
-named in the document, a few numbers that say whether it is a party of the cooperation or
-scenery (`country_candidates`).
+weighted by hand. Per document and per sentence, the mean news-embedding vector of its
+words (`document_vector`, `sentence_vectors`): what it is about beyond the exact words seen
+in training. Per country named in the document, a few numbers that say whether it is a
+party of the cooperation or scenery (`country_candidates`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from spacy.tokens import Doc
 
 from .cooperation import SentenceCues
 from .gazetteer import matches
-from .wordvectors import mean_word_vector
+from .wordvectors import VECTOR_SIZE, mean_word_vector
 
 COUNTRY_KINDS = {"country", "capital"}
 ADJECTIVE_KINDS = {"country_adj", "demonym"}
@@ -133,11 +133,23 @@ def document_vector(doc: Doc, sentences: int) -> np.ndarray:
     land near their synonyms («зенитные комплексы», «вооружение»). In a long article the
     mean of every word says little of its point: the vector helped posts and hurt the
     long factRuEval articles until it faded with length."""
+    vector = mean_word_vector([text for text in _token_texts(doc) if _is_word(text)])
+    return vector * min(1.0, VECTOR_FULL_SENTENCES / max(1, sentences))
+
+
+def sentence_vectors(doc: Doc, all_cues: list[SentenceCues]) -> np.ndarray:
+    """Each sentence's unit mean word vector, as rows (zeros for a sentence of unknown
+    words): what the evidence model reads of a sentence beyond its exact words."""
+    texts = _token_texts(doc)
+    rows = [mean_word_vector([t for t in texts[c.span.start:c.span.end] if _is_word(t)])
+            for c in all_cues]
+    return np.array(rows).reshape(len(rows), VECTOR_SIZE)
+
+
+def _token_texts(doc: Doc) -> list[str]:
     from spacy.attrs import ORTH
 
-    texts = map(doc.vocab.strings.__getitem__, doc.to_array(ORTH).tolist())
-    vector = mean_word_vector([text for text in texts if _is_word(text)])
-    return vector * min(1.0, VECTOR_FULL_SENTENCES / max(1, sentences))
+    return list(map(doc.vocab.strings.__getitem__, doc.to_array(ORTH).tolist()))
 
 
 # --- countries -----------------------------------------------------------------------------

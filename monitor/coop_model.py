@@ -5,10 +5,11 @@ Three linear models, fitted by `train.train_cooperation` on real labelled news:
   (`coop_features.document_features`: lemmas, abstracted words, dependency triples, rule
   cues) and its mean word vector (`coop_features.document_vector`), Platt-calibrated on
   out-of-fold scores, with a threshold chosen on them;
-- the evidence model: the same over one sentence's feature strings, trained on the
-  labelled evidence sentences against the sentences of items that are not cooperation:
-  which sentence says so? Its best sentence is the evidence, and its score joins the
-  detector's (with a weight chosen on out-of-fold scores) before calibration;
+- the evidence model: the same over one sentence's feature strings and mean word vector
+  (`coop_features.sentence_vectors`), trained on the labelled evidence sentences against
+  the sentences of items that are not cooperation: which sentence says so? Its best
+  sentence is the evidence, and its score joins the detector's (with a weight chosen on
+  out-of-fold scores) before calibration;
 - the country model: logistic regression over `coop_features.COUNTRY_FEATURES` of each
   country named in the document: is it a party of the cooperation or scenery?
 
@@ -66,7 +67,7 @@ class LinearTfidf:
         dense = 0.0
         if self.vector_coef.size:
             if vector is None:
-                raise ValueError("this model reads a document vector: pass it")
+                raise ValueError("this model reads a vector beside the words: pass it")
             dense = float(self.vector_coef @ vector)
         columns = self.columns
         square, total = 0.0, 0.0
@@ -92,29 +93,37 @@ class CooperationModel:
     version: str
 
     def raw(self, sentence_grams: list[list[str]], vector: np.ndarray,
-            sentence_scores: list[float] | None = None) -> float:
+            sentence_scores: list[float] | None = None,
+            sentence_vectors: np.ndarray | None = None) -> float:
         """The detector's linear score of a document's feature strings and mean word vector,
         plus the weighted score of the sentence that says so best ("a post about a war
-        whose one line is an aid package")."""
+        whose one line is an aid package"), from `sentence_scores` or else from each
+        sentence's feature strings and mean word vector (`sentence_vectors`)."""
         document = self.document.raw((g for grams in sentence_grams for g in grams), vector)
         if not self.sentence_weight:
             return document
         if sentence_scores is None:
-            sentence_scores = self.sentence_scores(sentence_grams)
+            sentence_scores = self.sentence_scores(sentence_grams, sentence_vectors)
         return document + self.sentence_weight * max(sentence_scores,
                                                      default=self.sentence.intercept)
 
     def calibrate(self, raw: float) -> float:
         return _sigmoid(self.platt[0] * raw + self.platt[1])
 
-    def sentence_scores(self, sentence_grams: list[list[str]]) -> list[float]:
-        """Each sentence's score as the one that says so (the evidence is the best)."""
-        return [self.sentence.raw(grams) for grams in sentence_grams]
+    def sentence_scores(self, sentence_grams: list[list[str]],
+                        sentence_vectors: np.ndarray | None = None) -> list[float]:
+        """Each sentence's score as the one that says so (the evidence is the best), from
+        its feature strings and its mean word vector (a row of `sentence_vectors`, when the
+        evidence model reads them)."""
+        if sentence_vectors is None:
+            return [self.sentence.raw(grams) for grams in sentence_grams]
+        return [self.sentence.raw(grams, vector)
+                for grams, vector in zip(sentence_grams, sentence_vectors, strict=True)]
 
-    def score(self, sentence_grams: list[list[str]], vector: np.ndarray
-              ) -> tuple[float, list[float]]:
+    def score(self, sentence_grams: list[list[str]], vector: np.ndarray,
+              sentence_vectors: np.ndarray | None = None) -> tuple[float, list[float]]:
         """Calibrated probability of cooperation, and each sentence's evidence score."""
-        sentences = self.sentence_scores(sentence_grams)
+        sentences = self.sentence_scores(sentence_grams, sentence_vectors)
         return self.calibrate(self.raw(sentence_grams, vector, sentences)), sentences
 
     def country_probabilities(self, features: dict[str, dict[str, float]]) -> dict[str, float]:

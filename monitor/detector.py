@@ -14,7 +14,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .coop_features import (country_features, country_mentions, document_features,
-                            document_vector)
+                            document_vector, sentence_vectors)
 from .coop_model import CooperationModel, load_model
 from .cooperation import read_cues, sentence_text, unique_parties
 
@@ -68,7 +68,8 @@ def detect(doc: Doc, model: CooperationModel | None = None) -> Cooperation:
     model = model or load_model()
     all_cues, title_cues = read_cues(doc)
     score, sentences = model.score(document_features(doc, all_cues),
-                                   document_vector(doc, len(all_cues)))
+                                   document_vector(doc, len(all_cues)),
+                                   sentence_vectors(doc, all_cues))
     evidence = evidence_sentence(sentences)
     countries = model.countries(country_features(country_mentions(all_cues, len(title_cues)),
                                                  evidence))

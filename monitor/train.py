@@ -29,7 +29,8 @@ from typing import Callable
 import numpy as np
 
 from .coop_features import (COUNTRY_FEATURES, CountryMentions, country_features,
-                            country_mentions, document_features, document_vector)
+                            country_mentions, document_features, document_vector,
+                            sentence_vectors)
 from .coop_model import CooperationModel, LinearTfidf, save_model as save_cooperation
 from .detector import evidence_sentence, scope_of, select_parties
 from .metrics import prf, sector_metrics
@@ -38,6 +39,9 @@ from .metrics import prf, sector_metrics
 
 DETECTOR_C = 16.0  # inverse regularisation of the detector (chosen by grouped CV)
 SENTENCE_C = 4.0  # of the evidence model (1, 4 and 16 tried by grouped CV)
+# the sentence's mean word vector beside its TF-IDF (0, 0.35, 0.7 and 1 tried by grouped CV:
+# how often the sentence picked is the labelled evidence of a real cooperation post)
+SENTENCE_VECTOR_WEIGHT = 0.35
 # The scale of the document's mean word vector beside its unit TF-IDF row (0.35, 0.5, 0.7,
 # 1 and 1.4 tried by grouped CV on real news; 0 leaves it out)
 VECTOR_WEIGHT = 0.7
@@ -65,6 +69,7 @@ class LabelledDoc:
     scope: str | None
     grams: list[list[str]]  # feature strings per sentence
     vector: np.ndarray  # the mean word vector (coop_features.document_vector)
+    sentence_vectors: np.ndarray  # a row per sentence (coop_features.sentence_vectors)
     mentions: dict[str, CountryMentions]
     actors: list[list[dict]]  # per sentence, for parties and scope
     rule_coop: list[bool]  # per sentence: do the rules call it cooperation?
@@ -101,6 +106,7 @@ def read_labelled(rows: list[dict], source: str, on_item: Callable[[], None] | N
             else None, scope=row.get("scope") if label else None,
             grams=document_features(doc, all_cues),
             vector=document_vector(doc, len(all_cues)),
+            sentence_vectors=sentence_vectors(doc, all_cues),
             mentions=country_mentions(all_cues, len(title_cues)),
             actors=[[{k: p.get(k) for k in ("name", "kind", "country")} for p in c.actors]
                     for c in all_cues],
@@ -157,9 +163,10 @@ def _identity(grams: list[str]) -> list[str]:
 
 
 def _tfidf_regression(texts: list[list[str]], labels, weights, c: float, seed: int,
-                      vectors: np.ndarray | None = None) -> LinearTfidf:
+                      vectors: np.ndarray | None = None,
+                      vector_weight: float = VECTOR_WEIGHT) -> LinearTfidf:
     """A logistic regression over the TF-IDF of `texts` (and, given, the rows of `vectors`
-    times VECTOR_WEIGHT as further columns)."""
+    times `vector_weight` as further columns)."""
     from scipy.sparse import csr_matrix, hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -168,14 +175,14 @@ def _tfidf_regression(texts: list[list[str]], labels, weights, c: float, seed: i
     x = vectorizer.fit_transform(texts)
     width = x.shape[1]
     if vectors is not None:
-        x = hstack([x, csr_matrix(vectors * VECTOR_WEIGHT)]).tocsr()
+        x = hstack([x, csr_matrix(vectors * vector_weight)]).tocsr()
     regression = LogisticRegression(C=c, class_weight="balanced", max_iter=5000,
                                     random_state=seed)
     regression.fit(x, labels, sample_weight=weights)
     coef = regression.coef_[0]
     return LinearTfidf(vectorizer.get_feature_names_out().astype(str), vectorizer.idf_,
                        coef[:width], float(regression.intercept_[0]),
-                       coef[width:] * VECTOR_WEIGHT)
+                       coef[width:] * vector_weight)
 
 
 def _fit_document(docs: list[LabelledDoc], seed: int) -> LinearTfidf:
@@ -198,21 +205,25 @@ def labelled_evidence(doc: LabelledDoc) -> int | None:
 
 
 def _fit_sentence(docs: list[LabelledDoc], seed: int) -> LinearTfidf:
-    """The evidence model's regression: the labelled evidence sentences of cooperation
-    items against every sentence of the other items (a cooperation item's other sentences
-    may say so too, unlabelled: they are left out)."""
-    texts, labels, weights = [], [], []
+    """The evidence model's regression over a sentence's feature strings and mean word
+    vector: the labelled evidence sentences of cooperation items against every sentence of
+    the other items (a cooperation item's other sentences may say so too, unlabelled: they
+    are left out)."""
+    texts, labels, weights, vectors = [], [], [], []
     for doc in docs:
         if doc.label:
             index = labelled_evidence(doc)
-            chosen = [(doc.grams[index], True)] if index is not None else []
+            chosen = [index] if index is not None else []
         else:
-            chosen = [(grams, False) for grams in doc.grams if grams]
-        for grams, label in chosen:
-            texts.append(grams)
-            labels.append(label)
+            chosen = [k for k, grams in enumerate(doc.grams) if grams]
+        for k in chosen:
+            texts.append(doc.grams[k])
+            labels.append(bool(doc.label))
             weights.append(doc.weight)
-    return _tfidf_regression(texts, labels, weights, SENTENCE_C, seed)
+            vectors.append(doc.sentence_vectors[k])
+    return _tfidf_regression(
+        texts, labels, weights, SENTENCE_C, seed,
+        np.array(vectors) if SENTENCE_VECTOR_WEIGHT else None, SENTENCE_VECTOR_WEIGHT)
 
 
 def _folds(docs: list[LabelledDoc], groups: np.ndarray, k: int, seed: int):
@@ -258,7 +269,7 @@ def fit_cooperation(docs: list[LabelledDoc], groups: np.ndarray, *, seed: int = 
         fold = _unfitted([docs[i] for i in train_index], seed)
         for i in test_index:
             document[i] = fold.document.raw(_flat(docs[i]), docs[i].vector)
-            scores = fold.sentence_scores(docs[i].grams)
+            scores = fold.sentence_scores(docs[i].grams, docs[i].sentence_vectors)
             sentence[i] = max(scores, default=fold.sentence.intercept)
             evidence[i] = evidence_sentence(scores)
     real = np.array([d.source in REAL for d in docs])
@@ -315,7 +326,7 @@ class Prediction:
 
 def predict(model: CooperationModel, doc: LabelledDoc) -> Prediction:
     """What `detector.detect` outputs for the document (from its stored features)."""
-    score, sentences = model.score(doc.grams, doc.vector)
+    score, sentences = model.score(doc.grams, doc.vector, doc.sentence_vectors)
     index = evidence_sentence(sentences)
     features = country_features(doc.mentions, index)
     countries = model.countries(features)
@@ -358,6 +369,7 @@ def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
                        + [np.round(probe.document.coef, 5).tolist()[:2000],
                           np.round(probe.document.vector_coef, 5).tolist(),
                           np.round(probe.sentence.coef, 5).tolist()[:2000],
+                          np.round(probe.sentence.vector_coef, 5).tolist(),
                           np.round(probe.country_coef, 5).tolist(),
                           probe.sentence_weight], len(docs))
     model = dataclasses.replace(probe, version=version)
@@ -373,6 +385,7 @@ def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
                          "trained_on": "labelled evidence sentences against the sentences "
                                        "of items that are not cooperation",
                          "vocabulary": int(len(model.sentence.names)), "C": SENTENCE_C,
+                         "vector_weight": SENTENCE_VECTOR_WEIGHT,
                          "evidence_overlap": EVIDENCE_OVERLAP},
                      "sentence_weight": model.sentence_weight,
                      "sentence_weights_tried": list(SENTENCE_WEIGHTS),

@@ -1,5 +1,6 @@
 """The learned cooperation model's arithmetic: the stored arrays score as scikit-learn did
-in training, and the best sentence joins the document's score with its weight."""
+in training, and the best sentence (its words and its mean word vector) joins the
+document's score with its weight."""
 
 import dataclasses
 import json
@@ -34,20 +35,23 @@ def test_stored_arrays_score_as_scikit_learn_did():
     assert linear.raw([]) == pytest.approx(linear.intercept)
 
 
-def test_a_document_vector_scores_as_scikit_learn_did_on_the_stacked_columns():
+@pytest.mark.parametrize("weight", [train.VECTOR_WEIGHT, train.SENTENCE_VECTOR_WEIGHT],
+                         ids=["document", "sentence"])
+def test_a_vector_scores_as_scikit_learn_did_on_the_stacked_columns(weight):
     from scipy.sparse import csr_matrix, hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     vectors = np.random.default_rng(0).normal(size=(len(TEXTS), 5))
-    linear = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13, vectors)
+    linear = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13, vectors,
+                                     weight)
     assert linear.vector_coef.shape == (5,)
     vectorizer = TfidfVectorizer(analyzer=train._identity, min_df=train.MIN_DF,
                                  sublinear_tf=True).fit(TEXTS)
 
     def stacked(texts, dense):
         return hstack([vectorizer.transform(texts),
-                       csr_matrix(dense * train.VECTOR_WEIGHT)]).tocsr()
+                       csr_matrix(dense * weight)]).tocsr()
 
     regression = LogisticRegression(C=4.0, class_weight="balanced", max_iter=5000,
                                     random_state=13).fit(stacked(TEXTS, vectors), LABELS)
@@ -85,3 +89,23 @@ def test_the_shipped_model_chose_its_sentence_weight_among_those_tried():
     assert detector["sentence_weights_tried"] == list(train.SENTENCE_WEIGHTS)
     assert detector["sentence_weight"] in train.SENTENCE_WEIGHTS
     assert coop_model.load_model().sentence_weight == detector["sentence_weight"]
+
+
+def test_sentence_vectors_join_the_evidence_score():
+    vectors = np.random.default_rng(0).normal(size=(len(TEXTS), 5))
+    sentence = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 1.0, 1, vectors,
+                                       train.SENTENCE_VECTOR_WEIGHT)
+    plain = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13)
+    model = coop_model.CooperationModel(plain, sentence, 0.5, np.array([1.0, 0.0]), 0.5,
+                                        np.zeros(len(coop_model.COUNTRY_FEATURES)), 0.0, 0.5,
+                                        "test")
+    grams = [["россия", "япония"], ["_r_sign", "соглашение"]]
+    rows = np.random.default_rng(1).normal(size=(2, 5))
+    scores = model.sentence_scores(grams, rows)
+    assert scores == pytest.approx([sentence.raw(g, v) for g, v in zip(grams, rows)])
+    assert model.raw(grams, None, sentence_vectors=rows) == pytest.approx(
+        plain.raw([g for s in grams for g in s]) + 0.5 * max(scores))
+    with pytest.raises(ValueError, match="vector"):
+        model.sentence_scores(grams)  # this evidence model reads vectors: pass them
+    with pytest.raises(ValueError):
+        model.sentence_scores(grams, rows[:1])  # a row per sentence

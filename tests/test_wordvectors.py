@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from monitor import nlp, wordvectors
-from monitor.coop_features import document_vector
+from monitor.coop_features import document_vector, sentence_vectors
+from monitor.cooperation import read_cues
 
 
 def test_word_vectors_are_natashas_news_embedding():
@@ -48,3 +49,20 @@ def test_a_document_vector_is_a_unit_mean_that_puts_synonyms_near():
     # a long text's mean fades with its length
     assert np.linalg.norm(vector("Норвегия поставила Украине зенитные комплексы.", 16)) \
         == pytest.approx(0.5)
+
+
+def test_each_sentence_gets_the_unit_mean_of_its_own_words():
+    doc = nlp.process("Россия и Япония будут сотрудничать",
+                      "Стороны подписали меморандум. 12345 !!! Погода была тёплой.",
+                      detect=False)
+    all_cues, _ = read_cues(doc)
+    assert [c.span.text for c in all_cues] == [
+        "Россия и Япония будут сотрудничать", "Стороны подписали меморандум.", "12345 !!!",
+        "Погода была тёплой."]
+    rows = sentence_vectors(doc, all_cues)
+    assert rows.shape == (4, wordvectors.VECTOR_SIZE)
+    assert np.allclose(rows[1], wordvectors.mean_word_vector(
+        ["Стороны", "подписали", "меморандум"]))
+    assert np.linalg.norm(rows[0]) == pytest.approx(1.0)
+    assert not rows[2].any()  # "12345 !!!": no word, a row of zeros, not NaN
+    assert rows[1] @ rows[0] > rows[3] @ rows[0]  # signing is nearer cooperating than weather
