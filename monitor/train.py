@@ -39,8 +39,9 @@ from .metrics import prf, sector_metrics
 
 DETECTOR_C = 16.0  # inverse regularisation of the detector (chosen by grouped CV)
 SENTENCE_C = 4.0  # of the evidence model (1, 4 and 16 tried by grouped CV)
-# the sentence's mean word vector beside its TF-IDF (0, 0.35, 0.7 and 1 tried by grouped CV:
-# how often the sentence picked is the labelled evidence of a real cooperation post)
+# the sentence's mean word vector beside its TF-IDF (0, 0.35, 0.7 and 1 tried in an
+# exploratory grouped CV of the evidence model alone: how often the sentence picked is the
+# labelled evidence of a real cooperation post; figures in the model card)
 SENTENCE_VECTOR_WEIGHT = 0.35
 # The scale of the document's mean word vector beside its unit TF-IDF row (0.35, 0.5, 0.7,
 # 1 and 1.4 tried by grouped CV on real news; 0 leaves it out)

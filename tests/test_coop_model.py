@@ -64,12 +64,18 @@ def test_a_vector_scores_as_scikit_learn_did_on_the_stacked_columns(weight):
         linear.raw(unseen[0])
 
 
+def _model(document, sentence, sentence_weight: float) -> coop_model.CooperationModel:
+    """A cooperation model of these two regressions: Platt identity, no country model."""
+    return coop_model.CooperationModel(document, sentence, sentence_weight,
+                                       np.array([1.0, 0.0]), 0.5,
+                                       np.zeros(len(coop_model.COUNTRY_FEATURES)), 0.0, 0.5,
+                                       "test")
+
+
 def test_the_best_sentence_joins_the_score_with_its_weight():
     document = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13)
     sentence = train._tfidf_regression(TEXTS[::-1], LABELS[::-1], [1.0] * len(TEXTS), 1.0, 1)
-    model = coop_model.CooperationModel(document, sentence, 0.0, np.array([1.0, 0.0]), 0.5,
-                                        np.zeros(len(coop_model.COUNTRY_FEATURES)), 0.0, 0.5,
-                                        "test")
+    model = _model(document, sentence, 0.0)
     grams = [["россия", "япония"], ["_r_sign", "соглашение"], ["погода"]]
     alone = document.raw([g for s in grams for g in s])
     assert model.raw(grams, None) == pytest.approx(alone)
@@ -96,9 +102,7 @@ def test_sentence_vectors_join_the_evidence_score():
     sentence = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 1.0, 1, vectors,
                                        train.SENTENCE_VECTOR_WEIGHT)
     plain = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13)
-    model = coop_model.CooperationModel(plain, sentence, 0.5, np.array([1.0, 0.0]), 0.5,
-                                        np.zeros(len(coop_model.COUNTRY_FEATURES)), 0.0, 0.5,
-                                        "test")
+    model = _model(plain, sentence, 0.5)
     grams = [["россия", "япония"], ["_r_sign", "соглашение"]]
     rows = np.random.default_rng(1).normal(size=(2, 5))
     scores = model.sentence_scores(grams, rows)
