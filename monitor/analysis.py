@@ -110,7 +110,7 @@ def analyse(title: str, text: str) -> Analysis:
         countries=coop.countries if coop.is_cooperation else [],
         parties=coop.parties if coop.is_cooperation else [],
         evidence=coop.evidence if coop.is_cooperation else None,
-        sectors=sectors.classify(prepared.title, prepared.text),
+        sectors=sectors.classify(prepared.title, prepared.text, coop.is_cooperation),
         model_version=model_version(),
         doc=doc,
     )

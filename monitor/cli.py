@@ -629,9 +629,10 @@ def _cooperation_rows(path: str, factru: str | None, texts: str | None) -> list[
 def eval_sectors_command(path: str | None, fmt: str) -> None:
     """Score the sector classifier on labelled items: per-sector precision, recall, F1.
 
-    FILE holds JSON lines {"title", "text", "sectors": [IDs]}; rows with "split" score only
-    when it is "heldout". Default: the held-out split of models/data/sectors.jsonl, which
-    training never sees.
+    FILE holds JSON lines {"title", "text", "sectors": [IDs]}, optionally
+    "is_cooperation": true (a cooperation item keeps its likeliest sector, as `analyze`
+    does); rows with "split" score only when it is "heldout". Default: the held-out split
+    of models/data/sectors.jsonl, which training never sees.
 
     \b
     Examples:

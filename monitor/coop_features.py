@@ -2,18 +2,21 @@
 
 Per sentence, a bag of feature strings: lemmas and their bigrams; the same words with
 countries and people abstracted ("передать _c_dat" fits every recipient country);
-dependency triples ("передать>obl>_c_"); and the rule cues of `cooperation.py` as tokens
-("_r_sign", "_r_neg_conflict"), so what the rules know is learned from real labels, not
-weighted by hand. Per document and per sentence, the mean news-embedding vector of its
-words (`document_vector`, `sentence_vectors`): what it is about beyond the exact words seen
-in training. Per country named in the document, a few numbers that say whether it is a
-party of the cooperation or scenery (`country_candidates`).
+dependency triples ("передать>obl>_c_"); the dependency path between each two parties
+("_pp_c:nsubj^поставить^iobj:c": who does what to whom, `pair_paths`); and the rule cues of
+`cooperation.py` as tokens ("_r_sign", "_r_neg_conflict"), so what the rules know is
+learned from real labels, not weighted by hand. Per document and per sentence, the mean
+news-embedding vector of its words (`document_vector`, `sentence_vectors`): what it is
+about beyond the exact words seen in training. Per country named in the document, a few
+numbers that say whether it is a party of the cooperation or scenery
+(`country_candidates`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,8 +65,8 @@ def mention_kinds(doc: Doc) -> dict[int, str]:
     return kinds
 
 
-def sentence_features(cues: SentenceCues, kinds: dict[int, str], words: "DocWords"
-                      ) -> list[str]:
+def sentence_features(cues: SentenceCues, kinds: dict[int, str], words: "DocWords",
+                      parties: Sequence[tuple[int, str]] = ()) -> list[str]:
     """The feature strings of one sentence (with repeats: counts matter)."""
     sent = cues.span
     index = [i for i in range(sent.start, sent.end) if words.is_word[i]]
@@ -80,7 +83,90 @@ def sentence_features(cues: SentenceCues, kinds: dict[int, str], words: "DocWord
         child = "_c_" if kind == "country" else "_cadj_" if kind == "adjective" \
             else words.lemma[i]
         out.append(f"{words.lemma[head]}>{words.dep[i]}>{child}")
+    out += pair_paths(sent.start, sent.end, parties, words)
     return out + cue_tokens(cues)
+
+
+PATH_MAX = 3  # dependency edges between two parties for their link to count (3, 4, 6 tried)
+MENTION_LETTERS = {"country": "c", "adjective": "a", "person": "p", "PER": "p", "ORG": "o"}
+
+
+def party_mentions(doc: Doc, kinds: dict[int, str], heads: list[int]
+                   ) -> list[tuple[int, str]]:
+    """One token per mention of a possible party (a country, a country adjective, a person,
+    an organisation, another place), the one whose head lies outside the mention, with a
+    letter for its kind; in text order."""
+    letters: dict[int, str] = {}
+    starts = {sent.start for sent in doc.sents}  # a mention never runs on past these
+    for ent in doc.ents:
+        starts.add(ent.start)
+        for k in range(ent.start, ent.end):
+            letters[k] = MENTION_LETTERS.get(ent.label_, "l")
+    for k, kind in kinds.items():
+        letters[k] = MENTION_LETTERS[kind]
+    mentions, i, n = [], 0, len(doc)
+    while i < n:
+        letter = letters.get(i)
+        if letter is None:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and letters.get(j + 1) == letter and j + 1 not in starts:
+            j += 1
+        root = next((k for k in range(i, j + 1) if not i <= heads[k] <= j), i)
+        mentions.append((root, letter))
+        i = j + 1
+    return mentions
+
+
+def pair_paths(start: int, end: int, parties: Sequence[tuple[int, str]], words: "DocWords"
+               ) -> list[str]:
+    """How each two parties of a sentence are linked in its dependency tree, within
+    PATH_MAX edges: the relations from the first party up to where the paths meet, the
+    lemma there, and the relations down to the second party (joined by "/"):
+    "_pp_c:nsubj^поставить^iobj:c" for «Норвегия поставила Украине…», the letters being the
+    parties' kinds (`MENTION_LETTERS`); and that lemma alone ("_pm_поставить"). Conjuncts
+    meet where they act together («Москва и Пекин подписали»: "_pp_l:conj^подписать^:c").
+    Who does what to whom, which the bag of words misses."""
+    inside = [(i, letter) for i, letter in parties if start <= i < end]
+    chains = [_chain(i, start, end, words) for i, _ in inside]
+    out = []
+    for a in range(len(inside)):
+        for b in range(a + 1, len(inside)):
+            chain_a, chain_b = chains[a], chains[b]
+            common = next((k for k in chain_a if k in chain_b), None)
+            if common is None:
+                continue
+            up, down = chain_a.index(common), chain_b.index(common)
+            if not 0 < up + down <= PATH_MAX:
+                continue
+            left = "/".join(words.dep[k] for k in chain_a[:up])
+            right = "/".join(words.dep[k] for k in reversed(chain_b[:down]))
+            if {d for d in f"{left}/{right}".split("/") if d} == {"conj"}:
+                # conjuncts («Россия, Китай и Индия подписали»): they meet where they act
+                # together, the head of the first conjunct, never at a party's own name
+                top = words.head[common]
+                lemma = words.lemma[top] if top != common and start <= top < end else "_"
+                left, right = "conj", ""
+            elif common in (chain_a[0], chain_b[0]):
+                lemma = "_"  # one party governs the other («МИД России»)
+            else:
+                lemma = words.lemma[common]
+            out.append(f"_pp_{inside[a][1]}:{left}^{lemma}^{right}:{inside[b][1]}")
+            if lemma != "_":
+                out.append(f"_pm_{lemma}")
+    return out
+
+
+def _chain(i: int, start: int, end: int, words: "DocWords") -> list[int]:
+    """Token `i` and its heads up to the sentence's root."""
+    chain = [i]
+    while len(chain) < 20:
+        head = words.head[chain[-1]]
+        if head == chain[-1] or not start <= head < end:
+            break
+        chain.append(head)
+    return chain
 
 
 class DocWords:
@@ -120,7 +206,8 @@ class DocWords:
 
 def document_features(doc: Doc, all_cues: list[SentenceCues]) -> list[list[str]]:
     kinds, words = mention_kinds(doc), DocWords(doc)
-    return [sentence_features(cues, kinds, words) for cues in all_cues]
+    parties = party_mentions(doc, kinds, words.head)
+    return [sentence_features(cues, kinds, words, parties) for cues in all_cues]
 
 
 VECTOR_FULL_SENTENCES = 8  # a longer text's mean vector fades (by 8 / its sentences)

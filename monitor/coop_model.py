@@ -2,9 +2,10 @@
 
 Three linear models, fitted by `train.train_cooperation` on real labelled news:
 - the detector: logistic regression over TF-IDF of a document's feature strings
-  (`coop_features.document_features`: lemmas, abstracted words, dependency triples, rule
-  cues) and its mean word vector (`coop_features.document_vector`), Platt-calibrated on
-  out-of-fold scores, with a threshold chosen on them;
+  (`coop_features.document_features`: lemmas, abstracted words, dependency triples, the
+  paths between two parties, rule cues) and its mean word vector
+  (`coop_features.document_vector`), Platt-calibrated on out-of-fold scores, with a
+  threshold chosen on them;
 - the evidence model: the same over one sentence's feature strings and mean word vector
   (`coop_features.sentence_vectors`), trained on the labelled evidence sentences against
   the sentences of items that are not cooperation: which sentence says so? Its best

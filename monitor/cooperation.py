@@ -431,7 +431,12 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             if lemma not in COOP_NOUNS:
                 cues.coop_verb = True
         if lemma in JOINT_ADJ or len(compounds.get(token.i, ())) >= 2:
-            cues.joint += 1
+            if any(_ends(t, token.head) for t in _governors(token.head)):
+                # joint work ended: "прекратила консультации о совместной деятельности"
+                cues.negated = True
+                cues.negative["ending"] = cues.negative.get("ending", 0) + 1
+            else:
+                cues.joint += 1
         if lemma in DEVELOP and any(c.lemma_ in DEVELOP_OBJECTS for c in token.children):
             cues.develop_coop = True  # the object depends on the verb or noun
         if lemma == "год" and any(  # "Год Японии в России", "Год российской культуры"

@@ -487,7 +487,8 @@ def factru_cooperation_rows(directory: Path, labels_path: Path) -> list[dict]:
 
 def evaluate_sectors(rows: list[dict]) -> dict:
     """Per-sector precision/recall/F1 and micro/macro averages of the installed sector model
-    on labelled rows (`title`, `text`, `sectors`)."""
+    on labelled rows (`title`, `text`, `sectors`; a row with `is_cooperation` true or
+    `cooperation` "yes" is a cooperation item, as the detector would say at run time)."""
     import numpy as np
 
     from .sectors import load_model, sector_lemmas
@@ -500,6 +501,8 @@ def evaluate_sectors(rows: list[dict]) -> dict:
     prepared = [prepare(r.get("title", ""), r.get("text", "")) for r in rows]  # as analysed
     probs = model.scores([sector_lemmas(p.title, p.text) for p in prepared])
     y = np.array([[s in r["sectors"] for s in model.sectors] for r in rows], dtype=int)
-    result = sector_metrics(model.sectors, y, probs >= model.thresholds)
+    cooperation = [bool(r.get("is_cooperation") or r.get("cooperation") == "yes")
+                   for r in rows]  # cooperation items keep their likeliest sector
+    result = sector_metrics(model.sectors, y, model.decide(probs, cooperation))
     result["model_version"] = model.version
     return result

@@ -87,6 +87,10 @@ class SectorModel:
     # and (sectors,); zero columns add nothing
     vector_coef: np.ndarray | None = None
     vector_intercept: np.ndarray | None = None
+    # A cooperation item is about something: when no sector reaches its threshold, its
+    # likeliest (by score over threshold) still counts from this share of its threshold
+    # (1: never; chosen on real cooperation posts, out of fold, by `train_sectors`)
+    cooperation_floor: float = 1.0
 
     def __post_init__(self):
         self._grams: dict[str, np.ndarray] = {}
@@ -181,29 +185,42 @@ class SectorModel:
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(raw * self.platt[:, 0] + self.platt[:, 1])))
 
-    def classify(self, lemma_texts: list[str], *, terms: int = 5) -> list[list[dict]]:
+    def classify(self, lemma_texts: list[str], *, terms: int = 5,
+                 cooperation: list[bool] | None = None) -> list[list[dict]]:
         """Per text (sentences separated by newlines), `[{"id", "score", "terms"}]` above
         threshold, best first: the sectors the headline (the first line) is about before
         the others ("…в сфере водоочистки" puts water first even when the article says more
-        about energy), each group by score."""
+        about energy), each group by score. A text that reports cooperation (`cooperation`,
+        per text) keeps its likeliest sector down to `cooperation_floor` of its threshold
+        (that tag says `"floor": True`)."""
         if not lemma_texts:
             return []
         raw, lead, x_word = self.raw(lemma_texts)
         probs = self.calibrate(raw)
+        passed = self.decide(probs, cooperation)
         in_lead = self.calibrate(lead) >= self.thresholds
         names = self.word.get_feature_names_out() if terms else None
         result = []
         for row, p in enumerate(probs):
             tags = []
             for j in np.lexsort((-raw[row], -np.round(p, 4), ~in_lead[row])):
-                if p[j] < self.thresholds[j]:
+                if not passed[row, j]:
                     continue
                 tag = {"id": self.sectors[j], "score": round(float(p[j]), 4)}
+                if p[j] < self.thresholds[j]:
+                    tag["floor"] = True  # under its threshold: kept for a cooperation item
                 if terms:
                     tag["terms"] = self._terms(x_word, row, j, names, terms)
                 tags.append(tag)
             result.append(tags)
         return result
+
+    def decide(self, probs: np.ndarray, cooperation: list[bool] | None = None) -> np.ndarray:
+        """Which sectors each text has (texts x sectors): those at their threshold, and for
+        a cooperation text with none, the likeliest when it reaches the floor."""
+        return with_floor(probs, self.thresholds, self.cooperation_floor,
+                          np.zeros(len(probs), bool) if cooperation is None
+                          else np.asarray(cooperation, bool))
 
     def _linear(self, x_word, x_char) -> np.ndarray:
         split = len(self.word.idf_)
@@ -261,8 +278,22 @@ def lemma_vectors(lemma_texts: list[str]) -> np.ndarray:
     return np.array(vectors, dtype=np.float32).reshape(len(lemma_texts), VECTOR_SIZE)
 
 
+def with_floor(probs: np.ndarray, thresholds: np.ndarray, floor: float,
+               rows: np.ndarray) -> np.ndarray:
+    """Sectors at their threshold, plus, in the `rows` with none, the sector of the
+    highest score over threshold when that reaches `floor`."""
+    passed = probs >= thresholds
+    ratio = probs / thresholds
+    best = np.argmax(ratio, axis=1)
+    index = np.arange(len(probs))
+    add = rows & (ratio[index, best] >= floor) & ~passed.any(axis=1)
+    passed[index[add], best[add]] = True
+    return passed
+
+
 PARTS = {"word_names", "word_idf", "word_ngrams", "char_names", "char_idf", "char_ngrams",
-         "coef", "intercept", "platt", "thresholds", "vector_coef", "vector_intercept"}
+         "coef", "intercept", "platt", "thresholds", "vector_coef", "vector_intercept",
+         "cooperation_floor"}
 
 
 def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
@@ -273,7 +304,8 @@ def save_model(model: SectorModel, out_dir: Path, card: dict) -> None:
         "char_idf": char.idf_, "char_ngrams": np.array(char.ngram_range),
         "coef": model.coef, "intercept": model.intercept, "platt": model.platt,
         "thresholds": model.thresholds, "vector_coef": model.vector_coef,
-        "vector_intercept": model.vector_intercept})
+        "vector_intercept": model.vector_intercept,
+        "cooperation_floor": np.array(float(model.cooperation_floor))})
     (out_dir / CARD_FILE).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
                                      encoding="utf-8")
     load_model.cache_clear()
@@ -292,7 +324,8 @@ def load_model() -> SectorModel:
     char = Features(parts["char_names"], parts["char_idf"], tuple(parts["char_ngrams"].tolist()))
     return SectorModel(word, char, parts["coef"], parts["intercept"], parts["platt"],
                        parts["thresholds"], card["sectors"], card["version"],
-                       parts["vector_coef"], parts["vector_intercept"])
+                       parts["vector_coef"], parts["vector_intercept"],
+                       float(parts["cooperation_floor"]))
 
 
 def model_version() -> str:
@@ -306,6 +339,7 @@ def sector_lemmas(title: str, text: str) -> str:
     return "\n".join(line for line in (lemmatize(p) for p in parts) if line)
 
 
-def classify(title: str, text: str) -> list[dict]:
-    """Sectors of one article, best first."""
-    return load_model().classify([sector_lemmas(title, text)])[0]
+def classify(title: str, text: str, cooperation: bool = False) -> list[dict]:
+    """Sectors of one article, best first (`cooperation`: it reports cooperation, so it
+    is about some sector; see `SectorModel.cooperation_floor`)."""
+    return load_model().classify([sector_lemmas(title, text)], cooperation=[cooperation])[0]

@@ -961,7 +961,9 @@ def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> None:
     labels = item_labels(db, item_id)
     if labels["cooperation"] is not None:
         analysis.is_cooperation = labels["cooperation"]
-    tags = {s["id"]: s for s in analysis.sectors}
+    # a sector under its threshold, kept only because the item reports cooperation
+    tags = {s["id"]: s for s in analysis.sectors
+            if not (s.get("floor") and labels["cooperation"] is False)}
     for sector, value in labels["sectors"].items():
         if value and sector not in tags:
             tags[sector] = {"id": sector, "score": 1.0, "terms": ["(analyst)"]}

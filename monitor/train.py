@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from .coop_features import (COUNTRY_FEATURES, CountryMentions, country_features,
+from .coop_features import (COUNTRY_FEATURES, PATH_MAX, CountryMentions, country_features,
                             country_mentions, document_features, document_vector,
                             sentence_vectors)
 from .coop_model import CooperationModel, LinearTfidf, save_model as save_cooperation
@@ -377,8 +377,10 @@ def train_cooperation(docs: list[LabelledDoc], out_dir: Path, *, seed: int = 13,
     card = {
         "version": version,
         "detector": {"features": "TF-IDF of lemma 1-2-grams, abstracted words, dependency "
-                                 "triples and rule cues, and the mean news-embedding "
-                                 "vector of the words (coop_features)",
+                                 "triples, dependency paths between two parties and rule "
+                                 "cues, and the mean news-embedding vector of the words "
+                                 "(coop_features)",
+                     "party_path_max": PATH_MAX,
                      "vector_weight": VECTOR_WEIGHT,
                      "vocabulary": int(len(model.document.names)), "C": DETECTOR_C,
                      "min_df": MIN_DF,
@@ -447,6 +449,10 @@ REAL_TOPIC_WEIGHT = 3.0  # a real post that is not cooperation, labelled with it
 # score beside the TF-IDF one (C 0.25, 1, 4 and weights 0.3, 0.6, 1 tried on real posts)
 SECTOR_VECTOR_C = 1.0
 SECTOR_VECTOR_WEIGHT = 0.6
+# Shares of its threshold from which a cooperation item's likeliest sector counts when no
+# sector reaches its threshold (`SectorModel.cooperation_floor`; 1 = never), chosen by
+# micro-F1 on the real cooperation posts' out-of-fold scores
+SECTOR_COOPERATION_FLOORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 LEXICON_DOCS = 40  # pseudo-documents per sector, besides one per term
 
 
@@ -519,6 +525,18 @@ def _fit_sectors(texts: list[str], y: np.ndarray, weights: np.ndarray, seed: int
         vector_intercept=np.array(vector_intercept) * SECTOR_VECTOR_WEIGHT)
 
 
+def _best_floor(sectors: list[str], y: np.ndarray, probs: np.ndarray,
+                thresholds: np.ndarray) -> float:
+    """The cooperation floor (SECTOR_COOPERATION_FLOORS) with the best micro-F1 on these
+    cooperation items; the highest floor wins ties (the fewest sectors added)."""
+    from .sectors import with_floor
+
+    every = np.ones(len(y), bool)
+    scored = [(sector_metrics(sectors, y, with_floor(probs, thresholds, floor, every))
+               ["micro_f1"], floor) for floor in SECTOR_COOPERATION_FLOORS]
+    return max(scored, key=lambda pair: (round(pair[0], 9), pair[1]))[1]
+
+
 def _version(trained_on: list, items: int) -> str:
     """A model version: the date, a digest of what the model was fitted on and to (the
     labelled data and the fitted weights, so a change of features changes it even on the
@@ -574,7 +592,7 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     from sklearn.linear_model import LogisticRegression
 
     from .analysis import prepare
-    from .sectors import save_model, sector_lemmas
+    from .sectors import save_model, sector_lemmas, with_floor
 
     step = on_step or (lambda _name: None)
     analyst = analyst or []
@@ -638,16 +656,33 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     calibrated = apply(platt, everything)
     written_rows = np.array([r.get("source") not in ("real", "real_topic") for r in train_rows])
     cv = sector_metrics(sectors, y[written_rows], calibrated[written_rows] >= thresholds)
-    # Nested: each fold's real posts judged with the calibration and thresholds of the others
-    nested = np.zeros(y.shape, bool)
+    # The real cooperation posts are cooperation items: their floor is chosen on them
+    floor = _best_floor(sectors, y[is_real], calibrated[is_real], thresholds) \
+        if is_real.any() else 1.0
+    # Nested: each fold's real posts judged with the calibration, thresholds and floor
+    # fitted on the others
+    nested, nested_plain = np.zeros(y.shape, bool), np.zeros(y.shape, bool)
+    nested_floors = []
     for f in fold_ids:
         fold_platt, fold_thresholds = calibrate(folds != f)
-        nested[folds == f] = apply(fold_platt, folds == f) >= fold_thresholds
+        others, this = is_real & (folds != f), folds == f
+        fold_floor = _best_floor(sectors, y[others], apply(fold_platt, others),
+                                 fold_thresholds) if others.any() else 1.0
+        nested_floors.append(fold_floor)
+        nested[this] = with_floor(apply(fold_platt, this), fold_thresholds, fold_floor,
+                                  is_real[this])
+        nested_plain[this] = apply(fold_platt, this) >= fold_thresholds
 
-    on_real = sector_metrics(sectors, y[is_real], calibrated[is_real] >= thresholds) \
-        if is_real.any() else None
-    if on_real:
-        on_real["nested"] = sector_metrics(sectors, y[is_real], nested[is_real])
+    on_real = None
+    if is_real.any():
+        on_real = sector_metrics(sectors, y[is_real], with_floor(
+            calibrated[is_real], thresholds, floor, np.ones(int(is_real.sum()), bool)))
+        on_real["nested"] = dict(sector_metrics(sectors, y[is_real], nested[is_real]),
+                                 floors=nested_floors)
+        for name, decided in (("without_floor", calibrated >= thresholds),
+                              ("nested_without_floor", nested_plain)):
+            on_real[name] = {k: v for k, v in sector_metrics(
+                sectors, y[is_real], decided[is_real]).items() if k != "per_sector"}
     is_topic = np.array([r.get("source") == "real_topic" for r in train_rows])
     on_topics = sector_metrics(sectors, y[is_topic], calibrated[is_topic] >= thresholds) \
         if is_topic.any() else None
@@ -658,9 +693,10 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
     version = _version(
         [[r.get("title", ""), r.get("text", ""), r["sectors"]] for r in written + real + analyst]
         + [terms, np.round(model.intercept, 5).tolist(),
-           np.round(model.vector_intercept, 5).tolist()],
+           np.round(model.vector_intercept, 5).tolist(), floor],
         len(written) + len(real) + len(analyst))
     model.platt, model.thresholds, model.version = platt, thresholds, version
+    model.cooperation_floor = floor
     heldout = None
     if heldout_rows:
         probs = model.scores([lemma_text(r) for r in heldout_rows])
@@ -681,6 +717,8 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
                    "vector_weight": SECTOR_VECTOR_WEIGHT, "lexicon_weight": LEXICON_WEIGHT,
                    "analyst_weight": ANALYST_WEIGHT, "real_weight": REAL_SECTOR_WEIGHT,
                    "real_topic_weight": REAL_TOPIC_WEIGHT,
+                   "cooperation_floor": floor,
+                   "cooperation_floors_tried": list(SECTOR_COOPERATION_FLOORS),
                    "seed": seed},
         "cross_validation": {"folds": len(fold_ids), "of": "the written items", **cv},
         "real": on_real,  # the real cooperation posts alone, out of fold

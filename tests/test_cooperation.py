@@ -303,6 +303,53 @@ def test_training_reads_what_the_detector_reads():
         assert abs(ours.score - coop.score) < 1e-3
 
 
+@pytest.mark.parametrize("text, paths", [
+    # who gives what to whom: the giver is the subject, the receiver the indirect object
+    ("Норвегия поставила Украине зенитные комплексы NASAMS.",
+     {"_pp_c:nsubj^поставить^iobj:c", "_pm_поставить"}),
+    # the side that strikes and the side struck meet at the strike
+    ("Россия нанесла удар по Украине.", {"_pp_c:nsubj^нанести^obj/nmod:c", "_pm_нанести"}),
+    # conjuncts meet where they act together, whatever kind of party each is
+    ("Россия и Китай подписали соглашение о сотрудничестве.",
+     {"_pp_c:conj^подписать^:c", "_pm_подписать"}),
+    ("Газпром и Сбербанк заключили соглашение.", {"_pp_o:conj^заключить^:o", "_pm_заключить"}),
+    # a place links too: where it happens («учения в Арктике»)
+    ("Россия провела учения в Арктике.", {"_pp_c:nsubj^провести^obj/nmod:l", "_pm_провести"}),
+    # three conjuncts: each two meet at the verb, never at the first one's name
+    ("Россия, Китай и Индия подписали соглашение.",
+     {"_pp_c:conj^подписать^:c", "_pm_подписать"}),
+    # one party: nothing links it to another
+    ("Россия провела учения.", set()),
+])
+def test_the_link_between_two_parties_is_a_feature(text, paths):
+    from monitor.coop_features import document_features
+    from monitor.cooperation import read_cues
+    from monitor.nlp import process
+
+    doc = process("", text, detect=False)
+    grams = {g for sentence in document_features(doc, read_cues(doc)[0]) for g in sentence
+             if g.startswith(("_pp_", "_pm_"))}
+    assert grams == paths
+
+
+def test_parties_too_far_apart_are_not_linked():
+    """Over PATH_MAX edges a path says little (a clause inside a clause)."""
+    from monitor.coop_features import DocWords, PATH_MAX, mention_kinds, pair_paths, \
+        party_mentions
+    from monitor.nlp import process
+
+    doc = process("", "Россия поставила Украине зенитные комплексы, которые купила у "
+                      "Норвегии компания из Германии.", detect=False)
+    words = DocWords(doc)
+    parties = party_mentions(doc, mention_kinds(doc), words.head)
+    assert [letter for _, letter in parties] == ["c", "c", "c", "c"]
+    paths = [g for g in pair_paths(0, len(doc), parties, words) if g.startswith("_pp_")]
+    # of the 6 pairs only 2 are within PATH_MAX (3) edges: Россия → Украине, and Норвегии
+    # → компания из Германии; Россия … Норвегии takes 4 (…комплексы, которые купила у…)
+    assert PATH_MAX == 3
+    assert paths == ["_pp_c:nsubj^поставить^iobj:c", "_pp_c:obl^купить^nsubj/nmod:c"]
+
+
 @pytest.mark.parametrize("text,negative", [
     # ending in the imperfective ends it too
     ("Правительство Чада разрывает соглашение об оборонном сотрудничестве с Францией.",
@@ -313,6 +360,16 @@ def test_training_reads_what_the_detector_reads():
 ])
 def test_ending_and_permission_are_negative_cues(text, negative):
     assert _cues(text)[0].negative.get(negative)
+
+
+@pytest.mark.parametrize("text, ended", [
+    ("Москва прекратила консультации о совместной деятельности.", True),
+    ("Финляндия заморозила совместные программы с Россией.", True),
+    ("Россия и Китай завершили совместные учения.", False),  # done together: joint
+])
+def test_joint_work_ended_is_an_ending_not_a_joint_cue(text, ended):
+    cues = _cues(text)[0]
+    assert (cues.joint == 0, cues.negated, "ending" in cues.negative) == (ended,) * 3
 
 
 def test_a_signed_agreement_has_no_ending_or_permission_cue():

@@ -322,3 +322,18 @@ def test_written_cooperation_sets_are_built_from_their_source(tmp_path):
         texts[name] = {row["text"] for row in rows}
     assert len(texts["cooperation.jsonl"]) >= 200
     assert not texts["cooperation.jsonl"] & texts["cooperation_heldout.jsonl"]
+
+
+def test_eval_sectors_keeps_a_cooperation_items_likeliest_sector(tmp_path):
+    """`monitor eval sectors` judges a cooperation item as `analyze` tags it."""
+    row = {"title": "", "text": "Россия и Монголия обсудили сотрудничество в сфере авиаперевозок.",
+           "sectors": ["transport"]}
+    recall = {}
+    for cooperation in (False, True):
+        path = tmp_path / f"{cooperation}.jsonl"
+        path.write_text(json.dumps(dict(row, is_cooperation=cooperation), ensure_ascii=False)
+                        + "\n", encoding="utf-8")
+        result = CliRunner().invoke(cli, ["eval", "sectors", str(path), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        recall[cooperation] = json.loads(result.output)["micro_recall"]
+    assert recall == {False: 0.0, True: 1.0}

@@ -92,6 +92,10 @@ def test_model_card_reports_every_sector():
     assert card["data"]["real_other_posts"] >= 3000
     assert card["real"]["nested"]["items"] == card["real"]["items"] \
         == card["data"]["real_cooperation_posts"]
+    # the cooperation floor was chosen on them, and again inside each fold for `nested`
+    assert card["params"]["cooperation_floor"] in card["params"]["cooperation_floors_tried"]
+    assert len(card["real"]["nested"]["floors"]) == 5
+    assert card["real"]["without_floor"]["items"] == card["real"]["items"]
 
 
 def test_seed_article_gets_its_sectors_with_reasons(seed_article):
@@ -138,6 +142,76 @@ def test_the_word_vectors_join_the_tfidf_scores():
     assert not sectors.lemma_vectors(lemmas)[1].any()  # no words: no meaning, no NaN
     defense = model.sectors.index("defense")
     assert meaning[0][defense] > meaning[0].mean()
+
+
+def test_the_floor_adds_only_a_cooperation_items_likeliest_sector():
+    thresholds = np.array([0.5, 0.4, 0.3])
+    probs = np.array([[0.10, 0.30, 0.05],   # best over threshold: 0.75, sector 1
+                      [0.10, 0.30, 0.05],   # the same, not cooperation
+                      [0.10, 0.12, 0.05],   # best 0.3 of its threshold: under the floor
+                      [0.60, 0.30, 0.05],   # sector 0 passes: nothing added
+                      [0.40, 0.35, 0.05]])  # sector 1 (0.875 of its threshold), not 0 (0.8)
+    passed = sectors.with_floor(probs, thresholds, 0.5,
+                                np.array([True, False, True, True, True]))
+    assert passed.tolist() == [[False, True, False], [False, False, False],
+                               [False, False, False], [True, False, False],
+                               [False, True, False]]
+    assert not sectors.with_floor(probs, thresholds, 1.0, np.ones(5, bool))[[0, 2, 4]].any()
+
+
+def test_the_floor_is_saved_with_the_model(tmp_path, monkeypatch):
+    import dataclasses
+
+    card = json.loads((ROOT / "models" / "sectors.json").read_text(encoding="utf-8"))
+    model = sectors.load_model()
+    assert model.cooperation_floor == card["params"]["cooperation_floor"]
+    shutil.copytree(ROOT / "models", tmp_path / "models")
+    sectors.save_model(dataclasses.replace(model, cooperation_floor=0.7), tmp_path / "models",
+                       card)
+    monkeypatch.setenv("MONITOR_MODELS", str(tmp_path / "models"))
+    sectors.load_model.cache_clear()
+    try:
+        assert sectors.load_model().cooperation_floor == 0.7
+    finally:
+        sectors.load_model.cache_clear()
+
+
+def test_an_analyst_who_says_no_cooperation_drops_the_floors_sector(tmp_path):
+    from monitor.analysis import analyse
+
+    from monitor.config import FeedConfig
+
+    db = store.open_db(tmp_path / "m.db")
+    store.sync_feeds(db, [FeedConfig(name="Лента", url="https://news.example/rss")])
+    text = "Россия и Монголия обсудили сотрудничество в сфере авиаперевозок."
+    [(item_id, _)] = store.add_items(db, store.feed_by_name(db, "Лента")["id"], [store.NewItem(
+        key="https://news.example/1", url="https://news.example/1", guid=None, title="",
+        text=text, published=None)])
+    analysis = analyse("", text)
+    assert [(t["id"], t.get("floor")) for t in analysis.sectors] == [("transport", True)]
+    store.apply_labels(db, item_id, analysis)  # no label yet: the model's word stands
+    assert [t["id"] for t in analysis.sectors] == ["transport"]
+    store.add_labels(db, item_id, cooperation=False)
+    store.apply_labels(db, item_id, analysis)
+    assert analysis.sectors == [] and analysis.is_cooperation is False
+
+
+@pytest.mark.parametrize("text, sector", [
+    ("Россия и Монголия обсудили сотрудничество в сфере авиаперевозок.", "transport"),
+    ("Власти Приморья и японская компания договорились о поставках электробусов.",
+     "transport"),
+])
+def test_a_cooperation_item_keeps_its_likeliest_sector(text, sector):
+    """Under every threshold, the sector still counts for an item that reports cooperation
+    (it is about something), not for other news."""
+    model = sectors.load_model()
+    assert 0.3 <= model.cooperation_floor < 1.0
+    assert sectors.classify("", text) == []
+    assert [t["id"] for t in sectors.classify("", text, cooperation=True)] == [sector]
+    from monitor.analysis import analyse
+
+    analysis = analyse("", text)
+    assert analysis.is_cooperation and [s["id"] for s in analysis.sectors] == [sector]
 
 
 def test_a_diplomatic_courtesy_has_no_sector():
