@@ -66,7 +66,7 @@ def mention_kinds(doc: Doc) -> dict[int, str]:
 
 
 def sentence_features(cues: SentenceCues, kinds: dict[int, str], words: "DocWords",
-                      parties: Sequence[tuple[int, str]] = ()) -> list[str]:
+                      parties: Sequence[tuple[int, str]]) -> list[str]:
     """The feature strings of one sentence (with repeats: counts matter)."""
     sent = cues.span
     index = [i for i in range(sent.start, sent.end) if words.is_word[i]]
@@ -159,9 +159,10 @@ def pair_paths(start: int, end: int, parties: Sequence[tuple[int, str]], words: 
 
 
 def _chain(i: int, start: int, end: int, words: "DocWords") -> list[int]:
-    """Token `i` and its heads up to the sentence's root."""
+    """Token `i` and its heads towards the sentence's root, at most PATH_MAX of them (a
+    pair meeting further up is too far apart to count)."""
     chain = [i]
-    while len(chain) < 20:
+    while len(chain) <= PATH_MAX:
         head = words.head[chain[-1]]
         if head == chain[-1] or not start <= head < end:
             break

@@ -356,6 +356,12 @@ def _fought(token: Token) -> bool:
     return any(node.lemma_ in FIGHT for node in itertools.islice(token.ancestors, 3))
 
 
+def _ended(token: Token) -> bool:
+    """Does an ending verb govern `token` in its clause ("приостановили сотрудничество",
+    "прекратила консультации о совместной деятельности")?"""
+    return any(_ends(t, token) for t in _governors(token))
+
+
 def _ends(governor: Token, cue: Token) -> bool:
     """Does `governor` end the cooperation `cue` under it? Leaving needs "из": "вышли из
     соглашения" ends it, "газопровод выйдет на полную мощность" does not."""
@@ -431,7 +437,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
             if lemma not in COOP_NOUNS:
                 cues.coop_verb = True
         if lemma in JOINT_ADJ or len(compounds.get(token.i, ())) >= 2:
-            if any(_ends(t, token.head) for t in _governors(token.head)):
+            if _ended(token.head):
                 # joint work ended: "прекратила консультации о совместной деятельности"
                 cues.negated = True
                 cues.negative["ending"] = cues.negative.get("ending", 0) + 1
@@ -487,7 +493,7 @@ def sentence_cues(doc: Doc, sent: Span, doc_ents: list[Span]) -> SentenceCues:
     for token in coop_tokens:
         neighbours = [token.head, token.head.head, *token.children, *token.head.children]
         if any(t.lower_ in NOT for t in [*token.children, *token.head.children]) \
-                or any(_ends(t, token) for t in _governors(token)) \
+                or _ended(token) \
                 or any(t.lemma_ in EITHER_WAY for t in neighbours):
             cues.negated = True
             cues.negative["ending"] = cues.negative.get("ending", 0) + 1

@@ -501,8 +501,7 @@ def evaluate_sectors(rows: list[dict]) -> dict:
     prepared = [prepare(r.get("title", ""), r.get("text", "")) for r in rows]  # as analysed
     probs = model.scores([sector_lemmas(p.title, p.text) for p in prepared])
     y = np.array([[s in r["sectors"] for s in model.sectors] for r in rows], dtype=int)
-    cooperation = [bool(r.get("is_cooperation") or r.get("cooperation") == "yes")
-                   for r in rows]  # cooperation items keep their likeliest sector
+    cooperation = [bool(gold_label(r)) for r in rows]  # they keep their likeliest sector
     result = sector_metrics(model.sectors, y, model.decide(probs, cooperation))
     result["model_version"] = model.version
     return result

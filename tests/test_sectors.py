@@ -178,7 +178,6 @@ def test_the_floor_is_saved_with_the_model(tmp_path, monkeypatch):
 
 def test_an_analyst_who_says_no_cooperation_drops_the_floors_sector(tmp_path):
     from monitor.analysis import analyse
-
     from monitor.config import FeedConfig
 
     db = store.open_db(tmp_path / "m.db")
