@@ -95,13 +95,15 @@ def _stored_entities(entities: list[Entity], prepared: Prepared) -> list[Entity]
     return entities
 
 
-def analyse(title: str, text: str) -> Analysis:
+def analyse(title: str, text: str, *, cooperation: bool | None = None) -> Analysis:
     """Analyse one stored article. Offsets index the stored title (`in_title`) or text,
-    whatever markup `prepare` removed."""
+    whatever markup `prepare` removed. `cooperation`: an analyst's verdict, when known, which
+    the sector decision (the cooperation floor) reads instead of the detector's."""
     title, text = title or "", text or ""
     prepared = prepare(title, text)
     doc = process(prepared.title, prepared.text)
     coop = doc._.cooperation
+    reports_cooperation = coop.is_cooperation if cooperation is None else cooperation
     return Analysis(
         entities=_stored_entities(doc_entities(doc), prepared),
         is_cooperation=coop.is_cooperation,
@@ -110,7 +112,7 @@ def analyse(title: str, text: str) -> Analysis:
         countries=coop.countries if coop.is_cooperation else [],
         parties=coop.parties if coop.is_cooperation else [],
         evidence=coop.evidence if coop.is_cooperation else None,
-        sectors=sectors.classify(prepared.title, prepared.text, coop.is_cooperation),
+        sectors=sectors.classify(prepared.title, prepared.text, reports_cooperation),
         model_version=model_version(),
         doc=doc,
     )

@@ -816,7 +816,9 @@ def train(ctx: Context, what: str, data: str | None, factru: str | None, labels:
 @pass_ctx
 def label(ctx: Context, item_id: int, sectors, not_sectors, cooperation: str | None) -> None:
     """Correct an item's tags. The labels apply to that item at once and teach the models at
-    the next `monitor train`; `monitor reprocess` then re-tags the other items.
+    the next `monitor train`; `monitor reprocess` then re-tags the other items. A
+    `--cooperation yes` can also give the item its likeliest sector (the cooperation floor),
+    which only an analysis decides: the next `monitor reprocess` re-tags the item for it.
 
     \b
     Example:

@@ -18,11 +18,12 @@ from .analysis import analyse
 from .limits import cut_title_and_text
 
 
-def analyse_text(title: str, text: str):
+def analyse_text(title: str, text: str, cooperation: bool | None = None):
     """Analysis in a worker process: the result without its spaCy Doc, so it pickles small,
     and the item's search data, so the writer does no CPU work of its own. The caller
-    passes the text already cut (`limits.cut_title_and_text`)."""
-    result = analyse(title, text)
+    passes the text already cut (`limits.cut_title_and_text`) and the analyst's cooperation
+    label (`store.cooperation_label`), which the worker cannot read."""
+    result = analyse(title, text, cooperation=cooperation)
     result.doc = None
     return result, store.SearchData.of(title, text)
 
@@ -40,10 +41,11 @@ def save_result(db: sqlite_utils.Database, item_id: int, worker_result, *,
 def analyse_item(db: sqlite_utils.Database, item: dict, analyse: Callable = analyse) -> bool:
     """Analyse one stored item (its text cut to the analysis cap) and save the result; an
     analysis failure is recorded on the item (and reported) instead of stopping the
-    service. `analyse`: the analysis function (tests inject one)."""
+    service. An analyst's cooperation label reaches the sector decision (the cooperation
+    floor). `analyse`: the analysis function (tests inject one)."""
     title, text, cut = cut_title_and_text(item["title"], item["text"])
     try:
-        result = analyse(title, text)
+        result = analyse(title, text, cooperation=store.cooperation_label(db, item["id"]))
         store.apply_labels(db, item["id"], result)
         store.save_analysis(db, item["id"], result, analysed_chars=len(text), text_cut=cut,
                             analysed_hash=item.get("content_hash"))

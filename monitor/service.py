@@ -82,7 +82,8 @@ def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: 
     for item in store.claim_items(db, owner, room):
         title, text, cut = cut_title_and_text(item["title"], item["text"])
         try:
-            future = workers.submit(analyse_text, title, text)
+            future = workers.submit(analyse_text, title, text,
+                                    store.cooperation_label(db, item["id"]))
         except BrokenProcessPool:
             store.release_claims(db, owner, [item["id"]])
             broken = True

@@ -271,10 +271,16 @@ def _v8(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX item_countries_country_item ON item_countries(country, item_id)")
 
 
+def _v9(db: sqlite_utils.Database) -> None:
+    """A sector tag records whether the cooperation floor added it (`"floor": True` in the
+    analysis), so an analyst's "not cooperation" drops it at once; older tags are not floor."""
+    db.execute("ALTER TABLE item_sectors ADD COLUMN floor INTEGER NOT NULL DEFAULT 0")
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
-                                                            _v7, _v8]
+                                                            _v7, _v8, _v9]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -752,10 +758,11 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
             )
         for sector in analysis.sectors:
             db.execute(
-                "INSERT OR REPLACE INTO item_sectors (item_id, sector, score, terms) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO item_sectors (item_id, sector, score, terms, floor) "
+                "VALUES (?, ?, ?, ?, ?)",
                 [item_id, sector["id"], sector["score"],
-                 json.dumps(sector.get("terms", []), ensure_ascii=False)],
+                 json.dumps(sector.get("terms", []), ensure_ascii=False),
+                 int(bool(sector.get("floor")))],
             )
         for country in analysis.countries:
             db.execute(
@@ -956,8 +963,15 @@ def cooperation_labels(db: sqlite_utils.Database) -> list[dict]:
                 "JOIN items i ON i.id = l.item_id WHERE l.kind = 'cooperation' ORDER BY i.id")]
 
 
+def cooperation_label(db: sqlite_utils.Database, item_id: int) -> bool | None:
+    """An analyst's cooperation yes/no for one item (None: not labelled), which the sector
+    decision reads instead of the detector's verdict (the cooperation floor)."""
+    return item_labels(db, item_id)["cooperation"]
+
+
 def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> None:
-    """An analyst's word is final for that item: labels override the models' output."""
+    """An analyst's word is final for that item: labels override the models' output
+    (`relabel_stored` does the same to the stored tags)."""
     labels = item_labels(db, item_id)
     if labels["cooperation"] is not None:
         analysis.is_cooperation = labels["cooperation"]
@@ -973,9 +987,12 @@ def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> None:
 
 
 def relabel_stored(db: sqlite_utils.Database, item_id: int) -> list[str]:
-    """Apply an item's labels to its stored tags at once; returns its sectors."""
+    """Apply an item's labels to its stored tags at once, as `apply_labels` does at the next
+    analysis; returns its sectors."""
     labels = item_labels(db, item_id)
     with transaction(db):
+        if labels["cooperation"] is False:  # the floor's tags stand only for cooperation
+            db.execute("DELETE FROM item_sectors WHERE item_id = ? AND floor = 1", [item_id])
         for sector, value in labels["sectors"].items():
             if value:
                 db.execute("INSERT OR IGNORE INTO item_sectors (item_id, sector, score, terms) "
@@ -992,10 +1009,13 @@ def relabel_stored(db: sqlite_utils.Database, item_id: int) -> list[str]:
 
 def items_to_reprocess(db: sqlite_utils.Database, model_version: str,
                        since: str | None = None) -> list[int]:
-    """Stored, analysed items whose tags came from another model version (so an interrupted
-    `monitor reprocess` resumes where it stopped)."""
+    """Analysed items tagged by another model version, or called cooperation by an analyst
+    since their analysis (a "yes" can add the floor's sector); resumable, as each re-tag
+    takes its item off the list."""
     sql = ("SELECT id FROM items WHERE analysed_at IS NOT NULL "
-           "AND coalesce(model_version, '') != ?")
+           "AND (coalesce(model_version, '') != ? OR EXISTS (SELECT 1 FROM item_labels l "
+           "WHERE l.item_id = items.id AND l.kind = 'cooperation' AND l.value = 1 "
+           "AND l.labelled_at >= items.analysed_at))")
     params: list = [model_version]
     if since:
         sql += " AND published >= ?"

@@ -70,7 +70,7 @@ def test_a_10_mb_item_is_analysed_in_bounded_time_and_memory(tmp_path):
     assert small["analysed_at"] and small["text_cut"] == 0
 
 
-def _flaky_analyse(title, text):
+def _flaky_analyse(title, text, cooperation=None):
     """An analysis that fails on one kind of text, as a bug or a hostile text would."""
     if "СБОЙ" in text:
         raise RuntimeError("анализ сломался")
@@ -228,7 +228,7 @@ from monitor.ingest import analyse_pending
 
 db_path, log, go = sys.argv[1:4]
 
-def counting_analyse(title, text):
+def counting_analyse(title, text, cooperation=None):
     with open(log, "a", encoding="utf-8") as out:  # O_APPEND: one whole line per call
         out.write(f"{os.getpid()} {title}\n")
     time.sleep(0.02)
@@ -274,7 +274,7 @@ def test_an_item_over_the_cap_is_analysed_cut_and_says_so(tmp_path):
 
     seen = []
 
-    def recording_analyse(title, text):
+    def recording_analyse(title, text, cooperation=None):
         seen.append(len(text))
         return Analysis(model_version="test")
 
@@ -287,3 +287,84 @@ def test_an_item_over_the_cap_is_analysed_cut_and_says_so(tmp_path):
     assert (row["text_cut"], row["analysed_chars"]) == (1, seen[0])
     details = {d["id"]: d for d in item_details(db, [huge, small])}
     assert details[huge]["text_cut"] is True and details[small]["text_cut"] is False
+
+
+MISSED_TEXT = "В Приморье обсудили развитие авиаперевозок."  # the detector says no
+
+
+def _store_untitled(db, texts):
+    """Items without a title (as a feed entry with none), so the text alone decides."""
+    store.sync_feeds(db, [FeedConfig(name="Лента", url="https://feed.example/rss")])
+    feed_id = store.feed_by_name(db, "Лента")["id"]
+    return [item_id for item_id, _new in store.add_items(db, feed_id, [NewItem(
+        key=f"https://news.example/u{i}", url=f"https://news.example/u{i}", guid=None,
+        title="", text=text, published=None) for i, text in enumerate(texts)])]
+
+
+def _stored_sectors(db, item_id):
+    return db.execute("SELECT sector, floor FROM item_sectors WHERE item_id = ? "
+                      "ORDER BY sector", [item_id]).fetchall()
+
+
+def test_an_analysts_yes_reaches_the_sector_decision_at_the_next_analysis(tmp_path):
+    """The cooperation floor is for items that report cooperation: an analyst's yes on an
+    item the detector missed gives it its likeliest sector when it is analysed again
+    (`monitor reprocess` picks it up); a later no drops that tag at once."""
+    from monitor.analysis import analyse
+    from monitor.ingest import reprocess
+
+    own = analyse("", MISSED_TEXT)
+    assert own.is_cooperation is False and own.sectors == []
+    told = analyse("", MISSED_TEXT, cooperation=True)
+    assert told.is_cooperation is False  # the detector's own verdict stays in the analysis
+    assert [(s["id"], s.get("floor")) for s in told.sectors] == [("transport", True)]
+
+    db = store.open_db(tmp_path / "m.db")
+    [item_id, other] = _store_untitled(db, [MISSED_TEXT, MISSED_TEXT + " Другое."])
+    assert analyse_pending(db) == 2
+    assert _stored_sectors(db, item_id) == [] and store.items_to_reprocess(
+        db, own.model_version) == []
+    store.add_labels(db, item_id, cooperation=True)
+    store.add_labels(db, other, cooperation=False)
+    with store.transaction(db):  # analysed the day before yesterday, labelled yesterday
+        db.execute("UPDATE items SET analysed_at = '2026-01-01T00:00:00+00:00'")
+        db.execute("UPDATE item_labels SET labelled_at = '2026-01-02T00:00:00+00:00'")
+    assert store.relabel_stored(db, item_id) == []  # only an analysis can add it
+    assert store.items_to_reprocess(db, own.model_version) == [item_id]
+
+    assert reprocess(db) == 1
+    assert _stored_sectors(db, item_id) == [("transport", 1)]
+    assert db["items"].get(item_id)["is_cooperation"] == 1
+    assert _stored_sectors(db, other) == []
+    assert reprocess(db) == 0  # resumable: the yes has been seen
+
+    store.add_labels(db, item_id, cooperation=False)
+    assert store.relabel_stored(db, item_id) == [] and _stored_sectors(db, item_id) == []
+
+
+def test_a_labelled_item_is_analysed_with_its_label_from_the_start(tmp_path):
+    """A label given before the first analysis (the item pending) reaches its sectors too,
+    in this process and through the service's workers (`ingest.analyse_text`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from monitor.service import _pump_analysis
+
+    db = store.open_db(tmp_path / "m.db")
+    [here, worker, unlabelled] = _store_untitled(db, [MISSED_TEXT] * 3)
+    for item_id in (here, worker):
+        store.add_labels(db, item_id, cooperation=True)
+    claimed = store.claim_items(db, "test", 1)
+    assert [c["id"] for c in claimed] == [here]
+    from monitor.ingest import analyse_item
+
+    assert analyse_item(db, claimed[0])
+    analysing: dict = {}
+    with ThreadPoolExecutor(1) as workers:  # the service's loop, with a thread for a worker
+        deadline = time.monotonic() + 120
+        while (analysing or store.pending_items(db)) and time.monotonic() < deadline:
+            assert _pump_analysis(db, workers, analysing, 2, print, store.new_owner())
+            time.sleep(0.05)
+    assert _stored_sectors(db, here) == _stored_sectors(db, worker) == [("transport", 1)]
+    assert _stored_sectors(db, unlabelled) == []
+    assert [r[0] for r in db.execute("SELECT is_cooperation FROM items ORDER BY id")] == \
+        [1, 1, 0]

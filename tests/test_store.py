@@ -215,3 +215,65 @@ def test_migration_8_adds_the_search_indexes_to_an_existing_database(tmp_path, m
     result = search(db, SearchQuery(sectors=["water"]), facets=True)
     assert [i["id"] for i in result.items] == [item_id]
     assert result.facets["sector"] == [("water", 1)]
+
+
+def test_migration_9_keeps_existing_sector_tags_as_not_floor(tmp_path, monkeypatch):
+    from monitor.search import SearchQuery, search
+
+    path = tmp_path / "old.db"
+    db = _db_at_version(path, monkeypatch, 8)
+    [feed_id] = _feeds(db, "А")
+    [(item_id, _)] = store.add_items(db, feed_id, [_item()])
+    with store.transaction(db):
+        db.execute("UPDATE items SET analysed_at = ?, is_cooperation = 1, story_id = id "
+                   "WHERE id = ?", [store.utcnow(), item_id])
+        db.execute("INSERT INTO item_sectors (item_id, sector, score, terms) "
+                   "VALUES (?, 'water', 0.2, '[]')", [item_id])
+    monkeypatch.undo()
+    db = store.open_db(path)
+    assert store.schema_version(db) == store.SCHEMA_VERSION
+    assert db.execute("SELECT sector, floor FROM item_sectors").fetchall() == [("water", 0)]
+    result = search(db, SearchQuery(sectors=["water"]), facets=True)
+    assert [i["id"] for i in result.items] == [item_id]
+    assert result.facets["sector"] == [("water", 1)]
+    # an old tag is the model's own: "not cooperation" keeps it
+    store.add_labels(db, item_id, cooperation=False)
+    assert store.relabel_stored(db, item_id) == ["water"]
+
+
+FLOOR_TEXT = "Россия и Монголия обсудили сотрудничество в сфере авиаперевозок."
+
+
+@pytest.mark.parametrize("sector_labels, left", [
+    ({}, []),
+    ({"sectors": ["transport"]}, ["transport"]),  # the analyst's own yes keeps it
+    ({"sectors": ["water"]}, ["water"]),
+])
+def test_not_cooperation_drops_the_floors_sector_at_once_as_at_the_next_analysis(
+        db, sector_labels, left):
+    """The stored tags record the floor, so `relabel_stored` drops a floor tag when the
+    analyst says the item is not cooperation, and leaves what `apply_labels` would."""
+    from monitor.analysis import analyse
+    from monitor.search import SearchQuery, search
+
+    [feed_id] = _feeds(db, "А")
+    [(item_id, _)] = store.add_items(db, feed_id, [_item(title="", text=FLOOR_TEXT)])
+    analysis = analyse("", FLOOR_TEXT)
+    assert analysis.is_cooperation
+    assert [(s["id"], s.get("floor")) for s in analysis.sectors] == [("transport", True)]
+    store.save_analysis(db, item_id, analysis)
+    assert db.execute("SELECT sector, floor FROM item_sectors").fetchall() == [("transport", 1)]
+    assert store.relabel_stored(db, item_id) == ["transport"]  # no label: nothing changes
+
+    store.add_labels(db, item_id, cooperation=False, **sector_labels)
+    assert store.relabel_stored(db, item_id) == left
+    assert db["items"].get(item_id)["is_cooperation"] == 0
+    everything = SearchQuery(sectors=["transport"], include_all=True)
+    assert [i["id"] for i in search(db, everything).items] == \
+        ([item_id] if "transport" in left else [])
+    again = analyse("", FLOOR_TEXT)
+    store.apply_labels(db, item_id, again)  # the next analysis says the same
+    assert [s["id"] for s in again.sectors] == left
+    store.save_analysis(db, item_id, again)
+    assert [r[0] for r in db.execute("SELECT sector FROM item_sectors")] == left
+    assert db.execute("SELECT count(*) FROM item_sectors WHERE floor = 1").fetchone()[0] == 0
