@@ -88,6 +88,7 @@ def sentence_features(cues: SentenceCues, kinds: dict[int, str], words: "DocWord
 
 
 PATH_MAX = 3  # dependency edges between two parties for their link to count (3, 4, 6 tried)
+PATH_PREFIX, MEETING_PREFIX = "_pp_", "_pm_"  # the feature strings of `pair_paths`
 MENTION_LETTERS = {"country": "c", "adjective": "a", "person": "p", "PER": "p", "ORG": "o"}
 
 
@@ -152,9 +153,9 @@ def pair_paths(start: int, end: int, parties: Sequence[tuple[int, str]], words: 
                 lemma = "_"  # one party governs the other («МИД России»)
             else:
                 lemma = words.lemma[common]
-            out.append(f"_pp_{inside[a][1]}:{left}^{lemma}^{right}:{inside[b][1]}")
+            out.append(f"{PATH_PREFIX}{inside[a][1]}:{left}^{lemma}^{right}:{inside[b][1]}")
             if lemma != "_":
-                out.append(f"_pm_{lemma}")
+                out.append(f"{MEETING_PREFIX}{lemma}")
     return out
 
 

@@ -49,7 +49,8 @@ class LinearTfidf:
     """A logistic regression over TF-IDF of feature strings, computed as scikit-learn's
     TfidfVectorizer (sublinear tf, L2 norm) and LogisticRegression did in training, plus
     optionally a dense vector's columns (`vector_coef`: their coefficients times the scale
-    they were trained at; empty when the model reads none)."""
+    they were trained at; empty when the model reads none). `idf` carries any column scale
+    of training (`train.PATH_SCALE`)."""
 
     names: np.ndarray  # feature strings, in column order
     idf: np.ndarray

@@ -35,6 +35,64 @@ def test_stored_arrays_score_as_scikit_learn_did():
     assert linear.raw([]) == pytest.approx(linear.intercept)
 
 
+def test_scaled_columns_score_as_trained_and_weigh_more():
+    """A prefix's columns scaled before the row's norm (the party paths, PATH_SCALE): the
+    stored arrays score as scikit-learn did on the scaled rows, and the scaled word weighs
+    more in a row than unscaled."""
+    from scipy.sparse import diags
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import normalize
+
+    scales = {"_r_": 3.0}
+    linear = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13,
+                                     scales=scales)
+    plain = train._tfidf_regression(TEXTS, LABELS, [1.0] * len(TEXTS), 4.0, 13)
+    vectorizer = TfidfVectorizer(analyzer=train._identity, min_df=train.MIN_DF,
+                                 sublinear_tf=True, norm=None).fit(TEXTS)
+    names = vectorizer.get_feature_names_out()
+    scale = diags([3.0 if n.startswith("_r_") else 1.0 for n in names])
+
+    def rows(texts):
+        return normalize(vectorizer.transform(texts) @ scale)
+
+    regression = LogisticRegression(C=4.0, class_weight="balanced", max_iter=5000,
+                                    random_state=13).fit(rows(TEXTS), LABELS)
+    unseen = [["россия", "_r_sign", "неизвестное"], ["_r_neg_sport", "вода"], []]
+    expected = regression.decision_function(rows(unseen))
+    assert [linear.raw(g) for g in unseen] == pytest.approx(expected.tolist(), abs=1e-9)
+    sign = list(names).index("_r_sign")
+    assert linear.idf[sign] == pytest.approx(3 * plain.idf[sign])
+    # the cue moves the score of a text more than before
+    with_cue, without = ["россия", "_r_sign"], ["россия"]
+    assert linear.raw(with_cue) - linear.raw(without) > \
+        plain.raw(with_cue) - plain.raw(without) > 0
+
+
+def test_the_detector_weighs_the_paths_between_parties_by_path_scale():
+    """Both kinds of `pair_paths` strings (the path and its meeting lemma) are scaled, the
+    other words are not."""
+    from monitor.coop_features import MEETING_PREFIX, PATH_PREFIX
+
+    path, meeting = f"{PATH_PREFIX}c:nsubj^поставить^iobj:c", f"{MEETING_PREFIX}поставить"
+    docs = [train.LabelledDoc(
+        id=str(i), source="tg-news", subset=None, label=bool(label), countries=None,
+        scope=None, grams=[grams + ([path, meeting] if label else [])],
+        vector=np.zeros(300), sentence_vectors=np.zeros((1, 300)), mentions={}, actors=[[]],
+        rule_coop=[False], sentences=[" ".join(grams)], evidence=None, lemmas="",
+        keyword=False) for i, (grams, label) in enumerate(zip(TEXTS, LABELS))]
+    detector = train._fit_document(docs, 13)
+    plain = train._tfidf_regression([d.grams[0] for d in docs], LABELS, [1.0] * len(docs),
+                                    train.DETECTOR_C, 13)
+    names = detector.names.tolist()
+    assert train.PATH_SCALE != 1.0
+    for scaled in (path, meeting):
+        column = names.index(scaled)
+        assert detector.idf[column] == pytest.approx(train.PATH_SCALE * plain.idf[column])
+    word = names.index("россия")
+    assert detector.idf[word] == pytest.approx(plain.idf[word])
+
+
 @pytest.mark.parametrize("weight", [train.VECTOR_WEIGHT, train.SENTENCE_VECTOR_WEIGHT],
                          ids=["document", "sentence"])
 def test_a_vector_scores_as_scikit_learn_did_on_the_stacked_columns(weight):
