@@ -684,9 +684,9 @@ def train_sectors(written: list[dict], terms: dict[str, list[str]], sectors: lis
         fold_floor = _best_floor(sectors, y[others], apply(fold_platt, others),
                                  fold_thresholds) if others.any() else 1.0
         nested_floors.append(fold_floor)
-        nested[this] = with_floor(apply(fold_platt, this), fold_thresholds, fold_floor,
-                                  is_real[this])
-        nested_plain[this] = apply(fold_platt, this) >= fold_thresholds
+        judged = apply(fold_platt, this)
+        nested[this] = with_floor(judged, fold_thresholds, fold_floor, is_real[this])
+        nested_plain[this] = judged >= fold_thresholds
 
     on_real = None
     if is_real.any():

@@ -10,6 +10,9 @@ from feedserver import FeedServer
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
+# A cooperation item whose one sector (transport) is under its threshold: the sector
+# model's cooperation floor keeps it (tests of the floor in sectors, store and evaluate)
+FLOOR_TEXT = "Россия и Монголия обсудили сотрудничество в сфере авиаперевозок."
 
 # An article page with site chrome around its text, for the full-text tests.
 ARTICLE_PAGE = """<html><head><meta charset="utf-8"><title>Статья</title></head><body>

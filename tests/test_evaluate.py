@@ -6,7 +6,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, SHARED
+from conftest import FLOOR_TEXT, ROOT, SHARED
 from monitor.cli import cli
 
 FACTRU = SHARED / "data" / "factrueval-2016" / "devset"
@@ -326,8 +326,7 @@ def test_written_cooperation_sets_are_built_from_their_source(tmp_path):
 
 def test_eval_sectors_keeps_a_cooperation_items_likeliest_sector(tmp_path):
     """`monitor eval sectors` judges a cooperation item as `analyze` tags it."""
-    row = {"title": "", "text": "Россия и Монголия обсудили сотрудничество в сфере авиаперевозок.",
-           "sectors": ["transport"]}
+    row = {"title": "", "text": FLOOR_TEXT, "sectors": ["transport"]}
     recall = {}
     for cooperation in (False, True):
         path = tmp_path / f"{cooperation}.jsonl"

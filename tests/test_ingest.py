@@ -16,7 +16,7 @@ from monitor import store
 from monitor.analysis import Analysis
 from monitor.cli import cli
 from monitor.config import FeedConfig
-from monitor.ingest import analyse_pending
+from monitor.ingest import analyse_item, analyse_pending
 from monitor.store import NewItem
 
 TESTS = Path(__file__).resolve().parent
@@ -355,8 +355,6 @@ def test_a_labelled_item_is_analysed_with_its_label_from_the_start(tmp_path):
         store.add_labels(db, item_id, cooperation=True)
     claimed = store.claim_items(db, "test", 1)
     assert [c["id"] for c in claimed] == [here]
-    from monitor.ingest import analyse_item
-
     assert analyse_item(db, claimed[0])
     analysing: dict = {}
     with ThreadPoolExecutor(1) as workers:  # the service's loop, with a thread for a worker

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT
+from conftest import FLOOR_TEXT, ROOT
 from feedserver import rss
 from monitor import sectors, store
 from monitor.cli import cli
@@ -182,11 +182,10 @@ def test_an_analyst_who_says_no_cooperation_drops_the_floors_sector(tmp_path):
 
     db = store.open_db(tmp_path / "m.db")
     store.sync_feeds(db, [FeedConfig(name="Лента", url="https://news.example/rss")])
-    text = "Россия и Монголия обсудили сотрудничество в сфере авиаперевозок."
     [(item_id, _)] = store.add_items(db, store.feed_by_name(db, "Лента")["id"], [store.NewItem(
         key="https://news.example/1", url="https://news.example/1", guid=None, title="",
-        text=text, published=None)])
-    analysis = analyse("", text)
+        text=FLOOR_TEXT, published=None)])
+    analysis = analyse("", FLOOR_TEXT)
     assert [(t["id"], t.get("floor")) for t in analysis.sectors] == [("transport", True)]
     store.apply_labels(db, item_id, analysis)  # no label yet: the model's word stands
     assert [t["id"] for t in analysis.sectors] == ["transport"]
@@ -196,7 +195,7 @@ def test_an_analyst_who_says_no_cooperation_drops_the_floors_sector(tmp_path):
 
 
 @pytest.mark.parametrize("text, sector", [
-    ("Россия и Монголия обсудили сотрудничество в сфере авиаперевозок.", "transport"),
+    (FLOOR_TEXT, "transport"),
     ("Власти Приморья и японская компания договорились о поставках электробусов.",
      "transport"),
 ])

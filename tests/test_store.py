@@ -3,6 +3,7 @@ import sqlite3
 
 import pytest
 
+from conftest import FLOOR_TEXT
 from monitor import store
 from monitor.config import FeedConfig
 from monitor.store import NewItem
@@ -194,11 +195,10 @@ def test_migration_7_gives_old_one_try_failures_their_remaining_tries(tmp_path, 
     assert db["items"].get(done)["analysed_at"] is not None
 
 
-def test_migration_8_adds_the_search_indexes_to_an_existing_database(tmp_path, monkeypatch):
-    from monitor.search import SearchQuery, search
-
-    path = tmp_path / "old.db"
-    db = _db_at_version(path, monkeypatch, 7)
+def _analysed_item_at_version(path, monkeypatch, version: int) -> tuple:
+    """A database made by the code of schema `version` holding one analysed cooperation
+    item tagged water, then opened by today's code (which migrates it): (db, item id)."""
+    db = _db_at_version(path, monkeypatch, version)
     [feed_id] = _feeds(db, "А")
     [(item_id, _)] = store.add_items(db, feed_id, [_item()])
     with store.transaction(db):
@@ -209,39 +209,33 @@ def test_migration_8_adds_the_search_indexes_to_an_existing_database(tmp_path, m
     monkeypatch.undo()
     db = store.open_db(path)
     assert store.schema_version(db) == store.SCHEMA_VERSION
+    return db, item_id
+
+
+def _found_by_sector(db, item_id) -> None:
+    from monitor.search import SearchQuery, search
+
+    result = search(db, SearchQuery(sectors=["water"]), facets=True)
+    assert [i["id"] for i in result.items] == [item_id]
+    assert result.facets["sector"] == [("water", 1)]
+
+
+def test_migration_8_adds_the_search_indexes_to_an_existing_database(tmp_path, monkeypatch):
+    db, item_id = _analysed_item_at_version(tmp_path / "old.db", monkeypatch, 7)
     indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"items_facts", "item_entities_item_entity", "item_sectors_sector_item",
             "item_countries_country_item"} <= indexes
-    result = search(db, SearchQuery(sectors=["water"]), facets=True)
-    assert [i["id"] for i in result.items] == [item_id]
-    assert result.facets["sector"] == [("water", 1)]
+    _found_by_sector(db, item_id)
 
 
 def test_migration_9_keeps_existing_sector_tags_as_not_floor(tmp_path, monkeypatch):
-    from monitor.search import SearchQuery, search
-
-    path = tmp_path / "old.db"
-    db = _db_at_version(path, monkeypatch, 8)
-    [feed_id] = _feeds(db, "А")
-    [(item_id, _)] = store.add_items(db, feed_id, [_item()])
-    with store.transaction(db):
-        db.execute("UPDATE items SET analysed_at = ?, is_cooperation = 1, story_id = id "
-                   "WHERE id = ?", [store.utcnow(), item_id])
-        db.execute("INSERT INTO item_sectors (item_id, sector, score, terms) "
-                   "VALUES (?, 'water', 0.2, '[]')", [item_id])
-    monkeypatch.undo()
-    db = store.open_db(path)
-    assert store.schema_version(db) == store.SCHEMA_VERSION
+    db, item_id = _analysed_item_at_version(tmp_path / "old.db", monkeypatch, 8)
     assert db.execute("SELECT sector, floor FROM item_sectors").fetchall() == [("water", 0)]
-    result = search(db, SearchQuery(sectors=["water"]), facets=True)
-    assert [i["id"] for i in result.items] == [item_id]
-    assert result.facets["sector"] == [("water", 1)]
+    _found_by_sector(db, item_id)
     # an old tag is the model's own: "not cooperation" keeps it
     store.add_labels(db, item_id, cooperation=False)
     assert store.relabel_stored(db, item_id) == ["water"]
 
-
-FLOOR_TEXT = "Россия и Монголия обсудили сотрудничество в сфере авиаперевозок."
 
 
 @pytest.mark.parametrize("sector_labels, left", [
