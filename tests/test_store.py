@@ -237,7 +237,6 @@ def test_migration_9_keeps_existing_sector_tags_as_not_floor(tmp_path, monkeypat
     assert store.relabel_stored(db, item_id) == ["water"]
 
 
-
 @pytest.mark.parametrize("sector_labels, left", [
     ({}, []),
     ({"sectors": ["transport"]}, ["transport"]),  # the analyst's own yes keeps it
