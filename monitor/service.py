@@ -68,10 +68,10 @@ def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: 
     broken (a worker died, e.g. killed for its memory): the caller starts a new one."""
     broken = False
     for future in [f for f in analysing if f.done()]:
-        item_id, analysed_chars, text_cut, analysed_hash = analysing.pop(future)
+        item_id, analysed_chars, text_cut, analysed_hash, label = analysing.pop(future)
         try:
             save_result(db, item_id, future.result(), analysed_chars=analysed_chars,
-                        text_cut=text_cut, analysed_hash=analysed_hash)
+                        text_cut=text_cut, analysed_hash=analysed_hash, analysed_label=label)
         except Exception as exc:  # the worker failed on this text: record it, go on
             broken |= isinstance(exc, BrokenProcessPool)
             state = store.save_analysis_error(db, item_id, f"{type(exc).__name__}: {exc}")
@@ -81,14 +81,14 @@ def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: 
         return not broken
     for item in store.claim_items(db, owner, room):
         title, text, cut = cut_title_and_text(item["title"], item["text"])
+        label = store.cooperation_label(db, item["id"])
         try:
-            future = workers.submit(analyse_text, title, text,
-                                    store.cooperation_label(db, item["id"]))
+            future = workers.submit(analyse_text, title, text, label)
         except BrokenProcessPool:
             store.release_claims(db, owner, [item["id"]])
             broken = True
             continue
-        analysing[future] = (item["id"], len(text), cut, item["content_hash"])
+        analysing[future] = (item["id"], len(text), cut, item["content_hash"], label)
     return not broken
 
 
@@ -117,7 +117,7 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
     in_flight: dict[Future, tuple[str, object]] = {}  # future -> ("feed", name) | ("article", id)
     workers = workers or config.poll.analysis_workers or default_workers()
     processes = analysis_pool(workers) if workers > 1 else None
-    analysing: dict[Future, tuple] = {}  # analysis future -> (item id, chars, cut, hash)
+    analysing: dict[Future, tuple] = {}  # analysis future -> (item id, chars, cut, hash, label)
     owner = store.new_owner()  # this service's claims on the items it analyses
     next_prune = 0.0
     # digests are sent off this loop (digest.Sender): a silent mail server stalls nothing

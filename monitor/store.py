@@ -735,18 +735,22 @@ def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
 
 def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                   search: SearchData | None = None, *, analysed_chars: int | None = None,
-                  text_cut: bool = False, analysed_hash: str | None = None) -> None:
+                  text_cut: bool = False, analysed_hash: str | None = None,
+                  analysed_label: bool | None = None) -> None:
     """Replace an item's NLP results and its story in one transaction; mark it analysed
     and release its claim. `search`: the item's search data when a worker computed it;
     `analysed_chars`, `text_cut`: how much of the text the analysis saw (monitor.limits);
     `analysed_hash`: the content hash of the text analysed; if the item has taken a fuller
-    text meanwhile, it stays pending and is analysed again."""
+    text meanwhile, it stays pending and is analysed again. `analysed_label`: the analyst's
+    cooperation label the analysis was given; if a "yes" has come since (it can add the
+    floor's sector), the item stays pending too."""
     with transaction(db):
         current = db.execute("SELECT content_hash FROM items WHERE id = ?",
                              [item_id]).fetchone()
         if current is None:
             return
-        stale = analysed_hash is not None and current[0] != analysed_hash
+        stale = (analysed_hash is not None and current[0] != analysed_hash) or (
+            analysed_label is not True and cooperation_label(db, item_id) is True)
         for table in ("item_entities", "item_sectors", "item_countries"):
             db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
         for ent in analysis.entities:

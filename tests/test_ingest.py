@@ -167,6 +167,45 @@ def test_an_analysis_of_a_text_replaced_meanwhile_leaves_the_item_pending(tmp_pa
     assert [i["id"] for i in store.pending_items(db)] == [item_id]
 
 
+def _labelled_while_analysing(db, item_id, seen):
+    """An analysis during which an analyst calls the item cooperation (the first time);
+    with the label, the floor keeps a sector under its threshold."""
+    def analyse(title, text, cooperation=None):
+        seen.append(cooperation)
+        if len(seen) == 1:
+            store.add_labels(db, item_id, cooperation=True)
+        floor = [{"id": "transport", "score": 0.3, "floor": True}] if cooperation else []
+        return Analysis(is_cooperation=False, sectors=floor)
+    return analyse
+
+
+def test_a_yes_that_comes_during_the_analysis_has_the_item_analysed_again(tmp_path):
+    db = store.open_db(tmp_path / "m.db")
+    [item_id] = _store_items(db, ["Россия и Монголия обсудили авиаперевозки."])
+    seen = []
+    assert analyse_pending(db, analyse=_labelled_while_analysing(db, item_id, seen)) == 2
+    assert seen == [None, True]  # the second analysis was given the analyst's yes
+    row = db["items"].get(item_id)
+    assert row["analysed_at"] and row["is_cooperation"] == 1
+    assert [r[0] for r in db.execute("SELECT sector FROM item_sectors")] == ["transport"]
+
+
+@pytest.mark.parametrize("given, pending", [(None, True), (False, True), (True, False)])
+def test_a_worker_result_without_the_current_yes_leaves_the_item_pending(
+        tmp_path, given, pending):
+    """The service's workers get the label at hand-out (`save_result`'s `analysed_label`)."""
+    from monitor.ingest import save_result
+
+    db = store.open_db(tmp_path / "m.db")
+    [item_id] = _store_items(db, ["Россия и Монголия обсудили авиаперевозки."])
+    [claimed] = store.claim_items(db, store.new_owner())
+    store.add_labels(db, item_id, cooperation=True)
+    save_result(db, item_id, (Analysis(), None), analysed_hash=claimed["content_hash"],
+                analysed_label=given)
+    assert ([i["id"] for i in store.pending_items(db)] == [item_id]) is pending
+    assert db["items"].get(item_id)["claimed_by"] is None  # released either way
+
+
 # --- claims: one analysis per item, whatever runs beside -------------------------------
 
 
