@@ -31,10 +31,9 @@ def analyse_text(title: str, text: str, cooperation: bool | None = None):
 def save_result(db: sqlite_utils.Database, item_id: int, worker_result, *,
                 analysed_chars: int | None = None, text_cut: bool = False,
                 analysed_hash: str | None = None, analysed_label: bool | None = None) -> None:
-    """Store an analysis done elsewhere (a worker), analysts' labels applied;
-    `analysed_label`: the cooperation label the worker was given."""
+    """Store an analysis done elsewhere (a worker); `analysed_label`: the cooperation label
+    the worker was given."""
     result, search = worker_result
-    store.apply_labels(db, item_id, result)
     store.save_analysis(db, item_id, result, search, analysed_chars=analysed_chars,
                         text_cut=text_cut, analysed_hash=analysed_hash,
                         analysed_label=analysed_label)
@@ -49,7 +48,6 @@ def analyse_item(db: sqlite_utils.Database, item: dict, analyse: Callable = anal
     label = store.cooperation_label(db, item["id"])
     try:
         result = analyse(title, text, cooperation=label)
-        store.apply_labels(db, item["id"], result)
         store.save_analysis(db, item["id"], result, analysed_chars=len(text), text_cut=cut,
                             analysed_hash=item.get("content_hash"), analysed_label=label)
     except Exception as exc:  # a bug or a pathological text must not stall the queue

@@ -737,8 +737,9 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                   search: SearchData | None = None, *, analysed_chars: int | None = None,
                   text_cut: bool = False, analysed_hash: str | None = None,
                   analysed_label: bool | None = None) -> None:
-    """Replace an item's NLP results and its story in one transaction; mark it analysed
-    and release its claim. `search`: the item's search data when a worker computed it;
+    """Replace an item's NLP results (analysts' labels applied first, `apply_labels`) and
+    its story in one transaction; mark it analysed and release its claim. `search`: the
+    item's search data when a worker computed it;
     `analysed_chars`, `text_cut`: how much of the text the analysis saw (monitor.limits);
     `analysed_hash`: the content hash of the text analysed; if the item has taken a fuller
     text meanwhile, it stays pending and is analysed again. `analysed_label`: the analyst's
@@ -749,8 +750,9 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                              [item_id]).fetchone()
         if current is None:
             return
+        labels = apply_labels(db, item_id, analysis)
         stale = (analysed_hash is not None and current[0] != analysed_hash) or (
-            analysed_label is not True and cooperation_label(db, item_id) is True)
+            analysed_label is not True and labels["cooperation"] is True)
         for table in ("item_entities", "item_sectors", "item_countries"):
             db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
         for ent in analysis.entities:
@@ -973,9 +975,9 @@ def cooperation_label(db: sqlite_utils.Database, item_id: int) -> bool | None:
     return item_labels(db, item_id)["cooperation"]
 
 
-def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> None:
+def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> dict:
     """An analyst's word is final for that item: labels override the models' output
-    (`relabel_stored` does the same to the stored tags)."""
+    (`relabel_stored` does the same to the stored tags). Returns the labels (`item_labels`)."""
     labels = item_labels(db, item_id)
     if labels["cooperation"] is not None:
         analysis.is_cooperation = labels["cooperation"]
@@ -988,6 +990,7 @@ def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> None:
         elif not value:
             tags.pop(sector, None)
     analysis.sectors = sorted(tags.values(), key=lambda s: -s["score"])
+    return labels
 
 
 def relabel_stored(db: sqlite_utils.Database, item_id: int) -> list[str]:
