@@ -29,14 +29,14 @@ def analyse_text(title: str, text: str, cooperation: bool | None = None):
 
 
 def save_result(db: sqlite_utils.Database, item_id: int, worker_result, *,
-                analysed_chars: int | None = None, text_cut: bool = False,
-                analysed_hash: str | None = None, analysed_label: bool | None = None) -> None:
+                analysed_label: bool | None, analysed_chars: int | None = None,
+                text_cut: bool = False, analysed_hash: str | None = None) -> None:
     """Store an analysis done elsewhere (a worker); `analysed_label`: the cooperation label
-    the worker was given."""
+    the worker was given (`store.save_analysis`)."""
     result, search = worker_result
-    store.save_analysis(db, item_id, result, search, analysed_chars=analysed_chars,
-                        text_cut=text_cut, analysed_hash=analysed_hash,
-                        analysed_label=analysed_label)
+    store.save_analysis(db, item_id, result, search, analysed_label=analysed_label,
+                        analysed_chars=analysed_chars, text_cut=text_cut,
+                        analysed_hash=analysed_hash)
 
 
 def analyse_item(db: sqlite_utils.Database, item: dict, analyse: Callable = analyse) -> bool:
@@ -45,8 +45,8 @@ def analyse_item(db: sqlite_utils.Database, item: dict, analyse: Callable = anal
     service. An analyst's cooperation label reaches the sector decision (the cooperation
     floor). `analyse`: the analysis function (tests inject one)."""
     title, text, cut = cut_title_and_text(item["title"], item["text"])
-    label = store.cooperation_label(db, item["id"])
     try:
+        label = store.cooperation_label(db, item["id"])
         result = analyse(title, text, cooperation=label)
         store.save_analysis(db, item["id"], result, analysed_chars=len(text), text_cut=cut,
                             analysed_hash=item.get("content_hash"), analysed_label=label)

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor,
                                 ThreadPoolExecutor, wait)
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import sqlite_utils
 
@@ -61,6 +61,16 @@ def analysis_pool(workers: int) -> ProcessPoolExecutor:
                                initializer=_worker_init, initargs=(os.getpid(),))
 
 
+class Handed(NamedTuple):
+    """What an analysis worker was given, for storing its result (`ingest.save_result`)."""
+
+    item_id: int
+    chars: int  # of the text, after the analysis cap
+    cut: bool  # was the text cut to the cap?
+    content_hash: str
+    label: bool | None  # the analyst's cooperation label
+
+
 def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: int,
                    report: Callable[[str], None], owner: str) -> bool:
     """Store finished analyses and hand claimed items to free workers (two per worker
@@ -68,10 +78,12 @@ def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: 
     broken (a worker died, e.g. killed for its memory): the caller starts a new one."""
     broken = False
     for future in [f for f in analysing if f.done()]:
-        item_id, analysed_chars, text_cut, analysed_hash, label = analysing.pop(future)
+        handed = analysing.pop(future)
+        item_id = handed.item_id
         try:
-            save_result(db, item_id, future.result(), analysed_chars=analysed_chars,
-                        text_cut=text_cut, analysed_hash=analysed_hash, analysed_label=label)
+            save_result(db, item_id, future.result(), analysed_label=handed.label,
+                        analysed_chars=handed.chars, text_cut=handed.cut,
+                        analysed_hash=handed.content_hash)
         except Exception as exc:  # the worker failed on this text: record it, go on
             broken |= isinstance(exc, BrokenProcessPool)
             state = store.save_analysis_error(db, item_id, f"{type(exc).__name__}: {exc}")
@@ -88,7 +100,7 @@ def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: 
             store.release_claims(db, owner, [item["id"]])
             broken = True
             continue
-        analysing[future] = (item["id"], len(text), cut, item["content_hash"], label)
+        analysing[future] = Handed(item["id"], len(text), cut, item["content_hash"], label)
     return not broken
 
 
@@ -117,7 +129,7 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
     in_flight: dict[Future, tuple[str, object]] = {}  # future -> ("feed", name) | ("article", id)
     workers = workers or config.poll.analysis_workers or default_workers()
     processes = analysis_pool(workers) if workers > 1 else None
-    analysing: dict[Future, tuple] = {}  # analysis future -> (item id, chars, cut, hash, label)
+    analysing: dict[Future, Handed] = {}  # analysis future -> what its worker was given
     owner = store.new_owner()  # this service's claims on the items it analyses
     next_prune = 0.0
     # digests are sent off this loop (digest.Sender): a silent mail server stalls nothing

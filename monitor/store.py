@@ -734,25 +734,23 @@ def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
 
 
 def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
-                  search: SearchData | None = None, *, analysed_chars: int | None = None,
-                  text_cut: bool = False, analysed_hash: str | None = None,
-                  analysed_label: bool | None = None) -> None:
+                  search: SearchData | None = None, *, analysed_label: bool | None,
+                  analysed_chars: int | None = None, text_cut: bool = False,
+                  analysed_hash: str | None = None) -> None:
     """Replace an item's NLP results (analysts' labels applied first, `apply_labels`) and
-    its story in one transaction; mark it analysed and release its claim. `search`: the
-    item's search data when a worker computed it;
+    its story in one transaction; mark it analysed and release its claim. The item stays
+    pending instead (`_analyse_again`) when the analysis is out of date.
+    `analysed_label`: the analyst's cooperation label the analysis was given (required, as
+    it decides that); `search`: the item's search data when a worker computed it;
     `analysed_chars`, `text_cut`: how much of the text the analysis saw (monitor.limits);
-    `analysed_hash`: the content hash of the text analysed; if the item has taken a fuller
-    text meanwhile, it stays pending and is analysed again. `analysed_label`: the analyst's
-    cooperation label the analysis was given; if a "yes" has come since (it can add the
-    floor's sector), the item stays pending too."""
+    `analysed_hash`: the content hash of the text analysed."""
     with transaction(db):
         current = db.execute("SELECT content_hash FROM items WHERE id = ?",
                              [item_id]).fetchone()
         if current is None:
             return
         labels = apply_labels(db, item_id, analysis)
-        stale = (analysed_hash is not None and current[0] != analysed_hash) or (
-            analysed_label is not True and labels["cooperation"] is True)
+        stale = _analyse_again(current[0], analysed_hash, analysed_label, labels)
         for table in ("item_entities", "item_sectors", "item_countries"):
             db.execute(f"DELETE FROM {table} WHERE item_id = ?", [item_id])
         for ent in analysis.entities:
@@ -780,6 +778,7 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
             item_id,
             {
                 "analysed_at": None if stale else utcnow(),
+                **({"analysis_attempts": 0} if stale else {}),  # afresh, with all its tries
                 "analysis_error": None,
                 "analysis_retry_at": None,
                 "analysis_failed_at": None,
@@ -796,6 +795,15 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                 "text_cut": int(text_cut),
             },
         )
+
+
+def _analyse_again(current_hash: str, analysed_hash: str | None,
+                   analysed_label: bool | None, labels: dict) -> bool:
+    """Is a finished analysis out of date: the item took a fuller text meanwhile, or an
+    analyst called it cooperation after its label was handed out (a "yes" can add the
+    floor's sector)?"""
+    return (analysed_hash is not None and current_hash != analysed_hash) or (
+        analysed_label is not True and labels["cooperation"] is True)
 
 
 @dataclass
@@ -922,11 +930,12 @@ def add_labels(db: sqlite_utils.Database, item_id: int, *, sectors: Iterable[str
     """Record an analyst's corrections for one item (a later label replaces an earlier one)."""
     if not db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone():
         raise StoreError(f"no item with id {item_id}")
-    now = utcnow()
     rows = [("sector", s, 1) for s in sectors] + [("sector", s, 0) for s in not_sectors]
     if cooperation is not None:
         rows.append(("cooperation", "", int(cooperation)))
     with transaction(db):
+        # the time inside the transaction: a save that held the database meanwhile is older
+        now = utcnow()
         for kind, sector, value in rows:
             db.execute("INSERT OR REPLACE INTO item_labels (item_id, kind, sector, value, "
                        "labelled_at) VALUES (?, ?, ?, ?, ?)", [item_id, kind, sector, value, now])

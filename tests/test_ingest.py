@@ -16,7 +16,7 @@ from monitor import store
 from monitor.analysis import Analysis
 from monitor.cli import cli
 from monitor.config import FeedConfig
-from monitor.ingest import analyse_item, analyse_pending
+from monitor.ingest import analyse_item, analyse_pending, save_result
 from monitor.store import NewItem
 
 TESTS = Path(__file__).resolve().parent
@@ -163,47 +163,9 @@ def test_an_analysis_of_a_text_replaced_meanwhile_leaves_the_item_pending(tmp_pa
     [item_id] = _store_items(db, ["Короткий анонс."])
     [claimed] = store.claim_items(db, store.new_owner())
     store.save_fulltext(db, item_id, "Полный текст статьи, намного длиннее анонса.", None)
-    store.save_analysis(db, item_id, Analysis(), analysed_hash=claimed["content_hash"])
+    store.save_analysis(db, item_id, Analysis(), analysed_label=None,
+                        analysed_hash=claimed["content_hash"])
     assert [i["id"] for i in store.pending_items(db)] == [item_id]
-
-
-def _labelled_while_analysing(db, item_id, seen):
-    """An analysis during which an analyst calls the item cooperation (the first time);
-    with the label, the floor keeps a sector under its threshold."""
-    def analyse(title, text, cooperation=None):
-        seen.append(cooperation)
-        if len(seen) == 1:
-            store.add_labels(db, item_id, cooperation=True)
-        floor = [{"id": "transport", "score": 0.3, "floor": True}] if cooperation else []
-        return Analysis(is_cooperation=False, sectors=floor)
-    return analyse
-
-
-def test_a_yes_that_comes_during_the_analysis_has_the_item_analysed_again(tmp_path):
-    db = store.open_db(tmp_path / "m.db")
-    [item_id] = _store_items(db, ["Россия и Монголия обсудили авиаперевозки."])
-    seen = []
-    assert analyse_pending(db, analyse=_labelled_while_analysing(db, item_id, seen)) == 2
-    assert seen == [None, True]  # the second analysis was given the analyst's yes
-    row = db["items"].get(item_id)
-    assert row["analysed_at"] and row["is_cooperation"] == 1
-    assert [r[0] for r in db.execute("SELECT sector FROM item_sectors")] == ["transport"]
-
-
-@pytest.mark.parametrize("given, pending", [(None, True), (False, True), (True, False)])
-def test_a_worker_result_without_the_current_yes_leaves_the_item_pending(
-        tmp_path, given, pending):
-    """The service's workers get the label at hand-out (`save_result`'s `analysed_label`)."""
-    from monitor.ingest import save_result
-
-    db = store.open_db(tmp_path / "m.db")
-    [item_id] = _store_items(db, ["Россия и Монголия обсудили авиаперевозки."])
-    [claimed] = store.claim_items(db, store.new_owner())
-    store.add_labels(db, item_id, cooperation=True)
-    save_result(db, item_id, (Analysis(), None), analysed_hash=claimed["content_hash"],
-                analysed_label=given)
-    assert ([i["id"] for i in store.pending_items(db)] == [item_id]) is pending
-    assert db["items"].get(item_id)["claimed_by"] is None  # released either way
 
 
 # --- claims: one analysis per item, whatever runs beside -------------------------------
@@ -405,3 +367,64 @@ def test_a_labelled_item_is_analysed_with_its_label_from_the_start(tmp_path):
     assert _stored_sectors(db, unlabelled) == []
     assert [r[0] for r in db.execute("SELECT is_cooperation FROM items ORDER BY id")] == \
         [1, 1, 0]
+    # each analysed once: the workers' results record the label they were given
+    assert db.execute("SELECT count(*) FROM items WHERE analysed_at IS NOT NULL "
+                      "AND analysis_attempts = 1").fetchone()[0] == 3
+
+
+def test_a_yes_that_comes_during_the_analysis_has_the_item_analysed_again(tmp_path):
+    from monitor.analysis import analyse
+
+    db = store.open_db(tmp_path / "m.db")
+    [item_id] = _store_untitled(db, [MISSED_TEXT])
+    given = []
+
+    def labelled_meanwhile(title, text, cooperation=None):
+        """The real analysis, during whose first run an analyst calls the item cooperation."""
+        given.append(cooperation)
+        if len(given) == 1:
+            store.add_labels(db, item_id, cooperation=True)
+        return analyse(title, text, cooperation=cooperation)
+
+    assert analyse_pending(db, analyse=labelled_meanwhile) == 2
+    assert given == [None, True]
+    assert db["items"].get(item_id)["analysed_at"]
+    assert _stored_sectors(db, item_id) == [("transport", 1)]  # the floor's, with the label
+
+
+@pytest.mark.parametrize("given, pending", [(None, True), (False, True), (True, False)])
+def test_a_result_analysed_without_the_current_yes_leaves_the_item_pending(
+        tmp_path, given, pending):
+    """As a service worker's result (`save_result`), its label given at hand-out; pending
+    again, the item has all its tries."""
+    db = store.open_db(tmp_path / "m.db")
+    [item_id] = _store_untitled(db, [MISSED_TEXT])
+    [claimed] = store.claim_items(db, store.new_owner())
+    store.add_labels(db, item_id, cooperation=True)
+    save_result(db, item_id, (Analysis(), None), analysed_label=given,
+                analysed_hash=claimed["content_hash"])
+    assert ([i["id"] for i in store.pending_items(db)] == [item_id]) is pending
+    row = db["items"].get(item_id)
+    assert row["claimed_by"] is None and row["analysis_attempts"] == (0 if pending else 1)
+
+
+def test_a_label_waiting_for_a_save_is_stamped_after_it(tmp_path, clock):
+    """`add_labels` stamps its label inside its transaction: a label that waited for an
+    analysis being stored is newer than that analysis, so `monitor reprocess` finds it."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "m.db"
+    db = store.open_db(path)
+    [item_id] = _store_untitled(db, [MISSED_TEXT])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a writer holding the database, as a save does
+    labelling = threading.Thread(target=lambda: store.add_labels(
+        store.open_db(path), item_id, cooperation=True))
+    labelling.start()
+    time.sleep(0.5)
+    clock[0] += timedelta(seconds=5)  # the save ends later than the label was asked for
+    other.execute("COMMIT")
+    labelling.join(10)
+    assert db.execute("SELECT labelled_at FROM item_labels").fetchone()[0] == \
+        clock[0].isoformat()

@@ -254,7 +254,7 @@ def test_not_cooperation_drops_the_floors_sector_at_once_as_at_the_next_analysis
     analysis = analyse("", FLOOR_TEXT)
     assert analysis.is_cooperation
     assert [(s["id"], s.get("floor")) for s in analysis.sectors] == [("transport", True)]
-    store.save_analysis(db, item_id, analysis)
+    store.save_analysis(db, item_id, analysis, analysed_label=None)
     assert db.execute("SELECT sector, floor FROM item_sectors").fetchall() == [("transport", 1)]
     assert store.relabel_stored(db, item_id) == ["transport"]  # no label: nothing changes
 
@@ -267,6 +267,6 @@ def test_not_cooperation_drops_the_floors_sector_at_once_as_at_the_next_analysis
     again = analyse("", FLOOR_TEXT)
     store.apply_labels(db, item_id, again)  # the next analysis says the same
     assert [s["id"] for s in again.sectors] == left
-    store.save_analysis(db, item_id, again)
+    store.save_analysis(db, item_id, again, analysed_label=None)
     assert [r[0] for r in db.execute("SELECT sector FROM item_sectors")] == left
     assert db.execute("SELECT count(*) FROM item_sectors WHERE floor = 1").fetchone()[0] == 0

@@ -48,7 +48,7 @@ def add(db, feed: str, title: str, text: str, n: int, first_seen: str | None = N
     if first_seen:
         db.execute("UPDATE items SET first_seen = ? WHERE id = ?", [first_seen, item_id])
         db.conn.commit()
-    store.save_analysis(db, item_id, Analysis())
+    store.save_analysis(db, item_id, Analysis(), analysed_label=None)
     return item_id
 
 
@@ -86,8 +86,8 @@ def test_search_details_name_every_outlet_of_the_story(db):
 def test_reanalysing_keeps_the_story_and_its_first_item_stays_first(db):
     first = add(db, "ТАСС", *COPIES[0], 1)
     second = add(db, "Вести", *COPIES[2], 2)
-    store.save_analysis(db, first, Analysis())  # e.g. `monitor reprocess`
-    store.save_analysis(db, second, Analysis())
+    store.save_analysis(db, first, Analysis(), analysed_label=None)  # e.g. `monitor reprocess`
+    store.save_analysis(db, second, Analysis(), analysed_label=None)
     assert story_of(db, first) == first and story_of(db, second) == first
     bands, _rows = stories.bands()
     assert db.execute("SELECT count(*) FROM story_bands WHERE item_id = ?",
@@ -163,7 +163,7 @@ def test_search_data_from_a_worker_is_what_the_writer_would_store(db):
     for item_id, (title, text) in zip(ids, [*COPIES[:2], OTHER]):
         analysis, search = analyse_text(title, text)
         assert search.signature is not None and search.title == lemmatize(title)
-        save_result(db, item_id, (analysis, search))
+        save_result(db, item_id, (analysis, search), analysed_label=None)
 
     def snapshot():
         return (db.execute("SELECT rowid, title, text FROM items_fts ORDER BY rowid").fetchall(),
