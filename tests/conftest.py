@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,16 @@ def count(db_path, sql: str) -> int:
             conn.close()
     except sqlite3.Error:
         return 0
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The store's clock, moved by the test."""
+    from monitor import store
+
+    now = [datetime.now(timezone.utc).replace(microsecond=0)]
+    monkeypatch.setattr(store, "utcnow", lambda: now[0].isoformat())
+    return now
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -75,14 +75,6 @@ def _flaky_analyse(title, text, cooperation=None):
     if "СБОЙ" in text:
         raise RuntimeError("анализ сломался")
     return Analysis(model_version="test")
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The store's clock, moved by the test."""
-    now = [datetime.now(timezone.utc).replace(microsecond=0)]
-    monkeypatch.setattr(store, "utcnow", lambda: now[0].isoformat())
-    return now
 
 
 def test_a_failing_item_is_retried_with_backoff_then_marked_failed(tmp_path, clock,
@@ -407,24 +399,3 @@ def test_a_result_analysed_without_the_current_yes_leaves_the_item_pending(
     row = db["items"].get(item_id)
     assert row["claimed_by"] is None and row["analysis_attempts"] == (0 if pending else 1)
 
-
-def test_a_label_waiting_for_a_save_is_stamped_after_it(tmp_path, clock):
-    """`add_labels` stamps its label inside its transaction: a label that waited for an
-    analysis being stored is newer than that analysis, so `monitor reprocess` finds it."""
-    import sqlite3
-    import threading
-
-    path = tmp_path / "m.db"
-    db = store.open_db(path)
-    [item_id] = _store_untitled(db, [MISSED_TEXT])
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # a writer holding the database, as a save does
-    labelling = threading.Thread(target=lambda: store.add_labels(
-        store.open_db(path), item_id, cooperation=True))
-    labelling.start()
-    time.sleep(0.5)
-    clock[0] += timedelta(seconds=5)  # the save ends later than the label was asked for
-    other.execute("COMMIT")
-    labelling.join(10)
-    assert db.execute("SELECT labelled_at FROM item_labels").fetchone()[0] == \
-        clock[0].isoformat()

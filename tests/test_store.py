@@ -1,5 +1,8 @@
 import multiprocessing
 import sqlite3
+import threading
+import time
+from datetime import timedelta
 
 import pytest
 
@@ -270,3 +273,27 @@ def test_not_cooperation_drops_the_floors_sector_at_once_as_at_the_next_analysis
     store.save_analysis(db, item_id, again, analysed_label=None)
     assert [r[0] for r in db.execute("SELECT sector FROM item_sectors")] == left
     assert db.execute("SELECT count(*) FROM item_sectors WHERE floor = 1").fetchone()[0] == 0
+
+
+def test_a_label_waiting_for_a_save_is_stamped_after_it(tmp_path, clock):
+    """`add_labels` stamps its label inside its transaction: a label that waited for an
+    analysis being stored is newer than that analysis, so `monitor reprocess` finds it."""
+    path = tmp_path / "m.db"
+    db = store.open_db(path)
+    [feed_id] = _feeds(db, "А")
+    [(item_id, _)] = store.add_items(db, feed_id, [_item()])
+    labeller = store.open_db(path)  # opened first: only add_labels waits below
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a writer holding the database, as a save does
+    labelling = threading.Thread(
+        target=lambda: store.add_labels(labeller, item_id, cooperation=True))
+    labelling.start()
+    time.sleep(0.5)
+    clock[0] += timedelta(seconds=5)  # the save ends later than the label was asked for
+    other.execute("COMMIT")
+    other.close()
+    labelling.join(10)
+    assert not labelling.is_alive()
+    assert db.execute("SELECT labelled_at FROM item_labels").fetchone()[0] == \
+        clock[0].isoformat()
+
