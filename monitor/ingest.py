@@ -30,28 +30,32 @@ def analyse_text(title: str, text: str, cooperation: bool | None = None):
 
 def save_result(db: sqlite_utils.Database, item_id: int, worker_result, *,
                 analysed_label: bool | None, analysed_chars: int | None = None,
-                text_cut: bool = False, analysed_hash: str | None = None) -> None:
+                text_cut: bool = False, analysed_hash: str | None = None,
+                owner: str | None = None) -> None:
     """Store an analysis done elsewhere (a worker); `analysed_label`: the cooperation label
-    the worker was given (`store.save_analysis`)."""
+    the worker was given, `owner`: the claim's holder (`store.save_analysis`)."""
     result, search = worker_result
     store.save_analysis(db, item_id, result, search, analysed_label=analysed_label,
                         analysed_chars=analysed_chars, text_cut=text_cut,
-                        analysed_hash=analysed_hash)
+                        analysed_hash=analysed_hash, owner=owner)
 
 
-def analyse_item(db: sqlite_utils.Database, item: dict, analyse: Callable = analyse) -> bool:
+def analyse_item(db: sqlite_utils.Database, item: dict, analyse: Callable = analyse,
+                 owner: str | None = None) -> bool:
     """Analyse one stored item (its text cut to the analysis cap) and save the result; an
     analysis failure is recorded on the item (and reported) instead of stopping the
     service. An analyst's cooperation label reaches the sector decision (the cooperation
-    floor). `analyse`: the analysis function (tests inject one)."""
+    floor). `analyse`: the analysis function (tests inject one); `owner`: who claimed the
+    item (`store.claim_items`), None for a re-tag without a claim."""
     title, text, cut = cut_title_and_text(item["title"], item["text"])
     try:
         label = store.cooperation_label(db, item["id"])
         result = analyse(title, text, cooperation=label)
         store.save_analysis(db, item["id"], result, analysed_chars=len(text), text_cut=cut,
-                            analysed_hash=item.get("content_hash"), analysed_label=label)
+                            analysed_hash=item.get("content_hash"), analysed_label=label,
+                            owner=owner)
     except Exception as exc:  # a bug or a pathological text must not stall the queue
-        store.save_analysis_error(db, item["id"], f"{type(exc).__name__}: {exc}")
+        store.save_analysis_error(db, item["id"], f"{type(exc).__name__}: {exc}", owner)
         return False
     return True
 
@@ -70,7 +74,7 @@ def analyse_pending(db: sqlite_utils.Database, *, on_item: Callable[[int], None]
             claimed = store.claim_items(db, owner, 1)
             if not claimed:
                 break
-            analyse_item(db, claimed[0], analyse)
+            analyse_item(db, claimed[0], analyse, owner)
             done += 1
             if on_item:
                 on_item(claimed[0]["id"])

@@ -83,10 +83,11 @@ def _pump_analysis(db, workers: ProcessPoolExecutor, analysing: dict, capacity: 
         try:
             save_result(db, item_id, future.result(), analysed_label=handed.label,
                         analysed_chars=handed.chars, text_cut=handed.cut,
-                        analysed_hash=handed.content_hash)
+                        analysed_hash=handed.content_hash, owner=owner)
         except Exception as exc:  # the worker failed on this text: record it, go on
             broken |= isinstance(exc, BrokenProcessPool)
-            state = store.save_analysis_error(db, item_id, f"{type(exc).__name__}: {exc}")
+            state = store.save_analysis_error(db, item_id, f"{type(exc).__name__}: {exc}",
+                                              owner)
             report(f"monitor: analysis of item {item_id} failed ({state}): {exc}")
     room = capacity - len(analysing)
     if broken or room <= 0:
@@ -163,13 +164,13 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
             if processes is None:
                 claimed = store.claim_items(db, owner, 1)
                 if claimed:
-                    analyse_item(db, claimed[0])
+                    analyse_item(db, claimed[0], owner=owner)
                     continue
             elif not _pump_analysis(db, processes, analysing, 2 * workers, report, owner):
                 report("monitor: an analysis worker died; starting new workers")
                 _stop_pool(processes)
                 for item_id, *_rest in analysing.values():
-                    store.save_analysis_error(db, item_id, "the analysis worker died")
+                    store.save_analysis_error(db, item_id, "the analysis worker died", owner)
                 analysing.clear()
                 processes = analysis_pool(workers)
             # Wait for a fetch or an analysis to finish, or the next feed to fall due.

@@ -736,19 +736,21 @@ def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
 def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                   search: SearchData | None = None, *, analysed_label: bool | None,
                   analysed_chars: int | None = None, text_cut: bool = False,
-                  analysed_hash: str | None = None) -> None:
+                  analysed_hash: str | None = None, owner: str | None = None) -> None:
     """Replace an item's NLP results (analysts' labels applied first, `apply_labels`) and
-    its story in one transaction; mark it analysed and release its claim. The item stays
+    its story in one transaction; mark it analysed and release `owner`'s claim (a claim
+    another analyser took after `owner`'s lease ran out stays theirs). The item stays
     pending instead (`_analyse_again`) when the analysis is out of date.
     `analysed_label`: the analyst's cooperation label the analysis was given (required, as
     it decides that); `search`: the item's search data when a worker computed it;
     `analysed_chars`, `text_cut`: how much of the text the analysis saw (monitor.limits);
     `analysed_hash`: the content hash of the text analysed."""
     with transaction(db):
-        current = db.execute("SELECT content_hash FROM items WHERE id = ?",
+        current = db.execute("SELECT content_hash, claimed_by FROM items WHERE id = ?",
                              [item_id]).fetchone()
         if current is None:
             return
+        release = _releases(current[1], owner)
         labels = apply_labels(db, item_id, analysis)
         stale = _analyse_again(current[0], analysed_hash, analysed_label, labels)
         for table in ("item_entities", "item_sectors", "item_countries"):
@@ -782,8 +784,7 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                 "analysis_error": None,
                 "analysis_retry_at": None,
                 "analysis_failed_at": None,
-                "claimed_by": None,
-                "claimed_until": None,
+                **release,
                 "model_version": analysis.model_version,
                 "is_cooperation": None if analysis.is_cooperation is None
                 else int(analysis.is_cooperation),
@@ -869,18 +870,18 @@ def reindex(db: sqlite_utils.Database, on_item: Callable[[], None] | None = None
     return len(ids)
 
 
-def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str) -> str:
-    """Record a failed try at analysing an item and release its claim: it is tried again
-    after the backoff (`retry_delay`), and after MAX_ATTEMPTS tries marked failed. An item
-    analysed before (a failed re-tag) keeps its results. Returns "retry", "failed" or
-    "kept"."""
+def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str,
+                        owner: str | None = None) -> str:
+    """Record a failed try at analysing an item and release `owner`'s claim
+    (`save_analysis`): it is tried again after the backoff (`retry_delay`), and after
+    MAX_ATTEMPTS tries marked failed. An item analysed before (a failed re-tag) keeps its
+    results. Returns "retry", "failed" or "kept"."""
     with transaction(db):
         row = db.execute("SELECT analysed_at, analysis_attempts, claimed_by FROM items "
                          "WHERE id = ?", [item_id]).fetchone()
         if row is None:
             return "failed"
-        changes: dict = {"analysis_error": error[:500], "claimed_by": None,
-                         "claimed_until": None}
+        changes: dict = {"analysis_error": error[:500], **_releases(row[2], owner)}
         attempts = row[1] + (row[2] is None)  # a try made without a claim counts now
         if row[0] is not None:
             state = "kept"
@@ -894,6 +895,13 @@ def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str) -> 
             changes["analysis_attempts"] = attempts
         db["items"].update(item_id, changes)
         return state
+
+
+def _releases(holder: str | None, owner: str | None) -> dict:
+    """The claim columns a save by `owner` (None: a save without a claim, e.g. `monitor
+    reprocess`) sets: it frees its own claim, never another analyser's, which that one
+    frees when it saves (or its lease runs out, or it dies)."""
+    return {"claimed_by": None, "claimed_until": None} if holder == owner else {}
 
 
 def _entity_id(db: sqlite_utils.Database, ent) -> int:

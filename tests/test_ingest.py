@@ -153,11 +153,35 @@ def test_a_page_that_comes_on_a_retry_is_analysed_again(tmp_path, clock):
 def test_an_analysis_of_a_text_replaced_meanwhile_leaves_the_item_pending(tmp_path):
     db = store.open_db(tmp_path / "m.db")
     [item_id] = _store_items(db, ["Короткий анонс."])
-    [claimed] = store.claim_items(db, store.new_owner())
+    owner = store.new_owner()
+    [claimed] = store.claim_items(db, owner)
     store.save_fulltext(db, item_id, "Полный текст статьи, намного длиннее анонса.", None)
     store.save_analysis(db, item_id, Analysis(), analysed_label=None,
-                        analysed_hash=claimed["content_hash"])
+                        analysed_hash=claimed["content_hash"], owner=owner)
     assert [i["id"] for i in store.pending_items(db)] == [item_id]
+
+
+def test_a_save_after_its_lease_ran_out_leaves_the_new_holders_claim(tmp_path, clock):
+    """An analyser whose lease ran out (a slow text on another host) saves late: a stale
+    result puts the item back to pending, yet the analyser that took it over keeps its
+    claim, so no third one starts on it; that one's own save frees it."""
+    db = store.open_db(tmp_path / "m.db")
+    [item_id] = _store_items(db, ["Короткий анонс."])
+    slow, second = "elsewhere/1/1/slow", store.new_owner()
+    [claimed] = store.claim_items(db, slow)
+    clock[0] += timedelta(seconds=store.CLAIM_LEASE_SECONDS)
+    assert [i["id"] for i in store.claim_items(db, second)] == [item_id]
+    store.save_fulltext(db, item_id, "Полный текст статьи, намного длиннее анонса.", None)
+    store.save_analysis(db, item_id, Analysis(), analysed_label=None,
+                        analysed_hash=claimed["content_hash"], owner=slow)
+    assert db["items"].get(item_id)["claimed_by"] == second
+    assert store.claim_items(db, store.new_owner()) == []
+    assert store.save_analysis_error(db, item_id, "late", owner=slow) == "retry"
+    assert db["items"].get(item_id)["claimed_by"] == second
+    store.save_analysis(db, item_id, Analysis(), analysed_label=None,
+                        analysed_hash=db["items"].get(item_id)["content_hash"], owner=second)
+    row = db["items"].get(item_id)
+    assert row["claimed_by"] is None and row["analysed_at"]
 
 
 # --- claims: one analysis per item, whatever runs beside -------------------------------
@@ -348,7 +372,7 @@ def test_a_labelled_item_is_analysed_with_its_label_from_the_start(tmp_path):
         store.add_labels(db, item_id, cooperation=True)
     claimed = store.claim_items(db, "test", 1)
     assert [c["id"] for c in claimed] == [here]
-    assert analyse_item(db, claimed[0])
+    assert analyse_item(db, claimed[0], owner="test")
     analysing: dict = {}
     with ThreadPoolExecutor(1) as workers:  # the service's loop, with a thread for a worker
         deadline = time.monotonic() + 120
@@ -391,10 +415,11 @@ def test_a_result_analysed_without_the_current_yes_leaves_the_item_pending(
     again, the item has all its tries."""
     db = store.open_db(tmp_path / "m.db")
     [item_id] = _store_untitled(db, [MISSED_TEXT])
-    [claimed] = store.claim_items(db, store.new_owner())
+    owner = store.new_owner()
+    [claimed] = store.claim_items(db, owner)
     store.add_labels(db, item_id, cooperation=True)
     save_result(db, item_id, (Analysis(), None), analysed_label=given,
-                analysed_hash=claimed["content_hash"])
+                analysed_hash=claimed["content_hash"], owner=owner)
     assert ([i["id"] for i in store.pending_items(db)] == [item_id]) is pending
     row = db["items"].get(item_id)
     assert row["claimed_by"] is None and row["analysis_attempts"] == (0 if pending else 1)
