@@ -86,23 +86,33 @@ def analyse_pending(db: sqlite_utils.Database, *, on_item: Callable[[int], None]
 def reprocess(db: sqlite_utils.Database, *, since: str | None = None,
               on_total: Callable[[int], None] | None = None,
               on_item: Callable[[int], None] | None = None,
-              should_stop: Callable[[], bool] = lambda: False) -> int:
+              should_stop: Callable[[], bool] = lambda: False,
+              analyse: Callable = analyse) -> int:
     """Re-analyse stored items tagged by other model versions than the current ones (each
-    item commits on its own, so an interrupted run resumes where it stopped)."""
+    item commits on its own, so an interrupted run resumes where it stopped). An item
+    whose re-tag went out of date meanwhile (an analyst's "yes" came during it) is
+    claimed and analysed again at once rather than left for the next poll.
+    `analyse`: the analysis function (tests inject one)."""
     from .analysis import model_version
 
     ids = store.items_to_reprocess(db, model_version(), since)
     if on_total:
         on_total(len(ids))
     done = 0
-    for item_id in ids:
-        if should_stop():
-            break
-        row = db.execute("SELECT id, title, text, content_hash FROM items WHERE id = ?",
-                         [item_id]).fetchone()
-        analyse_item(db, {"id": row[0], "title": row[1], "text": row[2],
-                          "content_hash": row[3]})
-        done += 1
-        if on_item:
-            on_item(item_id)
+    owner = store.new_owner()
+    try:
+        for item_id in ids:
+            if should_stop():
+                break
+            row = db.execute("SELECT id, title, text, content_hash FROM items WHERE id = ?",
+                             [item_id]).fetchone()
+            analyse_item(db, {"id": row[0], "title": row[1], "text": row[2],
+                              "content_hash": row[3]}, analyse)
+            for again in store.claim_items(db, owner, 1, item_ids=[item_id]):
+                analyse_item(db, again, analyse, owner)
+            done += 1
+            if on_item:
+                on_item(item_id)
+    finally:
+        store.release_claims(db, owner)
     return done

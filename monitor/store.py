@@ -648,18 +648,23 @@ def _release_dead_claims(db: sqlite_utils.Database) -> None:
                        "WHERE claimed_by = ?", [owner])
 
 
-def claim_items(db: sqlite_utils.Database, owner: str, limit: int = 1) -> list[dict]:
-    """Take up to `limit` ready items for analysis by `owner`, oldest first, in one
-    transaction: no other process gets them until the owner saves them, releases them,
-    dies, or its lease runs out. Each claim counts as a try; an item whose last allowed
-    try never finished (its process died each time) is marked failed instead."""
+def claim_items(db: sqlite_utils.Database, owner: str, limit: int = 1,
+                item_ids: Iterable[int] | None = None) -> list[dict]:
+    """Take up to `limit` ready items (of `item_ids`, when given) for analysis by `owner`,
+    oldest first, in one transaction: no other process gets them until the owner saves
+    them, releases them, dies, or its lease runs out. Each claim counts as a try; an item
+    whose last allowed try never finished (its process died each time) is marked failed
+    instead."""
     now = utcnow()
     claimed = []
+    among = "" if item_ids is None else \
+        f" AND id IN ({','.join(str(int(i)) for i in item_ids) or 'NULL'})"
     with transaction(db):
         _release_dead_claims(db)
         rows = list(db.query(
             f"SELECT id, title, text, content_hash, analysis_attempts FROM items "
-            f"WHERE {_READY} ORDER BY id LIMIT :limit", {"now": now, "limit": int(limit)}))
+            f"WHERE {_READY}{among} ORDER BY id LIMIT :limit",
+            {"now": now, "limit": int(limit)}))
         for row in rows:
             if row["analysis_attempts"] >= MAX_ATTEMPTS:
                 db.execute(

@@ -216,6 +216,16 @@ def test_claims_of_a_live_process_hold_and_of_a_dead_one_return_at_once(tmp_path
     assert [i["id"] for i in store.claim_items(db, mine)] == [first]
 
 
+def test_claims_can_be_limited_to_given_items(tmp_path):
+    db = store.open_db(tmp_path / "m.db")
+    first, second, third = _store_items(db, ["Один.", "Два.", "Три."])
+    owner = store.new_owner()
+    assert store.claim_items(db, owner, 5, item_ids=[]) == []
+    assert [i["id"] for i in store.claim_items(db, owner, 5, item_ids=[third, second])] == \
+        [second, third]
+    assert [i["id"] for i in store.claim_items(db, owner, 5)] == [first]
+
+
 def test_an_item_that_kills_its_analyser_each_time_is_marked_failed(tmp_path):
     db = store.open_db(tmp_path / "m.db")
     [item_id] = _store_items(db, ["Текст, на котором процесс умирает."])
@@ -406,6 +416,34 @@ def test_a_yes_that_comes_during_the_analysis_has_the_item_analysed_again(tmp_pa
     assert given == [None, True]
     assert db["items"].get(item_id)["analysed_at"]
     assert _stored_sectors(db, item_id) == [("transport", 1)]  # the floor's, with the label
+
+
+def test_a_yes_that_comes_during_a_re_tag_has_the_item_analysed_again_at_once(tmp_path):
+    """`monitor reprocess` does not leave the item pending for the next poll (out of
+    digests until then): it claims and analyses it again with the label."""
+    from monitor.analysis import analyse
+    from monitor.ingest import reprocess
+
+    db = store.open_db(tmp_path / "m.db")
+    [item_id, other] = _store_untitled(db, [MISSED_TEXT, MISSED_TEXT + " Другое."])
+    assert analyse_pending(db) == 2
+    db.execute("UPDATE items SET model_version = 'old'")
+    given = []
+
+    def labelled_meanwhile(title, text, cooperation=None):
+        """The real analysis, during whose re-tag of the first item an analyst calls it
+        cooperation."""
+        given.append(cooperation)
+        if len(given) == 1:
+            store.add_labels(db, item_id, cooperation=True)
+        return analyse(title, text, cooperation=cooperation)
+
+    assert reprocess(db, analyse=labelled_meanwhile) == 2
+    assert given == [None, True, None]  # the first item twice, the other once
+    row = db["items"].get(item_id)
+    assert row["analysed_at"] and row["claimed_by"] is None and row["model_version"] != "old"
+    assert _stored_sectors(db, item_id) == [("transport", 1)]  # the floor's, with the label
+    assert store.pending_items(db) == []
 
 
 @pytest.mark.parametrize("given, pending", [(None, True), (False, True), (True, False)])
