@@ -90,8 +90,9 @@ def reprocess(db: sqlite_utils.Database, *, since: str | None = None,
               analyse: Callable = analyse) -> int:
     """Re-analyse stored items tagged by other model versions than the current ones (each
     item commits on its own, so an interrupted run resumes where it stopped). An item
-    whose re-tag went out of date meanwhile (an analyst's "yes" came during it) is
-    claimed and analysed again at once rather than left for the next poll.
+    whose re-tag went out of date meanwhile (an analyst's "yes" or a fuller text came
+    during it) is claimed and analysed again at once rather than left for the next poll
+    (unless a service claimed it first).
     `analyse`: the analysis function (tests inject one)."""
     from .analysis import model_version
 
@@ -108,7 +109,9 @@ def reprocess(db: sqlite_utils.Database, *, since: str | None = None,
                              [item_id]).fetchone()
             analyse_item(db, {"id": row[0], "title": row[1], "text": row[2],
                               "content_hash": row[3]}, analyse)
-            for again in store.claim_items(db, owner, 1, item_ids=[item_id]):
+            pending = db.execute("SELECT analysed_at IS NULL FROM items WHERE id = ?",
+                                 [item_id]).fetchone()[0]
+            for again in store.claim_items(db, owner, 1, item_ids=[item_id]) if pending else ():
                 analyse_item(db, again, analyse, owner)
             done += 1
             if on_item:

@@ -879,8 +879,9 @@ def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str,
                         owner: str | None = None) -> str:
     """Record a failed try at analysing an item and release `owner`'s claim
     (`save_analysis`): it is tried again after the backoff (`retry_delay`), and after
-    MAX_ATTEMPTS tries marked failed. An item analysed before (a failed re-tag) keeps its
-    results. Returns "retry", "failed" or "kept"."""
+    MAX_ATTEMPTS tries marked failed; while another analyser holds its claim, only the
+    error is recorded. An item analysed before (a failed re-tag) keeps its results.
+    Returns "retry", "failed" or "kept"."""
     with transaction(db):
         row = db.execute("SELECT analysed_at, analysis_attempts, claimed_by FROM items "
                          "WHERE id = ?", [item_id]).fetchone()
@@ -888,6 +889,10 @@ def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str,
             return "failed"
         changes: dict = {"analysis_error": error[:500], **_releases(row[2], owner)}
         attempts = row[1] + (row[2] is None)  # a try made without a claim counts now
+        if row[2] is not None and row[2] != owner:
+            state = "retry"  # another analyser holds it now: its outcome sets the backoff
+            db["items"].update(item_id, {"analysis_error": error[:500]})
+            return state
         if row[0] is not None:
             state = "kept"
         elif attempts >= MAX_ATTEMPTS:

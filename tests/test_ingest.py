@@ -177,7 +177,9 @@ def test_a_save_after_its_lease_ran_out_leaves_the_new_holders_claim(tmp_path, c
     assert db["items"].get(item_id)["claimed_by"] == second
     assert store.claim_items(db, store.new_owner()) == []
     assert store.save_analysis_error(db, item_id, "late", owner=slow) == "retry"
-    assert db["items"].get(item_id)["claimed_by"] == second
+    row = db["items"].get(item_id)  # the error is told; the backoff is the holder's call
+    assert (row["claimed_by"], row["analysis_error"], row["analysis_retry_at"]) == \
+        (second, "late", None)
     store.save_analysis(db, item_id, Analysis(), analysed_label=None,
                         analysed_hash=db["items"].get(item_id)["content_hash"], owner=second)
     row = db["items"].get(item_id)
@@ -434,12 +436,16 @@ def test_a_yes_that_comes_during_a_re_tag_has_the_item_analysed_again_at_once(tm
         """The real analysis, during whose re-tag of the first item an analyst calls it
         cooperation."""
         given.append(cooperation)
+        held.append(db.execute("SELECT claimed_by FROM items WHERE id = ?",
+                               [item_id]).fetchone()[0])
         if len(given) == 1:
             store.add_labels(db, item_id, cooperation=True)
         return analyse(title, text, cooperation=cooperation)
 
+    held: list = []
     assert reprocess(db, analyse=labelled_meanwhile) == 2
     assert given == [None, True, None]  # the first item twice, the other once
+    assert held[0] is None and held[1]  # analysed again under a claim of its own
     row = db["items"].get(item_id)
     assert row["analysed_at"] and row["claimed_by"] is None and row["model_version"] != "old"
     assert _stored_sectors(db, item_id) == [("transport", 1)]  # the floor's, with the label
