@@ -111,8 +111,9 @@ def reprocess(db: sqlite_utils.Database, *, since: str | None = None,
                               "content_hash": row[3]}, analyse)
             pending = db.execute("SELECT analysed_at IS NULL FROM items WHERE id = ?",
                                  [item_id]).fetchone()[0]
-            for again in store.claim_items(db, owner, 1, item_ids=[item_id]) if pending else ():
-                analyse_item(db, again, analyse, owner)
+            if pending:  # out of date meanwhile: claimed first, as a service may want it
+                for again in store.claim_items(db, owner, 1, item_ids=[item_id]):
+                    analyse_item(db, again, analyse, owner)
             done += 1
             if on_item:
                 on_item(item_id)

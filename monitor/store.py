@@ -887,12 +887,13 @@ def save_analysis_error(db: sqlite_utils.Database, item_id: int, error: str,
                          "WHERE id = ?", [item_id]).fetchone()
         if row is None:
             return "failed"
-        changes: dict = {"analysis_error": error[:500], **_releases(row[2], owner)}
-        attempts = row[1] + (row[2] is None)  # a try made without a claim counts now
         if row[2] is not None and row[2] != owner:
-            state = "retry"  # another analyser holds it now: its outcome sets the backoff
+            # another analyser holds it now: its outcome sets the backoff
             db["items"].update(item_id, {"analysis_error": error[:500]})
-            return state
+            return "retry"
+        changes: dict = {"analysis_error": error[:500], "claimed_by": None,
+                         "claimed_until": None}
+        attempts = row[1] + (row[2] is None)  # a try made without a claim counts now
         if row[0] is not None:
             state = "kept"
         elif attempts >= MAX_ATTEMPTS:
