@@ -1,10 +1,11 @@
 """Benchmark: monitor's analysis vs plain Natasha on the same real texts; 1 and 2 workers.
 
-Plain Natasha runs segment, morph, syntax, NER and normalisation (what monitor needs from
-it); monitor runs its whole pipeline: one Natasha pass, the spaCy document model, lemmas,
-gazetteer, normal forms, linking, cooperation detection and sectors. Targets (issues #4,
-#8): monitor at least 0.8x the speed of plain Natasha in one process; 2 worker processes at
-least 1.6x one; `monitor analyze` start-up to its first output line under 3 s.
+Plain Natasha, loaded as its README shows, runs segment, morph, syntax, NER and
+normalisation (what monitor needs from it); monitor runs its whole pipeline: one Natasha
+pass, the spaCy document model, lemmas, gazetteer, normal forms, linking, cooperation
+detection and sectors. Targets (issues #4, #8): monitor at least 0.8x the speed of plain
+Natasha in one process; 2 worker processes at least 1.6x one; `monitor analyze` start-up
+to its first output line under 3 s.
 
     .venv/bin/python bench/analyze_speed.py [--texts DIR] [--rounds 5] [--json out.json]
 """
@@ -16,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,19 +40,28 @@ def load_texts(directory: Path | None) -> list[str]:
     return texts
 
 
+@lru_cache(maxsize=1)
+def plain_models():
+    """Natasha's models as its README loads them (not monitor's: `monitor.nlp` runs their
+    slowest layers as `monitor.slovnet_fast`'s equivalents)."""
+    from natasha import (MorphVocab, NewsEmbedding, NewsMorphTagger, NewsNERTagger,
+                         NewsSyntaxParser, Segmenter)
+
+    emb = NewsEmbedding()
+    return (Segmenter(), NewsMorphTagger(emb), NewsSyntaxParser(emb), NewsNERTagger(emb),
+            MorphVocab())
+
+
 def natasha_plain(texts: list[str]) -> None:
-    from natasha import Doc, MorphVocab
+    from natasha import Doc
 
-    from monitor.nlp import natasha_models
-
-    models = natasha_models()
-    vocab = natasha_plain.vocab = getattr(natasha_plain, "vocab", None) or MorphVocab()
+    segmenter, morph_tagger, syntax_parser, ner_tagger, vocab = plain_models()
     for text in texts:
         doc = Doc(text)
-        doc.segment(models.segmenter)
-        doc.tag_morph(models.morph_tagger)
-        doc.parse_syntax(models.syntax_parser)
-        doc.tag_ner(models.ner_tagger)
+        doc.segment(segmenter)
+        doc.tag_morph(morph_tagger)
+        doc.parse_syntax(syntax_parser)
+        doc.tag_ner(ner_tagger)
         for span in doc.spans:
             span.normalize(vocab)
 
@@ -117,24 +128,28 @@ def startup_figures(runs: int) -> dict:
             "startup_runs": runs}
 
 
-def timed_pair(texts: list[str], rounds: int) -> tuple[float, float, float, float]:
-    """Items/s of plain Natasha and of monitor, the median of their per-round ratios, and
-    the first round's ratio (later rounds find the same words in monitor's caches of
-    inflections and lemmas; a running service meets new texts, but mostly the same names).
-    Rounds alternate (Natasha, monitor, Natasha, ...) so that a shared machine's drifting
-    speed hits both sides alike."""
+def timed_pair(texts: list[str], rounds: int) -> tuple[float, float, float, float, float]:
+    """Items/s of plain Natasha and of monitor, the median of their per-round ratios, the
+    first round's ratio (later rounds find the same words in monitor's caches of
+    inflections, lemmas and word ids; a running service meets new texts, but mostly the
+    same names), and the median ratio of the CPU time each side used (less moved by other
+    work on a shared machine than the clock). Rounds alternate (Natasha, monitor, Natasha,
+    ...) so that a shared machine's drifting speed hits both sides alike."""
     natasha_plain(texts[:5])  # warm up: models loaded, caches filled as in a running service
     monitor_full(texts[:5])
-    natasha_runs, monitor_runs = [], []
+    natasha_runs, monitor_runs, natasha_cpu, monitor_cpu = [], [], [], []
     for _ in range(rounds):
-        for function, runs in ((natasha_plain, natasha_runs), (monitor_full, monitor_runs)):
-            started = time.perf_counter()
+        for function, runs, cpu in ((natasha_plain, natasha_runs, natasha_cpu),
+                                    (monitor_full, monitor_runs, monitor_cpu)):
+            started, started_cpu = time.perf_counter(), time.process_time()
             function(texts)
             runs.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
     ratio = statistics.median(n / m for n, m in zip(natasha_runs, monitor_runs))
     return (len(texts) / statistics.median(natasha_runs),
             len(texts) / statistics.median(monitor_runs), ratio,
-            natasha_runs[0] / monitor_runs[0])
+            natasha_runs[0] / monitor_runs[0],
+            statistics.median(n / m for n, m in zip(natasha_cpu, monitor_cpu)))
 
 
 def main() -> int:
@@ -148,11 +163,12 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     texts = load_texts(args.texts)
     chars = sum(map(len, texts))
-    natasha, ours, ratio, first = timed_pair(texts, args.rounds)
+    natasha, ours, ratio, first, cpu_ratio = timed_pair(texts, args.rounds)
     one_worker, two, speedup = monitor_workers(texts, args.worker_rounds)
     figures = {"texts": len(texts), "mean_chars": round(chars / len(texts)),
                "natasha_items_per_s": round(natasha, 2), "monitor_items_per_s": round(ours, 2),
                "ratio": round(ratio, 3), "ratio_first_round": round(first, 3),
+               "ratio_cpu_time": round(cpu_ratio, 3),
                "monitor_1_worker_items_per_s": round(one_worker, 2),
                "monitor_2_workers_items_per_s": round(two, 2),
                "speedup_2_workers": round(speedup, 3),

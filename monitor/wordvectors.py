@@ -28,7 +28,7 @@ def lookup(word: str) -> np.ndarray | None:
     index = vocab.item_ids.get(word)
     if index is None:
         return None
-    return embedding.codes.array[embedding.qdims, embedding.indexes.array[index]].ravel()
+    return embedding(np.array([index]))[0]  # slovnet's NavecEmbedding or slovnet_fast's
 
 
 class VectorRows:
