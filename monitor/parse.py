@@ -26,6 +26,15 @@ class ParsedFeed:
     warning: str | None = None  # charset repairs, feedparser's bozo exception (often harmless)
     encoding: str | None = None
     skipped: list[str] = field(default_factory=list)  # why entries were dropped
+    version: str = ""  # feedparser's name of the format ("rss20", "atom10"); "" for none
+
+    def not_a_feed(self) -> str | None:
+        """Why the body is no feed at all (an HTML page, an empty or garbled body), or None:
+        feedparser recognised no feed format and read no entry from it."""
+        if self.items or self.skipped or self.version:
+            return None
+        why = "no RSS or Atom feed in the response"
+        return f"{why} ({self.warning})" if self.warning else why
 
 
 def _entry_text(entry) -> str:
@@ -291,4 +300,5 @@ def parse_feed(body: bytes, headers: dict | None = None, *, base_url: str = "",
         items.append(NewItem(key=key, url=url, guid=guid, title=title, text=text,
                              published=_entry_published(entry)))
     return ParsedFeed(items=items, title=parsed.feed.get("title", ""), warning=warning,
-                      encoding=used_encoding, skipped=skipped)
+                      encoding=used_encoding, skipped=skipped,
+                      version=parsed.get("version", "") or "")

@@ -96,6 +96,12 @@ def fetch_feed(client: httpx.Client, feed: FeedConfig, row: dict,
                                      encoding=feed.encoding)
         except Exception as exc:  # feedparser is tolerant; this is a last resort
             poll.parse_error = f"cannot parse feed: {type(exc).__name__}: {exc}"
+        else:
+            why = poll.parsed.not_a_feed()
+            if why:  # a feed URL that now serves a web page must not look healthy
+                content_type = result.headers.get("content-type") or "none"
+                poll.parse_error = f"not a feed (Content-Type: {content_type}): {why}"
+                poll.parsed = None
     return poll
 
 
@@ -265,16 +271,18 @@ def fetch_articles(db: sqlite_utils.Database, config: Config, *,
 def enabled_feeds(db: sqlite_utils.Database, config: Config,
                   names: Iterable[str] | None = None) -> list[FeedConfig]:
     """The feeds `monitor poll` should poll now: enabled in the config and not disabled
-    by the publisher (410), or exactly the ones named."""
-    wanted = set(names or [])
-    unknown = wanted - {f.name for f in config.feeds}
+    by the publisher (410), or exactly the ones named (ignoring case, as names are unique
+    ignoring case)."""
+    key = lambda name: " ".join(name.split()).casefold()  # noqa: E731 (names are unique so)
+    wanted = {key(name): name for name in names or []}
+    unknown = set(wanted) - {key(f.name) for f in config.feeds}
     if unknown:
-        raise KeyError(", ".join(sorted(unknown)))
+        raise KeyError(", ".join(sorted(wanted[k] for k in unknown)))
     rows = {row["name"]: row for row in db["feeds"].rows}
     chosen = []
     for feed in config.feeds:
         if wanted:
-            if feed.name in wanted:
+            if key(feed.name) in wanted:
                 chosen.append(feed)
         elif feed.enabled and rows.get(feed.name, {}).get("status") != "disabled":
             chosen.append(feed)

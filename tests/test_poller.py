@@ -278,11 +278,30 @@ def test_broken_xml_keeps_every_readable_item(db, feed_server):
     assert len(titles(db)) == 2 and titles(db)[0] == "Вторая & неэкранированная жирная"
 
 
-def test_not_a_feed_at_all(db, feed_server):
-    url = feed_server.add("/page.html", "<html><body>Страница не найдена</body></html>",
-                          headers={"Content-Type": "text/html"})
+@pytest.mark.parametrize("body, content_type", [
+    ("<html><body>Страница не найдена</body></html>", "text/html"),  # the URL became a page
+    ("", "application/rss+xml"),  # an empty body
+    (bytes(range(256)) * 4, "application/octet-stream"),  # garbage
+    ('{"news": []}', "application/json"),  # JSON, but no JSON Feed
+])
+def test_not_a_feed_at_all_is_an_error(db, feed_server, body, content_type):
+    url = feed_server.add("/page", body, headers={"Content-Type": content_type})
     summary = poll(db, make_config(("Не лента", url)))["Не лента"]
-    assert summary.new == 0  # nothing invented from an HTML page
+    assert summary.status == "error" and summary.new == 0  # nothing invented
+    assert summary.error.startswith(f"not a feed (Content-Type: {content_type})")
+    feed = store.feed_by_name(db, "Не лента")
+    assert feed["status"] == "error" and feed["error_count"] == 1
+    assert feed["last_error"] == summary.error and "FAILED: not a feed" in summary.line()
+
+
+@pytest.mark.parametrize("body", [
+    rss([]),  # a feed with no entries yet is a feed
+    b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title></feed>',
+])
+def test_an_empty_feed_is_no_error(db, feed_server, body):
+    url = feed_server.add("/empty.xml", body)
+    summary = poll(db, make_config(("Пустая", url)))["Пустая"]
+    assert summary.status == "ok" and summary.entries == 0 and summary.error is None
 
 
 # --- identity of items ------------------------------------------------------------------
