@@ -196,7 +196,7 @@ def run(ctx: Context, host: str, port: int, web: bool, workers: int | None) -> N
       monitor --config feeds.yaml --db /var/lib/monitor/monitor.db run --no-web
     """
     from .service import StopFlag, run_service
-    from .web import UnsafeBind, serve_in_thread
+    from .web import UnsafeBind, WebStartError, serve_in_thread
 
     config = ctx.config()
     if web:
@@ -207,7 +207,7 @@ def run(ctx: Context, host: str, port: int, web: bool, workers: int | None) -> N
         try:
             server = serve_in_thread(config.db_path(ctx.db_override), host, port,
                                      timezone=config.timezone)
-        except UnsafeBind as exc:
+        except (UnsafeBind, WebStartError) as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"monitor: web UI on http://{host}:{port}/")
     stop = StopFlag()
@@ -642,9 +642,9 @@ def eval_sectors_command(path: str | None, fmt: str) -> None:
     from .modelfiles import models_dir
     from .evaluate import evaluate_sectors, load_jsonl
 
-    rows = load_jsonl(Path(path) if path else models_dir() / "data" / "sectors.jsonl")
-    rows = [r for r in rows if r.get("split", "heldout") == "heldout"]
     try:
+        rows = load_jsonl(Path(path) if path else models_dir() / "data" / "sectors.jsonl")
+        rows = [r for r in rows if r.get("split", "heldout") == "heldout"]
         result = evaluate_sectors(rows)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -878,10 +878,18 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
     if not config.digest or not config.digest.subscribers:
         raise click.ClickException(f"{config.path}: no digest subscribers configured "
                                    "(see `digest:` in README)")
-    chosen = [s for s in config.digest.subscribers if not names or s.name in names]
-    missing = set(names) - {s.name for s in chosen}
+    wanted = {name.strip().casefold(): name for name in names}  # unique ignoring case
+    chosen = [s for s in config.digest.subscribers if not names or s.name.casefold() in wanted]
+    missing = set(wanted) - {s.name.casefold() for s in chosen}
     if missing:
-        raise click.ClickException(f"no subscriber named {', '.join(sorted(missing))}")
+        raise click.ClickException(
+            f"no subscriber named {', '.join(sorted(wanted[m] for m in missing))}")
+    if preview:
+        try:  # before anything is built: a folder that cannot be made is the user's typo
+            Path(preview).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot create the folder {preview}: "
+                                     f"{exc.strerror or exc}", param_hint="--preview") from None
     db = ctx.db()
     now = datetime.now(timezone.utc)
     failed = False
@@ -905,7 +913,8 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
 
 @cli.command()
 @click.option("--since", metavar="DATE", default=None,
-              help="Only items published on or after DATE (YYYY-MM-DD).")
+              help="Only items published on or after DATE (YYYY-MM-DD, in the config's "
+                   "time zone).")
 @pass_ctx
 def reprocess(ctx: Context, since: str | None) -> None:
     """Re-tag stored items with the current models (after `monitor train`).
@@ -917,8 +926,15 @@ def reprocess(ctx: Context, since: str | None) -> None:
     Example:
       monitor train sectors && monitor reprocess --since 2026-01-01
     """
+    from .filters import FilterError, day_bound, zone_of
     from .ingest import reprocess as run_reprocess
 
+    if since is not None:
+        try:  # "yesterday" or 2026-13-45 must not re-tag nothing and say it did
+            zone = zone_of(ctx.config(required=False).timezone)
+            since = day_bound(since, end=False, zone=zone)
+        except FilterError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
     db = ctx.db()
     with _progress() as progress:
         task = progress.add_task("Re-tagging items", total=None)

@@ -193,6 +193,44 @@ class SubscriberConfig(_Strict):
 
     _name = field_validator("name", mode="before")(_name)
 
+    # A value the digest cannot match would make the subscriber's digest empty forever (a
+    # sector or country) or drop the filter (a keyword without a word): refused, as search
+    # refuses them. The checks read the taxonomy and the gazetteer when a value is given.
+    @field_validator("sectors")
+    @classmethod
+    def _known_sectors(cls, values: list[str]) -> list[str]:
+        from .filters import FilterError, sector_id
+
+        for value in values:
+            try:
+                sector_id(value)
+            except FilterError as exc:
+                raise ValueError(str(exc)) from None
+        return values
+
+    @field_validator("countries")
+    @classmethod
+    def _known_countries(cls, values: list[str]) -> list[str]:
+        from .filters import country_code
+
+        unknown = [v for v in values if country_code(v) is None]
+        if unknown:
+            raise ValueError(f"unknown country {unknown[0]!r}: give an ISO 3166 code or a "
+                             "Russian name («JP», «Япония»)")
+        return values
+
+    @field_validator("keywords")
+    @classmethod
+    def _searchable_keywords(cls, values: list[str]) -> list[str]:
+        from .lemmas import lemmatize
+        from .query import STOP_WORDS
+
+        empty = [v for v in values if all(w in STOP_WORDS for w in lemmatize(v).split())]
+        if empty:  # "и" would match nearly every item, "((" none
+            raise ValueError(f"keyword {empty[0]!r} has no word to search for (only stop "
+                             "words or punctuation)")
+        return values
+
 
 class DigestConfig(_Strict):
     sender: str = "monitor@localhost"

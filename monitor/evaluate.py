@@ -243,13 +243,23 @@ def eval_ner(directory: Path, limit: int | None = None,
 # --- normal forms --------------------------------------------------------------------------
 
 def load_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a JSON-lines file; ValueError naming the file and the line for
+    a line that is not UTF-8, not JSON or not an object."""
     rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(Path(path).read_bytes().splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not UTF-8 (byte {raw[exc.start]:#04x} at "
+                             f"column {exc.start + 1})") from None
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{number}: not a JSON object")
+            rows.append(row)
     return rows
 
 
@@ -498,6 +508,13 @@ def evaluate_sectors(rows: list[dict]) -> dict:
     model = load_model()
     if not rows:
         raise ValueError("no labelled rows to score")
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row.get("sectors"), list):
+            raise ValueError(f"item {number}: no `sectors` list")
+        unknown = sorted(set(row["sectors"]) - set(model.sectors))
+        if unknown:  # a typo would count as a sector no model can find
+            raise ValueError(f"item {number}: unknown sector {unknown[0]!r}; valid sectors: "
+                             + ", ".join(model.sectors))
     prepared = [prepare(r.get("title", ""), r.get("text", "")) for r in rows]  # as analysed
     probs = model.scores([sector_lemmas(p.title, p.text) for p in prepared])
     y = np.array([[s in r["sectors"] for s in model.sectors] for r in rows], dtype=int)

@@ -15,6 +15,7 @@ import calendar
 import hmac
 import json
 import os
+import time
 from collections import Counter
 from datetime import date, datetime
 from html import escape
@@ -44,6 +45,10 @@ MAX_OFFSET = 1_000_000_000
 
 class UnsafeBind(Exception):
     """Refused to listen on a non-local address without a password."""
+
+
+class WebStartError(Exception):
+    """The web UI's server did not start (its port in use, say)."""
 
 
 # --- plugin hooks -----------------------------------------------------------------------
@@ -799,8 +804,9 @@ def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
 
 
 def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
-                    timezone: str | None = None):
-    """Start the web UI in a daemon thread (for `monitor run`); returns the uvicorn server."""
+                    timezone: str | None = None, start_timeout: float = 30.0):
+    """Start the web UI in a daemon thread (for `monitor run`) and wait until it listens;
+    returns the uvicorn server. Raises WebStartError when it does not start."""
     import threading
 
     import uvicorn
@@ -809,6 +815,23 @@ def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
     app = protect(make_datasette(db_path, timezone).app(), host, port)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     server.install_signal_handlers = lambda: None  # the main thread owns signals
-    thread = threading.Thread(target=server.run, name="web", daemon=True)
+
+    def run() -> None:
+        try:
+            server.run()
+        except SystemExit:  # uvicorn's exit when it cannot listen: reported below
+            pass
+
+    thread = threading.Thread(target=run, name="web", daemon=True)
     thread.start()
+    # uvicorn logs why it cannot listen (a port in use) and ends: the service must not go
+    # on as if the UI it announced were up
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise WebStartError(
+                f"the web UI could not listen on http://{host}:{port}/ (is the port in "
+                "use? choose another with --port, or run without the UI: --no-web)")
+        time.sleep(0.02)
     return server

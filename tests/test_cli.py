@@ -237,3 +237,74 @@ def test_an_unsafe_web_address_is_refused_before_the_database_is_created(
     assert result.exit_code == 1
     assert "refusing to listen on 0.0.0.0 without a password" in result.output
     assert not db.exists() and list(tmp_path.iterdir()) == [config]
+
+
+def test_run_stops_with_a_clear_error_when_the_web_port_is_taken(tmp_path, write_config):
+    """`monitor run` must not announce a web UI it could not start, nor poll on without it."""
+    import socket
+
+    config = write_config({"feeds": []})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("--config", config, "--db", tmp_path / "m.db", "run",
+                        "--port", str(port))
+    assert result.exit_code == 1
+    assert f"the web UI could not listen on http://127.0.0.1:{port}/" in result.output
+    assert "--no-web" in result.output and "monitor: web UI on" not in result.output
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2026-13-45", "2026-02-30"])
+def test_reprocess_refuses_a_date_that_is_none(tmp_path, since):
+    result = invoke("--db", tmp_path / "m.db", "reprocess", "--since", since)
+    assert result.exit_code == 2
+    assert f"Invalid value for --since: {since!r} is not a date (use YYYY-MM-DD)" \
+        in result.output
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_reprocess_since_is_a_day_in_the_configs_time_zone(tmp_path, monkeypatch):
+    """--since 2026-01-01 is the start of that day in Moscow, 21:00 UTC the day before."""
+    from monitor import ingest
+
+    asked = []
+    monkeypatch.setattr(ingest, "reprocess", lambda db, since, **_: asked.append(since) or 0)
+    result = invoke("--db", tmp_path / "m.db", "reprocess", "--since", "2026-01-01")
+    assert result.exit_code == 0 and "Re-tagged 0 items." in result.output
+    assert asked == ["2025-12-31T21:00:00+00:00"]
+
+
+def _digest_config(write_config):
+    return write_config({"feeds": [], "digest": {"subscribers": [
+        {"name": "Анна", "email": "anna@example.org"}]}})
+
+
+def test_digest_names_a_subscriber_ignoring_case(tmp_path, write_config):
+    config = _digest_config(write_config)
+    result = invoke("--config", config, "--db", tmp_path / "m.db", "digest", "--subscriber", "анна")
+    assert result.exit_code == 0 and result.output.startswith("Анна <anna@example.org>:")
+    result = invoke("--config", config, "--db", tmp_path / "m.db", "digest", "--subscriber", "Борис")
+    assert result.exit_code == 1 and "no subscriber named Борис" in result.output
+
+
+@pytest.mark.parametrize("folder", ["/proc/no-such-dir", "{config}/x"])
+def test_digest_preview_to_a_folder_that_cannot_be_made_is_an_error(tmp_path, write_config,
+                                                                     folder):
+    config = _digest_config(write_config)
+    folder = folder.format(config=config)  # under a file: not a directory
+    result = invoke("--config", config, "--db", tmp_path / "m.db", "digest", "--preview", folder)
+    assert result.exit_code == 2
+    assert f"Invalid value for --preview: cannot create the folder {folder}:" in result.output
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_poll_names_a_feed_ignoring_case(tmp_path, write_config, feed_server):
+    from feedserver import rss
+
+    url = feed_server.add("/f.xml", rss([{"title": "Новость", "link": "https://x.ru/1"}]))
+    config = write_config({"feeds": [{"name": "Федеральная лента", "url": url, "local": True}]})
+    result = invoke("--config", config, "--db", tmp_path / "m.db", "poll", "--feed",
+                    "федеральная  ЛЕНТА")
+    assert result.exit_code == 0, result.output
+    assert "Федеральная лента: 1 entries, 1 new" in result.output

@@ -179,6 +179,29 @@ def test_names_are_not_blank_and_unique_ignoring_case(write_config, data, expect
         load_config(write_config(data))
 
 
+@pytest.mark.parametrize("subscriber,expected", [
+    ({"sectors": ["nope"]}, "field 'sectors': unknown sector 'nope'; valid sectors: water,"),
+    ({"countries": ["JP", "XX"]}, "field 'countries': unknown country 'XX'"),
+    ({"keywords": ["водоочистка", "и"]}, "field 'keywords': keyword 'и' has no word to search"),
+    ({"keywords": ["(("]}, "keyword '((' has no word to search for"),
+])
+def test_subscriber_filters_the_digest_cannot_match_are_refused(write_config, subscriber,
+                                                                 expected):
+    """A sector or country no item can have would leave the digest empty for good, and a
+    keyword without a word would drop the filter and send everything."""
+    data = {"digest": {"subscribers": [{"name": "Анна", "email": "a@x", **subscriber}]}}
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(write_config(data))
+
+
+def test_subscriber_filters_take_ids_codes_and_russian_names(write_config):
+    subscriber = {"name": "Анна", "email": "a@x", "sectors": ["water", "Энергетика"],
+                  "countries": ["jp", "Япония", "Белоруссии"],
+                  "keywords": ["водоочистка", "«обращение с отходами»"]}
+    config = load_config(write_config({"digest": {"subscribers": [subscriber]}}))
+    assert config.digest.subscribers[0].countries == ["jp", "Япония", "Белоруссии"]
+
+
 def test_names_lose_surrounding_spaces(write_config):
     config = load_config(write_config({"feeds": [{"name": " ТАСС ", "url": "https://a/"}]}))
     assert config.feeds[0].name == "ТАСС"

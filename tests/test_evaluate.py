@@ -336,3 +336,23 @@ def test_eval_sectors_keeps_a_cooperation_items_likeliest_sector(tmp_path):
         assert result.exit_code == 0, result.output
         recall[cooperation] = json.loads(result.output)["micro_recall"]
     assert recall == {False: 0.0, True: 1.0}
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b'{"title": "a", "text": "b", "sectors": []}\n\xff\xfe\n',
+     ":2: not UTF-8 (byte 0xff at column 1)"),
+    (b'{"title": "a", "text": "b", "sectors": []}\n{oops\n', ":2: invalid JSON"),
+    (b'[1, 2]\n', ":1: not a JSON object"),
+    (b'{"title": "a", "text": "b", "sectors": ["water", "nope"]}\n',
+     "item 1: unknown sector 'nope'; valid sectors: water, energy"),
+])
+def test_eval_sectors_reports_a_bad_file_without_a_traceback(tmp_path, content, expected):
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    path = tmp_path / "labels.jsonl"
+    path.write_bytes(content)
+    result = CliRunner().invoke(cli, ["eval", "sectors", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no crash
+    assert expected in result.output
