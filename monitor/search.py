@@ -372,7 +372,7 @@ def item_details(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict]:
     sectors: dict[int, list] = {i: [] for i in item_ids}
     for row in db.query(
         f"SELECT item_id, sector, score FROM item_sectors WHERE item_id IN ({marks})"
-        " ORDER BY score DESC", item_ids):
+        " ORDER BY rank, score DESC", item_ids):  # as the analysis lists them
         sectors[row["item_id"]].append({"id": row["sector"], "score": round(row["score"], 3)})
     countries: dict[int, list] = {i: [] for i in item_ids}
     for row in db.query(

@@ -277,10 +277,17 @@ def _v9(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE item_sectors ADD COLUMN floor INTEGER NOT NULL DEFAULT 0")
 
 
+def _v10(db: sqlite_utils.Database) -> None:
+    """A sector tag keeps its place in the analysis (the headline's sector first, as
+    `monitor analyze` prints them), so search, the web UI and the digest show the same order;
+    older tags (rank 0) keep the order of their scores until they are re-tagged."""
+    db.execute("ALTER TABLE item_sectors ADD COLUMN rank INTEGER NOT NULL DEFAULT 0")
+
+
 # Forward migrations: position N (1-based) brings the schema from version N-1 to N.
 # Append new steps; never edit a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
-                                                            _v7, _v8, _v9]
+                                                            _v7, _v8, _v9, _v10]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -767,13 +774,13 @@ def save_analysis(db: sqlite_utils.Database, item_id: int, analysis,
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [item_id, entity_id, ent.text, ent.start, ent.stop, int(ent.in_title)],
             )
-        for sector in analysis.sectors:
+        for rank, sector in enumerate(analysis.sectors, start=1):
             db.execute(
-                "INSERT OR REPLACE INTO item_sectors (item_id, sector, score, terms, floor) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO item_sectors (item_id, sector, score, terms, floor, rank)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 [item_id, sector["id"], sector["score"],
                  json.dumps(sector.get("terms", []), ensure_ascii=False),
-                 int(bool(sector.get("floor")))],
+                 int(bool(sector.get("floor"))), rank],
             )
         for country in analysis.countries:
             db.execute(
@@ -1012,12 +1019,13 @@ def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> dict:
     # a sector under its threshold, kept only because the item reports cooperation
     tags = {s["id"]: s for s in analysis.sectors
             if not (s.get("floor") and labels["cooperation"] is False)}
+    added = {}  # an analyst's own sectors go first, then the model's in its order
     for sector, value in labels["sectors"].items():
         if value and sector not in tags:
-            tags[sector] = {"id": sector, "score": 1.0, "terms": ["(analyst)"]}
+            added[sector] = {"id": sector, "score": 1.0, "terms": ["(analyst)"]}
         elif not value:
             tags.pop(sector, None)
-    analysis.sectors = sorted(tags.values(), key=lambda s: -s["score"])
+    analysis.sectors = [*added.values(), *tags.values()]
     return labels
 
 
@@ -1030,8 +1038,9 @@ def relabel_stored(db: sqlite_utils.Database, item_id: int) -> list[str]:
             db.execute("DELETE FROM item_sectors WHERE item_id = ? AND floor = 1", [item_id])
         for sector, value in labels["sectors"].items():
             if value:
-                db.execute("INSERT OR IGNORE INTO item_sectors (item_id, sector, score, terms) "
-                           "VALUES (?, ?, 1.0, ?)", [item_id, sector, '["(analyst)"]'])
+                # an analyst's sector goes first (rank 0 sorts before the model's 1, 2, ...)
+                db.execute("INSERT OR IGNORE INTO item_sectors (item_id, sector, score, terms, "
+                           "rank) VALUES (?, ?, 1.0, ?, 0)", [item_id, sector, '["(analyst)"]'])
             else:
                 db.execute("DELETE FROM item_sectors WHERE item_id = ? AND sector = ?",
                            [item_id, sector])
@@ -1039,7 +1048,8 @@ def relabel_stored(db: sqlite_utils.Database, item_id: int) -> list[str]:
             db.execute("UPDATE items SET is_cooperation = ? WHERE id = ?",
                        [int(labels["cooperation"]), item_id])
     return [r[0] for r in db.execute(
-        "SELECT sector FROM item_sectors WHERE item_id = ? ORDER BY score DESC", [item_id])]
+        "SELECT sector FROM item_sectors WHERE item_id = ? ORDER BY rank, score DESC",
+        [item_id])]
 
 
 def items_to_reprocess(db: sqlite_utils.Database, model_version: str,

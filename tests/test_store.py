@@ -8,6 +8,7 @@ import pytest
 
 from conftest import FLOOR_TEXT
 from monitor import store
+from monitor.analysis import Analysis
 from monitor.config import FeedConfig
 from monitor.store import NewItem
 
@@ -238,6 +239,43 @@ def test_migration_9_keeps_existing_sector_tags_as_not_floor(tmp_path, monkeypat
     # an old tag is the model's own: "not cooperation" keeps it
     store.add_labels(db, item_id, cooperation=False)
     assert store.relabel_stored(db, item_id) == ["water"]
+
+
+def _sector_order(db, item_id) -> list[str]:
+    from monitor.search import SearchQuery, search
+
+    [item] = [i for i in search(db, SearchQuery(include_all=True)).items if i["id"] == item_id]
+    return [s["id"] for s in item["sectors"]]
+
+
+def test_migration_10_keeps_old_tags_in_score_order_until_re_tagged(tmp_path, monkeypatch):
+    db, item_id = _analysed_item_at_version(tmp_path / "old.db", monkeypatch, 9)
+    with store.transaction(db):  # an old tag of a lower score than the water one
+        db.execute("INSERT INTO item_sectors (item_id, sector, score) VALUES (?, 'energy', 0.5)",
+                   [item_id])
+    assert _sector_order(db, item_id) == ["water", "energy"]
+    analysis = Analysis(sectors=[{"id": "energy", "score": 0.4}, {"id": "water", "score": 0.9}])
+    store.save_analysis(db, item_id, analysis, analysed_label=None)
+    assert _sector_order(db, item_id) == ["energy", "water"]
+
+
+def test_stored_sectors_keep_the_analysis_order(db, seed_article):
+    """The seed article's headline is about water, though energy scores higher in its body:
+    search, the web UI and the digest list its sectors as `monitor analyze` does."""
+    from monitor.analysis import analyse
+
+    [feed_id] = _feeds(db, "А")
+    title, text = seed_article
+    [(item_id, _)] = store.add_items(db, feed_id, [_item(title=title, text=text)])
+    analysis = analyse(title, text)
+    order = [s["id"] for s in analysis.sectors]
+    assert order[0] == "water"
+    assert order != [s["id"] for s in sorted(analysis.sectors, key=lambda s: -s["score"])]
+    store.save_analysis(db, item_id, analysis, analysed_label=None)
+    assert _sector_order(db, item_id) == order
+    store.add_labels(db, item_id, sectors=["health"])  # an analyst's sector goes first
+    store.relabel_stored(db, item_id)
+    assert _sector_order(db, item_id) == ["health"] + order
 
 
 @pytest.mark.parametrize("sector_labels, left", [
