@@ -39,11 +39,15 @@ class Context:
     def db_path(self):
         return self.config(required=False).db_path(self.db_override)
 
-    def db(self, *, required_config: bool = False):
+    def db(self, *, required_config: bool = False, existing: bool = False):
+        """The opened (and migrated) database; `existing`: refuse to create one, so that a
+        mistyped --db is an error, not an empty result from a new file."""
         from . import store
 
         config = self.config(required=required_config)
         path = config.db_path(self.db_override)
+        if existing:
+            require_database(path)
         try:
             return store.open_db(path)
         except store.StoreError as exc:
@@ -51,6 +55,14 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def require_database(path) -> None:
+    """A command that reads stored items stops when there is no database to read."""
+    if str(path) != ":memory:" and not Path(path).exists():
+        raise click.ClickException(
+            f"no database at {path}: `monitor poll` or `monitor run` creates it "
+            "(or point --db or 'database:' in the config at an existing one)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -218,6 +230,21 @@ def run(ctx: Context, host: str, port: int, web: bool, workers: int | None) -> N
     finally:
         if server is not None:
             server.should_exit = True
+    _exit_past_hung_fetches(db)
+
+
+def _exit_past_hung_fetches(db) -> None:
+    """After a stop, leave at once even if a fetch still waits on a silent server: Python
+    would join its thread at exit (up to poll.timeout), and nothing of it is wanted (the
+    database holds everything stored; the fetch is done again at the next start)."""
+    import threading
+
+    if any(t.is_alive() and not t.daemon and t is not threading.main_thread()
+           for t in threading.enumerate()):
+        db.conn.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @cli.command()
@@ -242,8 +269,9 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
     config = ctx.config(required=False)
     path = config.db_path(ctx.db_override)
-    _check_bind(host)  # before the database is created or migrated
-    store.open_db(path).conn.close()  # create or migrate before serving read-only
+    _check_bind(host)  # before the database is migrated
+    require_database(path)
+    store.open_db(path).conn.close()  # migrate before serving read-only
     try:
         serve_web(path, host, port, timezone=config.timezone)
     except UnsafeBind as exc:
@@ -255,7 +283,8 @@ def serve(ctx: Context, host: str, port: int) -> None:
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
 def analyze(source, workers: int | None) -> None:
-    """Analyse articles given as JSON lines; print one JSON line per input, in order.
+    """Analyse articles given as JSON lines; print one JSON line per input line, in order
+    (blank lines are skipped, as JSON Lines readers do; error lines give the line number).
 
     Each input line is {"id": ..., "title": ..., "text": ...}. Each output line holds the id
     and the entities ({"type", "text", "normal", "start", "stop"}, offsets into the text;
@@ -377,7 +406,7 @@ def search(ctx: Context, query: str | None, sectors, countries, org, person, fee
                     person=person, feed=feed, since=since, until=until,
                     international=international, include_all=include_all,
                     limit=limit or 20, offset=offset or 0)
-    db = ctx.db()
+    db = ctx.db(existing=True)
     try:
         if fmt in ("csv", "jsonl", "atom"):
             base_url = config.digest.base_url if config.digest else "http://127.0.0.1:8001"
@@ -427,7 +456,7 @@ def reindex(ctx: Context) -> None:
     """
     from . import store
 
-    db = ctx.db()
+    db = ctx.db(existing=True)
     with _progress() as progress:
         task = progress.add_task("Indexing items", total=store.count_items(db))
         count = store.reindex(db, on_item=lambda: progress.advance(task))
@@ -451,7 +480,7 @@ def feeds(ctx: Context, fmt: str) -> None:
     from . import store
 
     config = ctx.config(required=False)
-    db = ctx.db()
+    db = ctx.db(existing=not config.feeds)  # a config lists feeds to show
     if config.feeds:
         store.sync_feeds(db, config.feeds)
     rows = [{
@@ -834,7 +863,7 @@ def label(ctx: Context, item_id: int, sectors, not_sectors, cooperation: str | N
                                  f"{', '.join(sorted(known))}", param_hint="--sector")
     if not (sectors or not_sectors or cooperation):
         raise click.UsageError("nothing to label: give --sector, --not-sector or --cooperation")
-    db = ctx.db()
+    db = ctx.db(existing=True)
     try:
         store.add_labels(db, item_id, sectors=sectors, not_sectors=not_sectors,
                          cooperation=None if cooperation is None else cooperation == "yes")
@@ -890,7 +919,7 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
         except OSError as exc:
             raise click.BadParameter(f"cannot create the folder {preview}: "
                                      f"{exc.strerror or exc}", param_hint="--preview") from None
-    db = ctx.db()
+    db = ctx.db(existing=True)
     now = datetime.now(timezone.utc)
     failed = False
     for subscriber in chosen:
@@ -935,7 +964,7 @@ def reprocess(ctx: Context, since: str | None) -> None:
             since = day_bound(since, end=False, zone=zone)
         except FilterError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
-    db = ctx.db()
+    db = ctx.db(existing=True)
     with _progress() as progress:
         task = progress.add_task("Re-tagging items", total=None)
         count = run_reprocess(db, since=since,

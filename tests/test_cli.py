@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from feedserver import rss
+from monitor import store
 from monitor.cli import cli
 
 
@@ -181,11 +182,28 @@ def test_analyze_with_two_worker_processes_keeps_order(tmp_path):
 
 def test_search_and_feeds_on_an_empty_database(tmp_path, monkeypatch):
     db = tmp_path / "empty.db"
+    store.open_db(db).conn.close()
     result = invoke("--config", tmp_path / "none.yaml", "--db", db, "search", "--format", "json")
     assert result.exit_code == 1 and "no such file" in result.output
     monkeypatch.chdir(tmp_path)  # default ./feeds.yaml absent: search works on the database
     result = invoke("--db", db, "search", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout) == []
+    result = invoke("--db", db, "feeds", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("command", [
+    ["search", "Япония"], ["feeds"], ["reindex"], ["label", "1", "--cooperation", "yes"],
+    ["reprocess"], ["serve", "--port", "1"],
+])
+def test_a_mistyped_db_is_an_error_not_a_new_empty_database(tmp_path, monkeypatch, command):
+    """Commands that read stored items never create a database: a typo in --db (or a run
+    in the wrong folder) says so instead of answering from an empty new file."""
+    monkeypatch.chdir(tmp_path)  # no feeds.yaml here
+    result = invoke("--db", "mistyped.db", *command)
+    assert result.exit_code == 1, result.output
+    assert "no database at mistyped.db" in result.output and "monitor poll" in result.output
+    assert not (tmp_path / "mistyped.db").exists()
 
 
 @pytest.mark.slow
@@ -270,6 +288,7 @@ def test_reprocess_since_is_a_day_in_the_configs_time_zone(tmp_path, monkeypatch
 
     asked = []
     monkeypatch.setattr(ingest, "reprocess", lambda db, since, **_: asked.append(since) or 0)
+    store.open_db(tmp_path / "m.db").conn.close()
     result = invoke("--db", tmp_path / "m.db", "reprocess", "--since", "2026-01-01")
     assert result.exit_code == 0 and "Re-tagged 0 items." in result.output
     assert asked == ["2025-12-31T21:00:00+00:00"]
@@ -282,6 +301,9 @@ def _digest_config(write_config):
 
 def test_digest_names_a_subscriber_ignoring_case(tmp_path, write_config):
     config = _digest_config(write_config)
+    result = invoke("--config", config, "--db", tmp_path / "m.db", "digest", "--subscriber", "анна")
+    assert result.exit_code == 1 and "no database at" in result.output  # nothing polled yet
+    store.open_db(tmp_path / "m.db").conn.close()
     result = invoke("--config", config, "--db", tmp_path / "m.db", "digest", "--subscriber", "анна")
     assert result.exit_code == 0 and result.output.startswith("Анна <anna@example.org>:")
     result = invoke("--config", config, "--db", tmp_path / "m.db", "digest", "--subscriber", "Борис")

@@ -116,6 +116,34 @@ class SilentServer:
         self.sock.close()
 
 
+@pytest.mark.slow
+def test_run_stops_at_once_while_a_fetch_hangs(tmp_path, write_config, feed_server):
+    """SIGTERM while a feed's server accepts and never answers: `run` stops in seconds,
+    not after the fetch's 60 s timeout, and what was stored stays."""
+    silent = SilentServer()
+    good = feed_server.add("/a.xml", rss([{"title": "Новость", "link": "https://x.ru/1"}]))
+    config = write_config({"poll": {"timeout": "60s"}, "feeds": [
+        {"name": "A", "url": good, "local": True},
+        {"name": "Silent", "url": f"http://127.0.0.1:{silent.port}/feed.xml", "local": True}]})
+    db = tmp_path / "m.db"
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config),
+                             "--db", str(db), "run", "--no-web"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert _wait_for(lambda: silent.connections and _analysed(db) == 1)
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=50)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        silent.close()
+    assert time.monotonic() - stopping < 10, output
+    assert proc.returncode == 0, output
+    assert "monitor: stopped" in output
+    assert _analysed(db) == 1
+
+
 def _digest_config(port, feed_url, **smtp):
     return Config(
         poll=PollConfig(jitter=0),
