@@ -63,6 +63,7 @@ class FetchResult:
     retry_after: float | None = None  # seconds, from Retry-After
     elapsed: float = 0.0
     blocked: bool = False  # refused: a hop led to a non-public address
+    bad_link: bool = False  # never fetchable as given: not http(s), invalid, or blocked
 
     @property
     def not_modified(self) -> bool:
@@ -350,6 +351,7 @@ def fetch(client: httpx.Client, url: str, *, etag: str | None = None,
     except FetchError as exc:
         result.error = str(exc)
         result.blocked = isinstance(exc, BlockedAddress)
+        result.bad_link = isinstance(exc, (BadURL, BlockedAddress))
     except httpx.TimeoutException as exc:
         kind = "connect timeout" if isinstance(exc, httpx.ConnectTimeout) else "timeout"
         result.error = f"{kind} after {time.monotonic() - started:.1f} s"

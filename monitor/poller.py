@@ -20,7 +20,7 @@ import sqlite_utils
 from . import store
 from .config import Config, FeedConfig
 from .fetcher import FetchLimits, FetchResult, fetch, make_client
-from .fulltext import fetch_fulltext
+from .fulltext import Page, fetch_fulltext
 from .parse import ParsedFeed, parse_feed
 
 
@@ -222,17 +222,17 @@ def _abandon(pool: ThreadPoolExecutor) -> None:
 
 
 def article_job(client: httpx.Client, config: Config, item: dict,
-                limits: FetchLimits) -> tuple[int, str | None, str | None]:
-    """Fetch one pending article page; returns (item id, text, error). Any thread; never
-    raises, so one hostile link costs its own item's page and nothing else."""
+                limits: FetchLimits) -> tuple[int, Page]:
+    """Fetch one pending article page; returns (item id, page). Any thread; never raises,
+    so one hostile link costs its own item's page and nothing else."""
     feed = next((f for f in config.feeds if f.name == item["feed"]), None)
     allow_private = bool(feed and feed.local)
     try:
-        text, error = fetch_fulltext(client, item["url"], item["title"], limits=limits,
-                                     allow_private=allow_private)
+        page = fetch_fulltext(client, item["url"], item["title"], limits=limits,
+                              allow_private=allow_private)
     except Exception as exc:  # a bug: recorded on the item, which goes on to analysis
-        text, error = None, f"article fetch failed: {type(exc).__name__}: {exc}"
-    return item["id"], text, error
+        page = Page(None, f"article fetch failed: {type(exc).__name__}: {exc}")
+    return item["id"], page
 
 
 def fetch_articles(db: sqlite_utils.Database, config: Config, *,
@@ -256,11 +256,11 @@ def fetch_articles(db: sqlite_utils.Database, config: Config, *,
         for item, future in jobs:
             if should_stop():
                 break
-            item_id, text, error = future.result()
-            store.save_fulltext(db, item_id, text, error)
+            item_id, page = future.result()
+            store.save_fulltext(db, item_id, page.text, page.error, retry=page.retry)
             done += 1
             if on_item:
-                on_item(item, error)
+                on_item(item, page.error)
     finally:
         _abandon(pool)
         if own_client:

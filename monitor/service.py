@@ -150,8 +150,8 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
                     if on_poll:
                         on_poll(summary)
                 else:
-                    item_id, text, error = future.result()
-                    store.save_fulltext(db, item_id, text, error)
+                    item_id, page = future.result()
+                    store.save_fulltext(db, item_id, page.text, page.error, retry=page.retry)
 
             if stop():
                 break

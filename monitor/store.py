@@ -720,18 +720,18 @@ def fulltext_pending(db: sqlite_utils.Database, limit: int | None = None) -> lis
 
 
 def save_fulltext(db: sqlite_utils.Database, item_id: int, text: str | None,
-                  error: str | None = None) -> None:
+                  error: str | None = None, *, retry: bool = True) -> None:
     """Store an article's extracted text when it is fuller than the feed's; either way the
     item is ready for analysis (a failed page keeps the feed's text). A failed page is
-    fetched again after the backoff, up to MAX_ATTEMPTS times; a fuller text that arrives
-    on a retry is analysed again."""
+    fetched again after the backoff, up to MAX_ATTEMPTS times (`retry=False`: never, as for
+    a `javascript:` link); a fuller text that arrives on a retry is analysed again."""
     with transaction(db):
         row = db.execute("SELECT title, text, fulltext_attempts FROM items WHERE id = ?",
                          [item_id]).fetchone()
         if row is None:
             return
         if error:
-            attempts = row[2] + 1
+            attempts = row[2] + 1 if retry else MAX_ATTEMPTS
             db["items"].update(item_id, {
                 "fulltext_status": "failed", "fulltext_error": error[:500],
                 "fulltext_attempts": attempts,

@@ -14,7 +14,9 @@ from monitor.fulltext import fetch_fulltext
 TITLE = "Приморье и Япония договорились о строительстве очистных сооружений"
 LEAD = "Краткий анонс из ленты."
 
-# Links no server can answer; none of them needs a DNS lookup to fail.
+# Links no server can answer; none of them needs a DNS lookup to fail. Only the refused
+# connection may answer later; the others are never asked for again.
+RETRIED = {"http://127.0.0.1:9/article"}
 BROKEN_LINKS = {
     "http://::1:{port}/article": "invalid URL",  # an IPv6 host without its brackets
     "http://x.ru:99999/article": "port 99999 out of range",
@@ -37,9 +39,10 @@ def ipv6_server():
 @pytest.mark.parametrize("link,reason", BROKEN_LINKS.items())
 def test_broken_links_are_an_error_for_their_item(link, reason):
     with make_client() as client:
-        text, error = fetch_fulltext(client, link.format(port=8080), TITLE,
-                                     limits=FetchLimits(timeout=2), allow_private=True)
-    assert text is None and reason in error
+        page = fetch_fulltext(client, link.format(port=8080), TITLE,
+                              limits=FetchLimits(timeout=2), allow_private=True)
+    assert page.text is None and reason in page.error
+    assert page.retry == (link in RETRIED)
 
 
 def test_ipv6_literal_link_is_fetched(ipv6_server):
@@ -47,8 +50,8 @@ def test_ipv6_literal_link_is_fetched(ipv6_server):
                           headers={"Content-Type": "text/html; charset=utf-8"})
     assert url.startswith("http://[::1]:")
     with make_client() as client:
-        text, error = fetch_fulltext(client, url, TITLE, limits=FetchLimits(timeout=5),
-                                     allow_private=True)
+        text, error, _retry = fetch_fulltext(client, url, TITLE, limits=FetchLimits(timeout=5),
+                                             allow_private=True)
     assert error is None and "станции очистки сточных вод" in text
 
 
@@ -83,8 +86,12 @@ def test_poll_twice_with_hostile_article_links(tmp_path, write_config, feed_serv
     assert len(rows) == len(links) == store.count_items(db)
     assert rows[article]["fulltext_status"] == "done"
     assert "станции очистки сточных вод" in rows[article]["text"]
-    for link in links[1:]:
+    for template, link in zip(BROKEN_LINKS, links[1:]):
         row = rows[link]
         assert row["fulltext_status"] == "failed" and row["fulltext_error"]
         assert row["text"] == LEAD  # the feed's text is kept and analysed
+        # a javascript: or ftp: link is given up at once, as a page given up after its tries
+        assert (row["fulltext_retry_at"] is not None) == (template in RETRIED), link
+    [feed] = store.feed_rows(db)
+    assert feed["pages_failed"] == len(BROKEN_LINKS) - len(RETRIED)
     assert store.pending_items(db) == [] and store.fulltext_pending(db) == []
