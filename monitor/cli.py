@@ -861,6 +861,10 @@ def label(ctx: Context, item_id: int, sectors, not_sectors, cooperation: str | N
     if unknown:
         raise click.BadParameter(f"unknown sector {', '.join(unknown)}; sectors: "
                                  f"{', '.join(sorted(known))}", param_hint="--sector")
+    both = sorted(set(sectors) & set(not_sectors))
+    if both:
+        raise click.UsageError(f"--sector and --not-sector both name {', '.join(both)}: "
+                               "say which one holds")
     if not (sectors or not_sectors or cooperation):
         raise click.UsageError("nothing to label: give --sector, --not-sector or --cooperation")
     db = ctx.db(existing=True)

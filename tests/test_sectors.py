@@ -267,6 +267,9 @@ def test_label_command_rejects_unknown_sectors_and_items(tmp_path):
     assert result.exit_code != 0 and "unknown sector wat" in result.output
     result = CliRunner().invoke(cli, ["--db", str(db), "label", "1", "--sector", "water"])
     assert result.exit_code != 0 and "no item with id 1" in result.output
+    result = CliRunner().invoke(cli, ["--db", str(db), "label", "1", "--sector", "water",
+                                      "--sector", "energy", "--not-sector", "water"])
+    assert result.exit_code == 2 and "both name water" in result.output
 
 
 @pytest.mark.slow
