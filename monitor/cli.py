@@ -470,7 +470,8 @@ def reindex(ctx: Context) -> None:
 def feeds(ctx: Context, fmt: str) -> None:
     """Show each feed's polling state: status, errors, last and next poll, item count, and
     its items' failures: analyses given up after 5 tries (failed), analyses waiting to be
-    tried again (retrying), article pages given up, and the newest item error.
+    tried again (retrying), article pages given up, and the newest item error. The table
+    shows times in the config's time zone (digest.timezone); --format json in UTC.
 
     \b
     Example:
@@ -497,7 +498,11 @@ def feeds(ctx: Context, fmt: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table()
+    from .export import local_time
+
+    zone = config.timezone
+    when = lambda value: (local_time(value, zone) or "-")[:16].replace("T", " ")  # noqa: E731
+    table = Table(caption=f"times in {zone}")
     for column in ("name", "status", "items", "errors", "last polled", "next poll", "last error",
                    "failed items", "last item error"):
         table.add_column(column, overflow="fold")
@@ -505,8 +510,10 @@ def feeds(ctx: Context, fmt: str) -> None:
         status = row["status"] if row["enabled"] else f"{row['status']} (off)"
         failed = str(row["items_failed"]) + (f" (+{row['items_retrying']} retrying)"
                                              if row["items_retrying"] else "")
+        if row["pages_failed"]:
+            failed += f", {row['pages_failed']} page{'s' if row['pages_failed'] > 1 else ''}"
         table.add_row(row["name"], status, str(row["items"]), str(row["error_count"]),
-                      (row["last_polled"] or "-")[:19], (row["next_poll"] or "-")[:19],
+                      when(row["last_polled"]), when(row["next_poll"]),
                       (row["last_error"] or "")[:80], failed,
                       (row["last_item_error"] or "")[:80])
     Console(width=160).print(table)

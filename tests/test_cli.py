@@ -243,6 +243,12 @@ def test_feeds_reports_polling_state(tmp_path, write_config, feed_server):
     assert rows["Выключенная"]["enabled"] is False and rows["Выключенная"]["last_polled"] is None
     table = invoke("--config", config, "--db", db, "feeds").output
     assert "Рабочая" in table and "disabled" in table
+    # the table's times are the config's zone's (Moscow by default), and say so
+    from monitor.export import local_time
+
+    polled = local_time(rows["Рабочая"]["last_polled"], "Europe/Moscow")
+    assert polled.endswith("+03:00") and polled[:16].replace("T", " ") in table
+    assert "times in Europe/Moscow" in table
 
 
 @pytest.mark.parametrize("command", ["serve", "run"])
