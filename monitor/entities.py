@@ -107,6 +107,11 @@ def _agrees(token: Token, root: Token, span: Span, top: list[Token]) -> bool:
         if (node.dep_ not in _AGREEING and not same_case_nmod) or node.head.i == node.i:
             return False
         node = node.head
+    if root_case == "Gen" and node.i > root.i and node.pos_ in ("NOUN", "ADJ"):
+        # a noun or adjective after a genitive head that the parser hung outside the span
+        # heads a genitive dependent («Министерства земли, …», «Института космических
+        # исследований»: «земли», «космических», «исследований» stay), not agreeing
+        return False
     return node.i == root.i or node.i < root.i or case is not None
 
 
