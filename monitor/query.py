@@ -397,6 +397,12 @@ def parse(text: str | None) -> ParsedQuery:
         return ParsedQuery(None)
     parser = _Parser(text)
     node = parser.parse()
+    if node is None and not parser.ignored:  # «OR», «NOT ()»: operators with no words
+        raise QueryError(
+            f"nothing to search for in the query {text.strip()!r}: it holds only operators "
+            "and brackets; give words to search for",
+            f"в запросе «{text.strip()}» нечего искать: в нём только операторы и скобки; "
+            "укажите слова для поиска")
     if node is None:
         ignored = ", ".join(parser.ignored)
         raise QueryError(

@@ -103,6 +103,17 @@ def test_nothing_to_search_for_is_an_error(db, text):
     assert error.value.russian() and str(error.value)
 
 
+@pytest.mark.parametrize("text, says, russian", [
+    ("OR", "query 'OR': it holds only operators", "в запросе «OR» нечего искать"),
+    ("NOT ()", "only operators and brackets", "только операторы и скобки"),
+    ("и в", "(и, в ignored: stop words", "не учитываются: и, в"),
+])
+def test_the_error_says_why_nothing_is_left(text, says, russian):
+    with pytest.raises(QueryError) as error:
+        parse(text)
+    assert says in str(error.value) and russian in error.value.russian()
+
+
 def test_a_blank_query_lists_everything(db):
     assert search(db, SearchQuery(text=" \u00a0 ", include_all=True)).total == len(ARTICLES)
 
