@@ -22,6 +22,7 @@ from .config import Config, FeedConfig
 from .fetcher import FetchLimits, FetchResult, fetch, make_client
 from .fulltext import Page, fetch_fulltext
 from .parse import ParsedFeed, parse_feed
+from .wording import counted
 
 
 @dataclass
@@ -53,7 +54,7 @@ class PollSummary:
 
     def line(self) -> str:
         if self.status == "ok":
-            text = f"{self.name}: {self.entries} entries, {self.new} new"
+            text = f"{self.name}: {counted(self.entries, 'entry', 'entries')}, {self.new} new"
             if self.moved_to:
                 text += f", moved permanently to {self.moved_to}"
             if self.warning:

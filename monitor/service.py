@@ -27,6 +27,7 @@ from .ingest import analyse_item, analyse_text, save_result
 from .limits import cut_title_and_text
 from .poller import (PollSummary, article_job, due_feeds, fetch_feed, limits_from,
                      record_poll, seconds_until_next_poll)
+from .wording import counted
 
 
 DIGEST_CHECK_SECONDS = 30.0  # how often the loop looks for digests that fall due
@@ -135,8 +136,8 @@ def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[],
     next_prune = 0.0
     # digests are sent off this loop (digest.Sender): a silent mail server stalls nothing
     digests = digest.Sender(config, report, DIGEST_CHECK_SECONDS) if config.digest else None
-    report(f"monitor: {sum(f.enabled for f in config.feeds)} feeds enabled, "
-           f"{workers} analysis worker{'s' if workers > 1 else ''}, "
+    report(f"monitor: {counted(sum(f.enabled for f in config.feeds), 'feed')} enabled, "
+           f"{counted(workers, 'analysis worker')}, "
            f"database {store.db_filename(db)}; Ctrl-C stops")
     try:
         while not stop():

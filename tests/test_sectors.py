@@ -312,7 +312,7 @@ def test_label_train_reprocess_changes_the_items_tags(tmp_path, feed_server, wri
 
         result = run("reprocess")
         assert result.exit_code == 0, result.output
-        assert "Re-tagged 1 items" in result.output
+        assert "Re-tagged 1 item" in result.output
         after = {r[0] for r in db.execute("SELECT sector FROM item_sectors")}
         assert "culture" in after and "trade" not in after and "transport" in after
         version = db.execute("SELECT model_version FROM items").fetchone()[0]

@@ -58,7 +58,7 @@ def test_run_polls_analyses_and_stops_on_sigterm(tmp_path, write_config, feed_se
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, output
-    assert "A: 1 entries, 1 new" in output
+    assert "A: 1 entry, 1 new" in output
     assert "monitor: stopped" in output
     assert _analysed(db) == 1
 
