@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .wording import counted
 
 DEFAULT_CONFIG = "feeds.yaml"
 
@@ -129,8 +130,8 @@ def poll_and_analyse(db, config: Config, feed_names=()) -> list:
         analysed = analyse_pending(db, on_item=lambda _id: progress.advance(task))
     failed = sum(s.status in ("error", "disabled") for s in summaries)
     new = sum(s.new for s in summaries)
-    click.echo(f"Polled {len(summaries)} feeds: {new} new items, {analysed} analysed, "
-               f"{failed} failed.")
+    click.echo(f"Polled {counted(len(summaries), 'feed')}: {counted(new, 'new item')}, "
+               f"{analysed} analysed, {failed} failed.")
     return summaries
 
 
@@ -346,8 +347,8 @@ def _search_help(f):
     return f
 
 
-@cli.command()
-@click.argument("query", required=False)
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("query", nargs=-1, type=click.UNPROCESSED)
 @click.option("--sector", "sectors", multiple=True, metavar="ID",
               help="Only items in this sector: an ID or its Russian name (repeatable: any "
                    "of them).")
@@ -374,8 +375,8 @@ def _search_help(f):
               help="Stories to skip (default 0).")
 @pass_ctx
 @_search_help
-def search(ctx: Context, query: str | None, sectors, countries, org, person, feed, since,
-           until, international, include_all, fmt: str, limit: int | None,
+def search(ctx: Context, query: tuple[str, ...], sectors, countries, org, person, feed,
+           since, until, international, include_all, fmt: str, limit: int | None,
            offset: int | None) -> None:
     """Search cooperation items; without a query, list the latest.
 
@@ -384,7 +385,8 @@ def search(ctx: Context, query: str | None, sectors, countries, org, person, fee
     finds «водоочистки»). Best matches first (title counts three times), newest first
     without a query. Times are shown in the config's time zone (digest.timezone, default
     Europe/Moscow). An unknown sector, country or feed, or --since after --until, is an
-    error (exit 2) listing the valid values.
+    error (exit 2) listing the valid values. The query may be one quoted argument or
+    several words, negations included (monitor search газ -санкции).
 
     \b
     Example:
@@ -400,6 +402,10 @@ def search(ctx: Context, query: str | None, sectors, countries, org, person, fee
     from .search import SearchQuery
     from .search import search as run_search
 
+    options = [word for word in query if word.startswith("--")]
+    if options:  # a mistyped option, not a query word (a negation has one dash)
+        raise click.NoSuchOption(options[0].split("=")[0])
+    query = " ".join(query) or None
     config = ctx.config(required=False)
     zone = config.timezone
     q = SearchQuery(text=query, sectors=list(sectors), countries=list(countries), org=org,
@@ -434,8 +440,8 @@ def search(ctx: Context, query: str | None, sectors, countries, org, person, fee
                            f"--offset {result.last_offset}.", err=True)
             return
         click.echo(_format_items(result.items, fmt, zone))
-        click.echo(f"{len(result.items)} of {result.total} stories "
-                   f"({result.matches} matching items)", err=True)
+        click.echo(f"{len(result.items)} of {counted(result.total, 'story', 'stories')} "
+                   f"({counted(result.matches, 'matching item')})", err=True)
         return
     click.echo(_format_items(result.items, fmt, zone))
 
@@ -460,7 +466,7 @@ def reindex(ctx: Context) -> None:
     with _progress() as progress:
         task = progress.add_task("Indexing items", total=store.count_items(db))
         count = store.reindex(db, on_item=lambda: progress.advance(task))
-    click.echo(f"Indexed {count} items.")
+    click.echo(f"Indexed {counted(count, 'item')}.")
 
 
 @cli.command()
@@ -943,7 +949,7 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
         else:
             built = digests.build(db, config.digest, subscriber, day)
             click.echo(f"{subscriber.name} <{subscriber.email}>: {digests.subject(built)} "
-                       f"({len(built.item_ids)} items)")
+                       f"({counted(len(built.item_ids), 'item')})")
             status = digests.sending_status(db, config, subscriber)
             if status:
                 click.echo(f"  {status}")
@@ -981,7 +987,7 @@ def reprocess(ctx: Context, since: str | None) -> None:
         count = run_reprocess(db, since=since,
                               on_total=lambda n: progress.update(task, total=n),
                               on_item=lambda _id: progress.advance(task))
-    click.echo(f"Re-tagged {count} items.")
+    click.echo(f"Re-tagged {counted(count, 'item')}.")
 
 
 def main() -> None:

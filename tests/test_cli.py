@@ -34,10 +34,10 @@ def test_poll_twice_stores_the_seed_article_once(tmp_path, write_config, seed_fe
     db = tmp_path / "m.db"
     first = invoke("--config", config, "--db", db, "poll")
     assert first.exit_code == 0, first.output
-    assert "Минстрой: 1 entries, 1 new" in first.output
+    assert "Минстрой: 1 entry, 1 new" in first.output
     second = invoke("--config", config, "--db", db, "poll")
     assert second.exit_code == 0
-    assert "Минстрой: 1 entries, 0 new" in second.output
+    assert "Минстрой: 1 entry, 0 new" in second.output
 
     items = json.loads(invoke("--config", config, "--db", db, "search", "--format",
                               "json").stdout)
@@ -67,10 +67,10 @@ def test_failing_feeds_are_reported_and_the_rest_polled(tmp_path, write_config, 
     ]})
     result = invoke("--config", config, "--db", tmp_path / "m.db", "poll")
     assert result.exit_code == 0
-    assert "Рабочая: 1 entries, 1 new" in result.output
+    assert "Рабочая: 1 entry, 1 new" in result.output
     assert "Пропавшая: FAILED: HTTP 404" in result.output
     assert "Мёртвый хост: FAILED:" in result.output
-    assert "1 new items, 1 analysed, 2 failed" in result.output
+    assert "1 new item, 1 analysed, 2 failed" in result.output
 
 
 def test_bad_config_gives_one_clear_line_and_touches_nothing(tmp_path, write_config):
@@ -335,4 +335,4 @@ def test_poll_names_a_feed_ignoring_case(tmp_path, write_config, feed_server):
     result = invoke("--config", config, "--db", tmp_path / "m.db", "poll", "--feed",
                     "федеральная  ЛЕНТА")
     assert result.exit_code == 0, result.output
-    assert "Федеральная лента: 1 entries, 1 new" in result.output
+    assert "Федеральная лента: 1 entry, 1 new" in result.output

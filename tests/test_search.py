@@ -122,6 +122,15 @@ def test_all_cooperation_with_japan_on_waste_since_march(db_path):
         == ["1"]
 
 
+def test_a_query_of_several_words_with_a_negation_needs_no_quotes(db_path):
+    """`monitor search газ -санкции` is the query «газ -санкции», not an unknown option -с;
+    a mistyped --option is still an error."""
+    assert found(db_path, "Россия") == ["2", "3"]
+    assert found(db_path, "Россия", "-Япония") == found(db_path, "Россия -Япония") == ["3"]
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "search", "Япония", "--sectr=water"])
+    assert result.exit_code == 2 and "No such option '--sectr'" in result.output
+
+
 def test_results_carry_snippets_sources_and_ranking(db_path):
     result = CliRunner().invoke(cli, ["--db", str(db_path), "search", "сточная",
                                       "--format", "json"])
@@ -142,7 +151,7 @@ def test_csv_and_table_formats(db_path):
                                        "evidence")
     assert len(csv_out.splitlines()) == 6  # header + 5 cooperation stories, all of them
     table = CliRunner().invoke(cli, ["--db", str(db_path), "search", "газ"]).output
-    assert "Китай" in table and "1 of 1 stories (1 matching items)" in table
+    assert "Китай" in table and "1 of 1 story (1 matching item)" in table
 
 
 def test_limit_and_offset(db_path):
