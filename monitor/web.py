@@ -73,7 +73,7 @@ def register_routes():
         (r"^/$", search_page),
         (r"^/search\.json$", search_json),
         (r"^/search\.(?P<format>csv|jsonl|atom)$", search_export),
-        (r"^/item/(?P<item_id>\d+)$", item_page),
+        (r"^/item/(?P<item_id>[^/]+)$", item_page),  # not a number: our Russian 404
         (r"^/overview$", overview_page),
         (r"^/help$", help_page),
     ]
@@ -167,7 +167,12 @@ def _db_name(datasette) -> str:
 
 
 class PagingError(ValueError):
-    """A bad `limit` or `offset` (the message is in Russian, for the page)."""
+    """A bad `limit` or `offset` (the message is in Russian, for the page); `field` names
+    the parameter, `value` what it was given."""
+
+    def __init__(self, message: str, field: str, value: str):
+        super().__init__(message)
+        self.field, self.value = field, value
 
 
 def _int_arg(request, name: str, default: int, low: int, high: int | None) -> int:
@@ -177,10 +182,11 @@ def _int_arg(request, name: str, default: int, low: int, high: int | None) -> in
         return default
     bound = f"от {low} до {high or MAX_OFFSET}"
     if not raw.isascii() or not raw.isdigit() or len(raw) > 30:
-        raise PagingError(f"параметр {name} должен быть целым числом {bound}, а не «{raw[:40]}»")
+        raise PagingError(f"параметр {name} должен быть целым числом {bound}, а не «{raw[:40]}»",
+                          name, raw[:40])
     value = int(raw)
     if value < low or (high is None and value > MAX_OFFSET):
-        raise PagingError(f"параметр {name} должен быть целым числом {bound}")
+        raise PagingError(f"параметр {name} должен быть целым числом {bound}", name, raw[:40])
     return min(value, high) if high is not None else value
 
 
@@ -488,6 +494,8 @@ def _json_error(exc: Exception):
     body = {"error": _error_text(exc)}
     if isinstance(exc, FilterError):
         body.update(field=exc.field, value=exc.value, valid=exc.valid)
+    elif isinstance(exc, PagingError):
+        body.update(field=exc.field, value=exc.value)
     return _json(body, status=400)
 
 
@@ -562,8 +570,8 @@ async def item_page(datasette, request):
     back_href, back = _back(request)
     missing = ("Нет такой новости", f"Новости № {item_id[:20]} нет в базе.",
                [(back_href, "← к поиску")])
-    if len(item_id) > 18:  # beyond SQLite's integers: no such item
-        return await _error_page(datasette, request, 404, *missing)
+    if not (item_id.isascii() and item_id.isdigit()) or len(item_id) > 18:
+        return await _error_page(datasette, request, 404, *missing)  # or beyond SQLite's ints
 
     def work(conn):
         import sqlite_utils
@@ -689,7 +697,7 @@ def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
     names = [name for name, _ in totals.most_common(top)]
     present = sorted({month for month, _, _ in rows if month and _month_bounds(month)})
     if not present or not names:
-        return {"svg": "", "legend": [], "empty": True, "partial": False}
+        return {"svg": "", "legend": [], "empty": True, "partial": False, "series": 0}
     months = _months_between(present[0], max(present[-1], through or "")
                              if through and _month_bounds(through) else present[-1])
     values = {(m, s): c for m, s, c in rows}
@@ -751,7 +759,9 @@ def _chart(rows: list[tuple[str, str, int]], top: int = 6, width: int = 640,
            f'viewBox="0 0 {width} {height}" role="img">{"".join(parts)}</svg>')
     legend = [{"name": labels.get(n, n), "color": COLORS[i % len(COLORS)], "total": totals[n]}
               for i, n in enumerate(names)]
-    return {"svg": svg, "legend": legend, "empty": False, "partial": partial}
+    # `series`: how many there are in all, so the page says when only the top are drawn
+    return {"svg": svg, "legend": legend, "empty": False, "partial": partial,
+            "series": len(totals)}
 
 
 # --- serving --------------------------------------------------------------------------------

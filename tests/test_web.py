@@ -330,6 +330,14 @@ def test_unknown_host_names_are_refused_without_a_password(site):
         assert status(host) == 200, host
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["/item/999999", "/item/abc", "/item/%D9%A3", "/item/1" + "0" * 30])
+def test_an_item_that_is_not_there_is_a_russian_404(site, path):
+    page = httpx.get(site["base"] + path, timeout=10)
+    assert page.status_code == 404 and "Нет такой новости" in page.text
+    assert "нет в базе" in page.text and "← к поиску" in page.text
+
+
 BAD_PAGING = [{"limit": "abc"}, {"limit": "0"}, {"limit": "-1"}, {"limit": "1e3"},
               {"limit": "٣"}, {"limit": "9" * 5000}, {"offset": "-5"}, {"offset": "x"},
               {"offset": "1" + "0" * 30}, {"offset": "99999999999"}]
@@ -347,6 +355,9 @@ def test_bad_paging_is_a_400_with_a_russian_message(site):
             response = httpx.get(base + export, params=params, timeout=10)
             assert response.status_code == 400, (export, params, response.status_code)
             assert "должен быть целым числом" in response.json()["error"]
+            [(field, value)] = params.items()
+            assert response.json()["field"] == field
+            assert response.json()["value"] == value[:40]
     # a limit above the cap is capped, not refused, and never bypasses it
     for limit in ("100000", "9" * 25):
         data = httpx.get(base + "/search.json", params={"limit": limit, "all": "1"}).json()
@@ -776,6 +787,10 @@ def test_the_chart_marks_the_current_month_and_names_its_series():
     years = _chart([("2025-11", "CN", 1), ("2026-02", "CN", 2)])["svg"]
     assert years.count(">2025<") == 1 and years.count(">2026<") == 1 and ">янв<" in years
     assert _chart([])["empty"]
+    # more series than drawn: the page is told how many there are (it says so)
+    many = _chart([("2026-10", f"S{i}", i + 1) for i in range(8)], top=6)
+    assert many["series"] == 8 and [l["name"] for l in many["legend"]][:2] == ["S7", "S6"]
+    assert len(many["legend"]) == 6
 
 
 @pytest.mark.slow
