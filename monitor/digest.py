@@ -98,17 +98,20 @@ def pending_items(db: sqlite_utils.Database, subscriber: SubscriberConfig,
     return item_details(db, ids)
 
 
-def stories(items: list[dict]) -> list[Story]:
+def stories(items: list[dict], sectors: list[str] = ()) -> list[Story]:
     """Group items into stories (near copies from several outlets, found with MinHash when
     each item was stored: monitor.stories); each story keeps its highest-scoring item and
-    every outlet that carried it."""
+    every outlet that carried it. A story is filed under its item's first sector, or, for
+    a subscriber who follows `sectors`, under the first of the item's sectors they follow."""
     groups: dict[int, list[dict]] = {}
     for item in items:
         groups.setdefault(item["story_id"], []).append(item)
+    followed = set(sectors)
     result = []
     for members in groups.values():
         best = max(members, key=lambda i: (i["cooperation_score"] or 0, -i["id"]))
-        sector = best["sectors"][0]["id"] if best["sectors"] else None
+        own = [s["id"] for s in best["sectors"]]
+        sector = next((s for s in own if s in followed), own[0] if own else None)
         # every member carries the same story outlets (search.item_details), first seen first
         result.append(Story(best, members, list(best["story_outlets"]), sector))
     return result
@@ -118,7 +121,7 @@ def build(db: sqlite_utils.Database, config: DigestConfig, subscriber: Subscribe
           day: date) -> Digest:
     state = _state(db, subscriber.name)
     found = pending_items(db, subscriber, since=state["since"])
-    grouped = stories(found)
+    grouped = stories(found, [sector_key(s) for s in subscriber.sectors])
     order = {s["id"]: n for n, s in enumerate(taxonomy())}
     grouped.sort(key=lambda s: (order.get(s.sector, len(order)),
                                 -(s.item["cooperation_score"] or 0)))

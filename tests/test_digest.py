@@ -470,3 +470,14 @@ def test_a_permanent_550_is_not_retried_and_shows_in_the_status(polled, tmp_path
         assert len(inbox.rcpts) == 3
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize("follows, filed", [((), "energy"), (("water",), "water"),
+                                            (("waste", "water"), "waste")])
+def test_a_story_is_filed_under_the_sector_its_subscriber_follows(follows, filed):
+    """A story tagged energy, waste and water: a subscriber of water reads it under water,
+    one who follows no sector under its first sector, energy."""
+    item = {"id": 1, "story_id": 1, "cooperation_score": 0.9, "story_outlets": ["ТАСС"],
+            "sectors": [{"id": "energy"}, {"id": "waste"}, {"id": "water"}]}
+    [story] = digest.stories([item], list(follows))
+    assert story.sector == filed
