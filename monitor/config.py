@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DEFAULT_INTERVAL = 15 * 60  # seconds
 MAX_INTERVAL = 7 * 86400  # a feed's interval and poll.max_backoff
 MAX_TIMEOUT = 10 * 60  # HTTP and SMTP timeouts
+# What a field's pattern asks for, in words (pydantic would show the regular expression).
+_PATTERNS = {"send_at": "a time of day as HH:MM, 00:00 to 23:59",
+             "email": "an e-mail address such as anna@example.org"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -239,6 +242,20 @@ class DigestConfig(_Strict):
     base_url: str = "http://127.0.0.1:8001"
     subscribers: list[SubscriberConfig] = []
 
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _time_of_day(cls, value: Any) -> Any:
+        """YAML reads an unquoted 8:00 as the number 480 (base 60): take it, and "8:00",
+        as 08:00."""
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            hours, minutes = divmod(value, 60)
+            if hours > 23:
+                raise ValueError(f"expected {_PATTERNS['send_at']}, not '{hours}:{minutes:02d}'")
+            return f"{hours:02d}:{minutes:02d}"
+        if isinstance(value, str) and len(value.strip()) == 4 and value.strip()[1] == ":":
+            return "0" + value.strip()
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -314,6 +331,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+MAX_PROBLEMS = 10  # a config error lists this many problems, then counts the rest
+
+
 def _describe(error: dict, data: Any) -> str:
     """Turn one pydantic error into 'feeds[3] (name 'X'), field 'url': reason'."""
     loc = list(error["loc"])
@@ -338,6 +358,8 @@ def _describe(error: dict, data: Any) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown field (check the spelling)"
+    elif error["type"] == "string_pattern_mismatch" and str(loc[-1]) in _PATTERNS:
+        message = f"expected {_PATTERNS[str(loc[-1])]}, not {error['input']!r}"
     if len(where) >= 2:
         entry, field = " ".join(where[:-1]), where[-1]
         return f"{entry}, field {field!r}: {message}"
@@ -369,9 +391,12 @@ def load_config(path: str | Path) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = len(exc.errors()) - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise ConfigError(f"{path}: {_describe(first, data)}{suffix}") from None
+        errors = exc.errors()
+        problems = [_describe(error, data) for error in errors[:MAX_PROBLEMS]]
+        more = len(errors) - len(problems)
+        text = f"{path}: {problems[0]}" + "".join(f"\n  {p}" for p in problems[1:])
+        if more:
+            text += f"\n  (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(text) from None
     config.path = path
     return config

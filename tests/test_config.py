@@ -47,7 +47,10 @@ def test_parse_duration(value, seconds):
     ({"feeds": [{"name": "A", "url": "https://a/", "encoding": "klingon"}]},
      ["field 'encoding'", "unknown encoding"]),
     ({"smtp": {"security": "tls"}}, ["smtp, field 'security'"]),
-    ({"digest": {"send_at": "25:00"}}, ["digest, field 'send_at'"]),
+    ({"digest": {"send_at": "25:00"}},
+     ["digest, field 'send_at'", "expected a time of day as HH:MM, 00:00 to 23:59, not '25:00'"]),
+    ({"digest": {"subscribers": [{"name": "A", "email": "anna"}]}},
+     ["field 'email'", "expected an e-mail address such as anna@example.org, not 'anna'"]),
 ])
 def test_bad_config_names_file_entry_and_field(write_config, data, expected):
     path = write_config(data)
@@ -55,9 +58,20 @@ def test_bad_config_names_file_entry_and_field(write_config, data, expected):
         load_config(path)
     message = str(info.value)
     assert message.startswith(str(path))
-    assert "\n" not in message
+    assert "\n" not in message  # one problem, one line
     for part in expected:
         assert part in message
+
+
+def test_every_problem_is_named_on_its_own_line(write_config):
+    feeds = [{"name": f"F{n}", "url": "ftp://x/"} for n in range(12)]
+    path = write_config({"feeds": feeds, "digest": {"send_at": "25:00"}})
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith(f"{path}: feeds[0] (name 'F0'), field 'url'")
+    assert [line.startswith("  feeds[") for line in lines[1:10]] == [True] * 9
+    assert lines[10] == "  (and 3 more problems)"  # 12 feeds and send_at: 13 in all
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
@@ -251,3 +265,21 @@ def test_codecs_that_are_not_text_encodings_are_refused(write_config, encoding):
 def test_counts_are_real_numbers_in_range(write_config, data, where):
     with pytest.raises(ConfigError, match=re.escape(where)):
         load_config(write_config(data))
+
+
+@pytest.mark.parametrize("written, send_at", [("08:00", "08:00"), ("8:00", "08:00"),
+                                              ('"8:00"', "08:00"), ("7:30", "07:30"),
+                                              ("23:59", "23:59"), ("0:00", "00:00")])
+def test_send_at_takes_a_time_as_people_write_it(tmp_path, written, send_at):
+    """Unquoted, YAML reads 8:00 as the number 480 (base 60); it is still 08:00."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"feeds: []\ndigest:\n  send_at: {written}\n", encoding="utf-8")
+    assert load_config(path).digest.send_at == send_at
+
+
+@pytest.mark.parametrize("written", ["24:00", '"24:00"', '"9:5"', "true", '"noon"'])
+def test_send_at_that_is_no_time_of_day_is_refused(tmp_path, written):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"feeds: []\ndigest:\n  send_at: {written}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="field 'send_at'"):
+        load_config(path)
