@@ -87,12 +87,54 @@ def cli(ctx: click.Context, config_path: str, db_path: str | None) -> None:
 
 
 def _progress():
+    """A progress bar on a terminal; in a log (cron, CI) a line now and then instead."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
         TimeElapsedColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return LogProgress()
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                    TimeElapsedColumn(), console=console, transient=True)
+
+
+class LogProgress:
+    """Progress for a log: rich's bar shows nothing there, so a long step says how far it
+    is, first after FIRST seconds and then every EVERY seconds (short steps stay silent)."""
+
+    FIRST, EVERY = 5.0, 30.0
+
+    def __init__(self, clock=None) -> None:
+        import time
+
+        self.clock = clock or time.monotonic
+        self.tasks: list[dict] = []
+
+    def __enter__(self) -> "LogProgress":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        pass
+
+    def add_task(self, description: str, total: int | None = None) -> int:
+        now = self.clock()
+        self.tasks.append({"description": description, "total": total, "done": 0,
+                           "start": now, "next": now + self.FIRST})
+        return len(self.tasks) - 1
+
+    def update(self, task: int, total: int | None = None) -> None:
+        self.tasks[task]["total"] = total
+
+    def advance(self, task: int, steps: int = 1) -> None:
+        state = self.tasks[task]
+        state["done"] += steps
+        now = self.clock()
+        if now >= state["next"]:
+            state["next"] = now + self.EVERY
+            total = state["total"] if state["total"] is not None else "?"
+            click.echo(f"{state['description']}: {state['done']}/{total} "
+                       f"({now - state['start']:.0f} s)", err=True)
 
 
 def poll_and_analyse(db, config: Config, feed_names=()) -> list:

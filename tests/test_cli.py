@@ -336,3 +336,20 @@ def test_poll_names_a_feed_ignoring_case(tmp_path, write_config, feed_server):
                     "федеральная  ЛЕНТА")
     assert result.exit_code == 0, result.output
     assert "Федеральная лента: 1 entry, 1 new" in result.output
+
+
+def test_progress_in_a_log_is_a_line_now_and_then(capsys):
+    """Where stderr is no terminal (cron, CI), a long step still says how far it is."""
+    from monitor.cli import LogProgress
+
+    now = [0.0]
+    progress = LogProgress(clock=lambda: now[0])
+    task = progress.add_task("Training", total=10)
+    for _ in range(10):
+        now[0] += 4.0  # a step every 4 s: lines at 8 s (past 5 s) and at 40 s (30 s later)
+        progress.advance(task)
+    assert capsys.readouterr().err.splitlines() == ["Training: 2/10 (8 s)",
+                                                    "Training: 10/10 (40 s)"]
+    quick = progress.add_task("Polling", total=None)
+    progress.advance(quick)
+    assert capsys.readouterr().err == ""  # a short step says nothing
