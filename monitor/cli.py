@@ -568,9 +568,11 @@ def feeds(ctx: Context, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--db", "demo_db", default="demo.db", show_default=True, metavar="PATH",
-              help="Database for the demo (kept apart from your real one).")
-def demo(demo_db: str) -> None:
+@click.option("--db", "demo_db", default=None, metavar="PATH",
+              help="Database for the demo, kept apart from your real one (default: the "
+                   "global --db, else demo.db).")
+@pass_ctx
+def demo(ctx: Context, demo_db: str | None) -> None:
     """Run monitor offline on bundled sample feeds served from 127.0.0.1.
 
     Serves three sample feeds written by the monitor team (one carries the seed article
@@ -587,6 +589,8 @@ def demo(demo_db: str) -> None:
     from .search import SearchQuery
     from .search import search as run_search
 
+    # `monitor --db try.db demo` means try.db too; the config's database is not the demo's
+    demo_db = demo_db or ctx.db_override or "demo.db"
     try:
         db = store.open_db(demo_db)
     except store.StoreError as exc:

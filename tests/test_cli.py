@@ -207,10 +207,13 @@ def test_a_mistyped_db_is_an_error_not_a_new_empty_database(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_demo_runs_offline(tmp_path):
-    db = tmp_path / "demo.db"
-    result = invoke("demo", "--db", db)
+@pytest.mark.parametrize("where", ["demo --db", "--db before demo"])
+def test_demo_runs_offline(tmp_path, monkeypatch, where):
+    monkeypatch.chdir(tmp_path)  # a demo.db made by mistake would land here
+    db = tmp_path / "try.db"
+    result = invoke("demo", "--db", db) if where == "demo --db" else invoke("--db", db, "demo")
     assert result.exit_code == 0, result.output
+    assert f"Stored in {db}." in result.output and not (tmp_path / "demo.db").exists()
     assert "Polled 3 feeds: 8 new items, 8 analysed, 0 failed." in result.output
     items = json.loads(invoke("--db", db, "search", "--format", "json", "--limit", "50").stdout)
     titles = [item["title"] for item in items]
