@@ -353,6 +353,14 @@ def analyze(source, workers: int | None) -> None:
         out.flush()
 
 
+def _cells(*values) -> list:
+    """Table cells shown as they are: rich would read «[/]» or «[Errno 2]» in a news title,
+    a feed name or an error as its markup (and fail), and «:flag:» as an emoji code."""
+    from rich.text import Text
+
+    return [Text(str(value)) for value in values]
+
+
 def _format_items(items: list[dict], fmt: str, zone=None) -> str:
     if fmt == "json":
         return json.dumps(items, ensure_ascii=False, indent=2)
@@ -374,8 +382,8 @@ def _format_items(items: list[dict], fmt: str, zone=None) -> str:
         text = item.get("snippet") or ", ".join(dict.fromkeys(
             e["normal"] for e in item["entities"]))
         published = (local_time(item["published"], zone) or "")[:16].replace("T", " ")
-        table.add_row(str(item["id"]), published, feed, title, " ".join(item["countries"]),
-                      text[:160])
+        table.add_row(*_cells(item["id"], published, feed, title, " ".join(item["countries"]),
+                              text[:160]))
     buffer = io.StringIO()
     Console(file=buffer, width=160, force_terminal=False).print(table)
     return buffer.getvalue().rstrip("\n")
@@ -560,10 +568,10 @@ def feeds(ctx: Context, fmt: str) -> None:
                                              if row["items_retrying"] else "")
         if row["pages_failed"]:
             failed += f", {row['pages_failed']} page{'s' if row['pages_failed'] > 1 else ''}"
-        table.add_row(row["name"], status, str(row["items"]), str(row["error_count"]),
-                      when(row["last_polled"]), when(row["next_poll"]),
-                      (row["last_error"] or "")[:80], failed,
-                      (row["last_item_error"] or "")[:80])
+        table.add_row(*_cells(row["name"], status, row["items"], row["error_count"],
+                              when(row["last_polled"]), when(row["next_poll"]),
+                              (row["last_error"] or "")[:80], failed,
+                              (row["last_item_error"] or "")[:80]))
     Console(width=160).print(table)
 
 
@@ -612,7 +620,7 @@ def _print_table(title: str, columns: list[str], rows: list[list]) -> None:
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*[str(v) for v in row])
+        table.add_row(*_cells(*row))
     Console(width=140).print(table)
 
 

@@ -356,3 +356,18 @@ def test_progress_in_a_log_is_a_line_now_and_then(capsys):
     quick = progress.add_task("Polling", total=None)
     progress.advance(quick)
     assert capsys.readouterr().err == ""  # a short step says nothing
+
+
+def test_tables_show_brackets_and_colons_as_written(tmp_path, write_config, feed_server):
+    """A title «[/]», an error «[Errno -2]» or «:flag:» is text, not rich's markup or emoji."""
+    title = "Россия и Япония [/] договорились [bold]о сотрудничестве :smile:"
+    url = feed_server.add("/b.xml", rss([{"title": title, "link": "https://x.ru/b",
+                                           "description": "Стороны подписали соглашение."}]))
+    config = write_config({"feeds": [{"name": "Лента [/b]", "url": url, "local": True}]})
+    db = tmp_path / "m.db"
+    assert invoke("--config", config, "--db", db, "poll").exit_code == 0
+    table = invoke("--config", config, "--db", db, "search", "--all")
+    assert table.exit_code == 0, table.output
+    assert "[/]" in table.output and "[bold]о" in table.output and ":smile:" in table.output
+    feeds = invoke("--config", config, "--db", db, "feeds")
+    assert feeds.exit_code == 0 and "Лента [/b]" in feeds.output
