@@ -15,16 +15,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _escape
+from xml.sax.saxutils import quoteattr as _quoteattr
 
 import sqlite_utils
 
 from .filters import zone_of
 from .highlight import safe_href
 from .search import SearchQuery, item_details, story_hits
+
+# Characters XML 1.0 forbids even escaped; stored text has none since the text clean-up
+# drops control characters, but a database from before that may.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    """XML text, with the characters XML cannot carry dropped."""
+    return _escape(_NOT_XML.sub("", text))
+
+
+def quoteattr(text: str) -> str:
+    return _quoteattr(_NOT_XML.sub("", text))
+
 
 COLUMNS = ["id", "title", "url", "item_url", "outlets", "publications", "published",
            "sectors", "countries", "organisations", "score", "evidence"]

@@ -43,6 +43,9 @@ class _TextExtractor(HTMLParser):
 
 
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b\u2009\u202f]+")
+# Control characters, lone surrogates and non-characters: never text, and XML (an Atom
+# export), e-mail and terminals choke on them. Tabs, line ends, \f and \v are spaces above.
+CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def html_to_text(markup: str | None) -> str:
@@ -62,8 +65,10 @@ def html_to_text(markup: str | None) -> str:
 
 
 def normalize_whitespace(text: str) -> str:
-    """Collapse runs of spaces inside lines, drop empty lines, keep paragraph breaks."""
-    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n"))
+    """Collapse runs of spaces inside lines, drop empty lines, keep paragraph breaks; drop
+    control characters."""
+    text = CONTROL.sub("", text.replace("\r\n", "\n"))
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 

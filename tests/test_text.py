@@ -10,6 +10,10 @@ from monitor.text import canonical_url, clean_article, dedupe_paragraphs, html_t
     ("&laquo;Росатом&raquo;&nbsp;и партнёры", "«Росатом» и партнёры"),
     ("<p>незакрытый <b>тег", "незакрытый тег"),
     ("", ""),
+    # control characters, lone surrogates and non-characters are no text (XML refuses them)
+    ("Текст\x01 с\x08 управляющими\x00 символами\x7f\x9b", "Текст с управляющими символами"),
+    ("Вертикальная\x0bтабуляция и\x0cразрыв страницы", "Вертикальная табуляция и разрыв страницы"),
+    ("Суррогат \ud800 и \ufffe не\uffff символы", "Суррогат и не символы"),
 ])
 def test_html_to_text(markup, text):
     assert html_to_text(markup) == text
