@@ -397,8 +397,45 @@ def _search_help(f):
     return f
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("query", nargs=-1, type=click.UNPROCESSED)
+class SearchCommand(click.Command):
+    """`monitor search` reads a word after a single dash as a negation of the query
+    («-санкции», «-China»), not as short options (click would find -h in «-China»)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, split_query_words(self.get_params(ctx), args))
+
+
+def split_query_words(params, args: list[str]) -> list[str]:
+    """`args` with the options (and their values) first, then `--` and the query words in
+    their order, so that a word starting with one dash stays a query word."""
+    takes_value = {}
+    for param in params:
+        if isinstance(param, click.Option):
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not (param.is_flag or param.count)
+    options, words = [], []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            words += args[i + 1:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in takes_value:
+            options.append(arg)
+            if takes_value[name] and "=" not in arg and i + 1 < len(args):
+                i += 1
+                options.append(args[i])
+        elif arg.startswith("--"):
+            raise click.NoSuchOption(name)  # a mistyped option, not a query word
+        else:
+            words.append(arg)  # a word, or a negation («-санкции»)
+        i += 1
+    return options + (["--", *words] if words else [])
+
+
+@cli.command(cls=SearchCommand)
+@click.argument("query", nargs=-1)
 @click.option("--sector", "sectors", multiple=True, metavar="ID",
               help="Only items in this sector: an ID or its Russian name (repeatable: any "
                    "of them).")
@@ -452,9 +489,6 @@ def search(ctx: Context, query: tuple[str, ...], sectors, countries, org, person
     from .search import SearchQuery
     from .search import search as run_search
 
-    options = [word for word in query if word.startswith("--")]
-    if options:  # a mistyped option, not a query word (a negation has one dash)
-        raise click.NoSuchOption(options[0].split("=")[0])
     query = " ".join(query) or None
     config = ctx.config(required=False)
     zone = config.timezone

@@ -127,6 +127,14 @@ def test_a_query_of_several_words_with_a_negation_needs_no_quotes(db_path):
     a mistyped --option is still an error."""
     assert found(db_path, "Россия") == ["2", "3"]
     assert found(db_path, "Россия", "-Япония") == found(db_path, "Россия -Япония") == ["3"]
+    # «-China» holds an h, but is no -h (help): a negation of a word no item has
+    assert found(db_path, "Россия", "-China", "-shipping") == ["2", "3"]
+    assert found(db_path, "--international", "Россия", "--limit", "5", "-Япония") == ["3"]
+    after = CliRunner().invoke(cli, ["--db", str(db_path), "search", "--format", "json", "--",
+                                     "-Япония", "Россия"])
+    assert [i["url"][-1] for i in json.loads(after.stdout)] == ["3"]  # all words after --
+    help_text = CliRunner().invoke(cli, ["--db", str(db_path), "search", "-h"]).output
+    assert help_text.startswith("Usage: cli search [OPTIONS] [QUERY]")
     result = CliRunner().invoke(cli, ["--db", str(db_path), "search", "Япония", "--sectr=water"])
     assert result.exit_code == 2 and "No such option '--sectr'" in result.output
 
