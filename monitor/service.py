@@ -110,7 +110,9 @@ def _stop_pool(processes: ProcessPoolExecutor) -> None:
     """Terminate the workers at once: their mid-text analyses are redone later."""
     for process in list(getattr(processes, "_processes", {}).values()):
         process.terminate()
-    processes.shutdown(wait=False, cancel_futures=True)
+    # waiting for the terminated workers takes moments and lets the pool's queues be
+    # freed, so a quick exit afterwards (monitor run) leaks none of their semaphores
+    processes.shutdown(wait=True, cancel_futures=True)
 
 
 def run_service(db: sqlite_utils.Database, config: Config, *, stop: Callable[[], bool],

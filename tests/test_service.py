@@ -141,6 +141,7 @@ def test_run_stops_at_once_while_a_fetch_hangs(tmp_path, write_config, feed_serv
     assert time.monotonic() - stopping < 10, output
     assert proc.returncode == 0, output
     assert "monitor: stopped" in output
+    assert "leaked" not in output  # the analysis workers' semaphores were cleaned up
     assert _analysed(db) == 1
 
 
