@@ -1054,13 +1054,16 @@ def relabel_stored(db: sqlite_utils.Database, item_id: int) -> list[str]:
 
 def items_to_reprocess(db: sqlite_utils.Database, model_version: str,
                        since: str | None = None) -> list[int]:
-    """Analysed items tagged by another model version, or called cooperation by an analyst
-    since their analysis (a "yes" can add the floor's sector); resumable, as each re-tag
-    takes its item off the list."""
+    """Analysed items tagged by another model version, called cooperation by an analyst
+    since their analysis (a "yes" can add the floor's sector), or whose sector tags predate
+    schema 10 (rank 0, not an analyst's: their order is the scores', not the analysis');
+    resumable, as each re-tag takes its item off the list."""
     sql = ("SELECT id FROM items WHERE analysed_at IS NOT NULL "
            "AND (coalesce(model_version, '') != ? OR EXISTS (SELECT 1 FROM item_labels l "
            "WHERE l.item_id = items.id AND l.kind = 'cooperation' AND l.value = 1 "
-           "AND l.labelled_at >= items.analysed_at))")
+           "AND l.labelled_at >= items.analysed_at) OR EXISTS (SELECT 1 FROM item_sectors s "
+           "WHERE s.item_id = items.id AND s.rank = 0 "
+           "AND coalesce(s.terms, '') != '[\"(analyst)\"]'))")
     params: list = [model_version]
     if since:
         sql += " AND published >= ?"

@@ -254,9 +254,18 @@ def test_migration_10_keeps_old_tags_in_score_order_until_re_tagged(tmp_path, mo
         db.execute("INSERT INTO item_sectors (item_id, sector, score) VALUES (?, 'energy', 0.5)",
                    [item_id])
     assert _sector_order(db, item_id) == ["water", "energy"]
-    analysis = Analysis(sectors=[{"id": "energy", "score": 0.4}, {"id": "water", "score": 0.9}])
+    # `monitor reprocess` re-tags it, though its model is today's
+    with store.transaction(db):
+        db.execute("UPDATE items SET model_version = 'm1'")
+    assert store.items_to_reprocess(db, "m1") == [item_id]
+    analysis = Analysis(sectors=[{"id": "energy", "score": 0.4}, {"id": "water", "score": 0.9}],
+                        model_version="m1")
     store.save_analysis(db, item_id, analysis, analysed_label=None)
     assert _sector_order(db, item_id) == ["energy", "water"]
+    assert store.items_to_reprocess(db, "m1") == []
+    store.add_labels(db, item_id, sectors=["health"])  # an analyst's rank-0 tag is no reason
+    store.relabel_stored(db, item_id)
+    assert store.items_to_reprocess(db, "m1") == []
 
 
 def test_stored_sectors_keep_the_analysis_order(db, seed_article):
