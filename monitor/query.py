@@ -397,7 +397,8 @@ def parse(text: str | None) -> ParsedQuery:
         return ParsedQuery(None)
     parser = _Parser(text)
     node = parser.parse()
-    if node is None and not parser.ignored:  # «OR», «NOT ()»: operators with no words
+    if node is None and all(w in AND_WORDS or w in IGNORED_WORDS for w in parser.ignored):
+        # «OR», «AND», «NEAR», «NOT ()»: operators with no words
         raise QueryError(
             f"nothing to search for in the query {text.strip()!r}: it holds only operators "
             "and brackets; give words to search for",

@@ -496,6 +496,8 @@ def _json_error(exc: Exception):
         body.update(field=exc.field, value=exc.value, valid=exc.valid)
     elif isinstance(exc, PagingError):
         body.update(field=exc.field, value=exc.value)
+    elif isinstance(exc, QueryError):
+        body.update(field="q")
     return _json(body, status=400)
 
 

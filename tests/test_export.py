@@ -116,11 +116,14 @@ def test_bad_filters_and_queries_are_a_400_listing_the_valid_values(served, path
     assert "Неизвестная отрасль «nosuch»" in body["error"]
     response = httpx.get(base + path, params={"country": "Japan"})
     assert response.status_code == 400 and "JP" in response.json()["valid"]
-    response = httpx.get(base + path, params={"q": "🙂"})
-    assert response.status_code == 400 and "нечего искать" in response.json()["error"]
+    for q in ("🙂", "OR"):
+        response = httpx.get(base + path, params={"q": q})
+        assert response.status_code == 400 and "нечего искать" in response.json()["error"]
+        assert response.json()["field"] == "q"
     for params in ({"limit": "abc"}, {"offset": "abc"}, {"limit": "0"}):
         response = httpx.get(base + path, params=params)
         assert response.status_code == 400 and "целым числом" in response.json()["error"]
+        assert response.json()["field"] == next(iter(params))
     response = httpx.get(base + path, params={"since": "2026-05-02", "until": "2026-05-01"})
     assert response.status_code == 400 and response.json()["field"] == "until"
 

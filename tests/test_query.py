@@ -105,6 +105,8 @@ def test_nothing_to_search_for_is_an_error(db, text):
 
 @pytest.mark.parametrize("text, says, russian", [
     ("OR", "query 'OR': it holds only operators", "в запросе «OR» нечего искать"),
+    ("NEAR", "query 'NEAR': it holds only operators", "в запросе «NEAR» нечего искать"),
+    ("AND", "query 'AND': it holds only operators", "только операторы и скобки"),
     ("NOT ()", "only operators and brackets", "только операторы и скобки"),
     ("и в", "(и, в ignored: stop words", "не учитываются: и, в"),
 ])
