@@ -955,13 +955,19 @@ def label(ctx: Context, item_id: int, sectors, not_sectors, cooperation: str | N
       monitor label 42 --sector water --not-sector energy --cooperation yes
     """
     from . import store
+    from .filters import sector_key
     from .sectors import sector_ids
 
     known = set(sector_ids())
-    unknown = [s for s in (*sectors, *not_sectors) if s not in known]
-    if unknown:
-        raise click.BadParameter(f"unknown sector {', '.join(unknown)}; sectors: "
-                                 f"{', '.join(sorted(known))}", param_hint="--sector")
+    for values, hint in ((sectors, "--sector"), (not_sectors, "--not-sector")):
+        unknown = [s for s in values if sector_key(s) not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown sector {', '.join(unknown)}; sectors: "
+                                     f"{', '.join(sorted(known))} (or their Russian names)",
+                                     param_hint=hint)
+    # IDs or Russian names in any case, as `search --sector` takes them
+    sectors = [sector_key(s) for s in sectors]
+    not_sectors = [sector_key(s) for s in not_sectors]
     both = sorted(set(sectors) & set(not_sectors))
     if both:
         raise click.UsageError(f"--sector and --not-sector both name {', '.join(both)}: "

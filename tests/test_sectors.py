@@ -268,8 +268,14 @@ def test_label_command_rejects_unknown_sectors_and_items(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(db), "label", "1", "--sector", "water"])
     assert result.exit_code != 0 and "no item with id 1" in result.output
     result = CliRunner().invoke(cli, ["--db", str(db), "label", "1", "--sector", "water",
-                                      "--sector", "energy", "--not-sector", "water"])
+                                      "--sector", "energy", "--not-sector", "Water"])
     assert result.exit_code == 2 and "both name water" in result.output
+    result = CliRunner().invoke(cli, ["--db", str(db), "label", "1", "--not-sector", "wat"])
+    assert result.exit_code == 2 and "Invalid value for --not-sector: unknown sector wat" \
+        in result.output
+    # a Russian name is the sector too: the item, not the sector, is what is missing here
+    result = CliRunner().invoke(cli, ["--db", str(db), "label", "1", "--sector", "Энергетика"])
+    assert result.exit_code != 0 and "no item with id 1" in result.output
 
 
 @pytest.mark.slow
