@@ -830,12 +830,37 @@ def eval_cooperation_command(path: str, texts: str | None, factru: str | None, f
         table.append([name.replace("all/", "") if name != "all" else "all", r["items"],
                       r["cooperation"], m["precision"], m["recall"], m["f1"], k["f1"],
                       r.get("exact_countries", "-"), r.get("scope", "-")])
-    _print_table(f"Cooperation, {len(rows)} labelled items (model {_coop_version()})",
+    from .evaluate import gold_label
+
+    unsure = sum(gold_label(row) is None for row in rows)
+    _print_table(f"Cooperation, {counted(len(rows) - unsure, 'labelled item')}"
+                 + (f" ({unsure} unsure left out)" if unsure else "")
+                 + f" (model {_coop_version()})",
                  ["subset", "items", "cooperation", "precision", "recall", "F1",
                   "keyword alert F1", "exact countries", "scope"], table)
+    seen = _trained_on(rows)
+    if seen:
+        click.echo(f"Note: {counted(seen, 'item')} of this file {'is' if seen == 1 else 'are'} "
+                   "in the model's training data, so these figures are not out of fold; the "
+                   "out-of-fold figures are in models/README.md.", err=True)
     if errors:
         for error in result["errors"]:
             click.echo("  " + json.dumps(error, ensure_ascii=False))
+
+
+def _trained_on(rows: list[dict]) -> int:
+    """How many of `rows` have a text the shipped cooperation model was trained on (the
+    checkout's models/data; 0 where it is not installed)."""
+    from .evaluate import load_jsonl
+    from .modelfiles import MissingModelError, training_data_dir
+
+    try:
+        base = training_data_dir()
+    except MissingModelError:
+        return 0
+    texts = {row["text"] for row in load_jsonl(base / "tg-news" / "posts.jsonl")}
+    texts |= {row["text"] for row in load_jsonl(base / "cooperation.jsonl")}
+    return sum(row.get("text") in texts for row in rows)
 
 
 def _coop_version() -> str:

@@ -172,6 +172,11 @@ def test_eval_cooperation_reads_labels_with_texts_apart():
     assert figures["all"]["exact_countries"] == round(sum(exact) / 8, 4)
     table = invoke("eval", "cooperation", TG / "labels.jsonl", "--texts", TG / "posts.jsonl")
     assert "keyword alert F1" in table.output and "intl" in table.output
+    unsure = sum(r["cooperation"] == "unsure" for r in labelled_posts(TG / "labels.jsonl",
+                                                                       TG / "posts.jsonl"))
+    assert f"18 labelled items ({unsure} unsure left out)" in table.output
+    # these real posts are a sample of the training data: the command says so
+    assert f"{18 + unsure} items of this file are in the model's training data" in table.output
 
 
 def test_eval_cooperation_names_a_label_without_text(tmp_path):
@@ -356,3 +361,13 @@ def test_eval_sectors_reports_a_bad_file_without_a_traceback(tmp_path, content, 
     result = CliRunner().invoke(cli, ["eval", "sectors", str(path)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no crash
     assert expected in result.output
+
+
+def test_eval_cooperation_on_new_texts_says_nothing_of_training(tmp_path):
+    labels = tmp_path / "mine.jsonl"
+    labels.write_text(json.dumps({"title": "", "text": "Казань и Ташкент подписали соглашение "
+                                  "о побратимстве и культурном обмене.", "is_cooperation": True,
+                                  "countries": ["RU", "UZ"]}, ensure_ascii=False) + "\n", "utf-8")
+    result = invoke("eval", "cooperation", labels)
+    assert result.exit_code == 0, result.output
+    assert "1 labelled item (model" in result.output and "training data" not in result.output
