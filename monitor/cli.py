@@ -62,8 +62,9 @@ def require_database(path) -> None:
     """A command that reads stored items stops when there is no database to read."""
     if str(path) != ":memory:" and not Path(path).exists():
         raise click.ClickException(
-            f"no database at {path}: `monitor poll` or `monitor run` creates it "
-            "(or point --db or 'database:' in the config at an existing one)")
+            f"no database at {path}: `monitor poll` or `monitor run` creates it from the "
+            "feeds in feeds.yaml (or point --db or 'database:' in the config at an existing "
+            "one; `monitor demo` makes demo.db from sample feeds)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -308,7 +309,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
       MONITOR_WEB_PASSWORD=secret monitor serve --host 0.0.0.0 --port 8080
     """
     from . import store
-    from .web import UnsafeBind, serve as serve_web
+    from .web import UnsafeBind, WebStartError, serve as serve_web
 
     config = ctx.config(required=False)
     path = config.db_path(ctx.db_override)
@@ -317,7 +318,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     store.open_db(path).conn.close()  # migrate before serving read-only
     try:
         serve_web(path, host, port, timezone=config.timezone)
-    except UnsafeBind as exc:
+    except (UnsafeBind, WebStartError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -594,17 +595,20 @@ def feeds(ctx: Context, fmt: str) -> None:
     when = lambda value: (local_time(value, zone) or "-")[:16].replace("T", " ")  # noqa: E731
     table = Table(caption=f"times in {zone}")
     for column in ("name", "status", "items", "errors", "last polled", "next poll", "last error",
-                   "failed items", "last item error"):
+                   "failed", "last item error"):
         table.add_column(column, overflow="fold")
     for row in rows:
         status = row["status"] if row["enabled"] else f"{row['status']} (off)"
-        failed = str(row["items_failed"]) + (f" (+{row['items_retrying']} retrying)"
-                                             if row["items_retrying"] else "")
+        failed = []  # analyses given up (and waiting to be retried), pages given up
+        if row["items_failed"] or row["items_retrying"]:
+            failed.append(counted(row["items_failed"], "item") + (
+                f" (+{row['items_retrying']} retrying)" if row["items_retrying"] else ""))
         if row["pages_failed"]:
-            failed += f", {row['pages_failed']} page{'s' if row['pages_failed'] > 1 else ''}"
+            failed.append(counted(row["pages_failed"], "page"))
+        next_poll = when(row["next_poll"]) if row["enabled"] else "-"  # off: not polled
         table.add_row(*_cells(row["name"], status, row["items"], row["error_count"],
-                              when(row["last_polled"]), when(row["next_poll"]),
-                              (row["last_error"] or "")[:80], failed,
+                              when(row["last_polled"]), next_poll,
+                              (row["last_error"] or "")[:80], ", ".join(failed) or "-",
                               (row["last_item_error"] or "")[:80]))
     Console(width=160).print(table)
 
@@ -1049,6 +1053,7 @@ def digest(ctx: Context, names, do_send: bool, preview: str | None) -> None:
     if missing:
         raise click.ClickException(
             f"no subscriber named {', '.join(sorted(wanted[m] for m in missing))}")
+    require_database(config.db_path(ctx.db_override))  # before a preview folder is made
     if preview:
         try:  # before anything is built: a folder that cannot be made is the user's typo
             Path(preview).mkdir(parents=True, exist_ok=True)

@@ -807,12 +807,23 @@ def check_bind(host: str) -> None:
 
 def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
           timezone: str | None = None) -> None:
-    """Serve the web UI until interrupted."""
+    """Serve the web UI until interrupted; WebStartError when it cannot listen."""
     import uvicorn
 
     check_bind(host)
     app = protect(make_datasette(db_path, timezone).app(), host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's exit (status 3) when it cannot listen
+        if not server.started:
+            raise WebStartError(_cannot_listen(host, port, "")) from None
+        raise
+
+
+def _cannot_listen(host: str, port: int, alternative: str) -> str:
+    return (f"the web UI could not listen on http://{host}:{port}/ (is the port in use? "
+            f"choose another with --port{alternative})")
 
 
 def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
@@ -842,8 +853,7 @@ def serve_in_thread(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise WebStartError(
-                f"the web UI could not listen on http://{host}:{port}/ (is the port in "
-                "use? choose another with --port, or run without the UI: --no-web)")
+            raise WebStartError(_cannot_listen(host, port,
+                                               ", or run without the UI: --no-web"))
         time.sleep(0.02)
     return server

@@ -266,20 +266,24 @@ def test_an_unsafe_web_address_is_refused_before_the_database_is_created(
     assert not db.exists() and list(tmp_path.iterdir()) == [config]
 
 
-def test_run_stops_with_a_clear_error_when_the_web_port_is_taken(tmp_path, write_config):
-    """`monitor run` must not announce a web UI it could not start, nor poll on without it."""
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_taken_web_port_is_a_clear_error(tmp_path, write_config, command):
+    """`monitor run` must not announce a web UI it could not start, nor poll on without it;
+    `monitor serve` says the same in one line, not as uvicorn's exit status 3."""
     import socket
 
     config = write_config({"feeds": []})
+    store.open_db(tmp_path / "m.db").conn.close()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = invoke("--config", config, "--db", tmp_path / "m.db", "run",
+        result = invoke("--config", config, "--db", tmp_path / "m.db", command,
                         "--port", str(port))
     assert result.exit_code == 1
     assert f"the web UI could not listen on http://127.0.0.1:{port}/" in result.output
-    assert "--no-web" in result.output and "monitor: web UI on" not in result.output
+    assert ("--no-web" in result.output) == (command == "run")
+    assert "monitor: web UI on" not in result.output
 
 
 @pytest.mark.parametrize("since", ["yesterday", "2026-13-45", "2026-02-30"])
@@ -324,10 +328,18 @@ def test_digest_preview_to_a_folder_that_cannot_be_made_is_an_error(tmp_path, wr
                                                                      folder):
     config = _digest_config(write_config)
     folder = folder.format(config=config)  # under a file: not a directory
+    store.open_db(tmp_path / "m.db").conn.close()
     result = invoke("--config", config, "--db", tmp_path / "m.db", "digest", "--preview", folder)
     assert result.exit_code == 2
     assert f"Invalid value for --preview: cannot create the folder {folder}:" in result.output
-    assert not (tmp_path / "m.db").exists()
+
+
+def test_digest_preview_without_a_database_makes_no_folder(tmp_path, write_config):
+    config = _digest_config(write_config)
+    result = invoke("--config", config, "--db", tmp_path / "m.db", "digest", "--preview",
+                    tmp_path / "out")
+    assert result.exit_code == 1 and "no database at" in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()
 
 
 def test_poll_names_a_feed_ignoring_case(tmp_path, write_config, feed_server):

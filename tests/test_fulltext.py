@@ -95,5 +95,5 @@ def test_poll_twice_with_hostile_article_links(tmp_path, write_config, feed_serv
     [feed] = store.feed_rows(db)
     assert feed["pages_failed"] == len(BROKEN_LINKS) - len(RETRIED)
     table = runner.invoke(cli, ["--config", str(config), "--db", str(db_path), "feeds"]).output
-    assert f"0, {feed['pages_failed']} pages" in table
+    assert f" {feed['pages_failed']} pages " in table
     assert store.pending_items(db) == [] and store.fulltext_pending(db) == []
