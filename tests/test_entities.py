@@ -147,3 +147,11 @@ def test_an_unlinked_name_takes_the_country_a_dependent_word_names():
     start = [t.i for t in doc if t.text == "Северной"][0]
     america = Span(doc, start, start + 2, label="LOC")
     assert _inner_country(america, matches(doc)) is None  # the head word is no country
+
+
+def test_an_org_keeps_the_closing_quote_the_ner_left_out():
+    text = ("Документ предусматривает стажировки индийских студентов в Национальном "
+            "исследовательском ядерном университете «МИФИ» и создание совместных программ.")
+    [org] = [e for e in analyse("", text).entities if e.type == "ORG"]
+    assert org.text.endswith("«МИФИ»") and text[org.start:org.stop] == org.text
+    assert org.normal == "Национальный исследовательский ядерный университет «МИФИ»"
