@@ -18,7 +18,8 @@ the same in Russian, for the web UI's help page):
 - Stop words («и», «в», «на», «о»…) are ignored unless inside a quoted phrase.
 - A country or international organisation is found by any of its names or an ISO code:
   «Беларусь», «Белоруссия», «Республика Беларусь» and `BY` find the same items, and so do
-  «КНР», «Китай» and `CN`.
+  «КНР», «Китай» and `CN`; a country finds its adjective and demonym too («Япония» finds
+  «японских компаний», «японцы»).
 - `NEAR` is not supported: the word is ignored and the words around it must all match.
 - A query with nothing left to look for (only stop words, emoji or punctuation, or only
   exclusions) is an error, not "everything".
@@ -75,7 +76,8 @@ QUERY_HELP_RU = [
     ("Страны и организации — любым названием",
      ["Беларусь", "Белоруссия", "Республика Беларусь", "BY", "Китай", "КНР", "CN"],
      "страна (или международная организация: ООН, ШОС…) находится по любому из своих "
-     "названий и по коду ISO — это одни и те же новости."),
+     "названий и по коду ISO — это одни и те же новости; страна находит и своё "
+     "прилагательное и жителей: «Япония» — и «японских компаний», и «японцы»."),
     ("Пробелы", [], "неразрывные и двойные пробелы — как обычные."),
 ]
 QUERY_NOTES_RU = ("NEAR не поддерживается (слово пропускается), AND не нужен (пропускается "
@@ -146,7 +148,8 @@ NAMES_FILE = "search_names.json"
 
 def compute_names() -> dict:
     """What `names()` reads, from the gazetteer: every country's names (as written and as
-    lemmas) by ISO code, and each international organisation's names as lemmas."""
+    lemmas) and its adjectives and demonyms (as lemmas) by ISO code, and each international
+    organisation's names as lemmas."""
     from .gazetteer import entries
 
     countries: dict[str, dict[str, set]] = {}
@@ -154,8 +157,13 @@ def compute_names() -> dict:
     for name, bucket in entries().items():
         lemmas = lemmatize(name)
         for entry in bucket:
-            if entry.kind == "country" and entry.country:
-                found = countries.setdefault(entry.country, {"names": set(), "lemmas": set()})
+            if entry.kind in ("country", "country_adj", "demonym") and entry.country:
+                found = countries.setdefault(entry.country, {"names": set(), "lemmas": set(),
+                                                             "adjectives": set()})
+                if entry.kind != "country":  # «японский», «японец»: found, never looked up
+                    if lemmas:
+                        found["adjectives"].add(lemmas)
+                    continue
                 found["names"].add(name)
                 if lemmas:
                     found["lemmas"].add(lemmas)
@@ -195,15 +203,17 @@ def _names() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
         return tuple(sorted(group, key=lambda n: (len(n), n)))
 
     data = names()
+    # a country's name finds its adjective and demonym too («Япония»: «японских компаний»),
+    # which look up nothing themselves
+    by_code = {code: ordered(c["lemmas"]) + ordered(set(c["adjectives"]) - set(c["lemmas"]))
+               for code, c in data["countries"].items()}
     by_name: dict[str, tuple[str, ...]] = {}
-    by_code = {}
-    groups = [ordered(c["lemmas"]) for c in data["countries"].values()] + \
-        [ordered(v) for v in data["orgs"].values()]
     for code, country in data["countries"].items():
-        by_code[code] = ordered(country["lemmas"])
-    for group in groups:
+        for lemmas in country["lemmas"]:
+            by_name.setdefault(lemmas, by_code[code])  # a name of two parties keeps the first
+    for group in map(ordered, data["orgs"].values()):
         for lemmas in group:
-            by_name.setdefault(lemmas, group)  # a name of two parties keeps the first
+            by_name.setdefault(lemmas, group)
     return by_name, by_code
 
 

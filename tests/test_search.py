@@ -149,7 +149,7 @@ def test_results_carry_snippets_sources_and_ranking(db_path):
     # title matches rank above text-only matches
     ranked = json.loads(CliRunner().invoke(cli, ["--db", str(db_path), "search", "Япония",
                                                  "--format", "json"]).stdout)
-    assert "Япония" in ranked[0]["title"]
+    assert "Япон" in ranked[0]["title"]  # «Япония» or its adjective («Японских компаний»)
 
 
 def test_csv_and_table_formats(db_path):
@@ -454,3 +454,11 @@ def test_an_organisation_is_found_by_its_party_and_adjectives_by_their_country(d
                                       "--format", "json"])
     [hit] = json.loads(result.stdout)
     assert {"type": "ORG", "normal": "Минстрой России", "country": "RU"} in hit["entities"]
+
+
+def test_a_country_finds_its_adjective_and_demonym(db_path):
+    """«Япония» (or JP) finds «Японских компаний…» though the text never names Japan;
+    the adjective itself looks up only itself."""
+    assert "1" in found(db_path, "Япония") and "1" in found(db_path, "JP")
+    assert found(db_path, "японский") == found(db_path, "японских")
+    assert set(found(db_path, "японский")) <= set(found(db_path, "Япония"))
