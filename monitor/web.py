@@ -649,11 +649,15 @@ async def overview_page(datasette, request):
                                 through=through),
               "sector": _chart(by["sector"], labels=common["sector_names"],
                                current_month=current, through=through)}
+    # a search or a filter asked for (paging alone, or blank values, is no condition)
+    filtered = any(key not in ("limit", "offset") and any(v.strip() for v in
+                                                           request.args.getlist(key))
+                   for key in request.args.keys())
     context = {**common, "charts": charts, "total": totals[0] or 0,
                "cooperation": totals[1] or 0, "found": found, "left_out": left_out,
                "chips": _chips(request, common["today"], "/overview"),
                "hidden": _hidden(request), "q": query.text or "",
-               "filtered": bool(request.query_string), "search_link": _link(request), "plural": plural}
+               "filtered": filtered, "search_link": _link(request), "plural": plural}
     return Response.html(await datasette.render_template("monitor_overview.html", context,
                                                          request=request))
 

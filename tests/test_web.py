@@ -736,6 +736,9 @@ def test_the_overview_follows_the_filters(site, page):
     # Russia is in every story: left out, and said so
     assert "Россия" not in countries and "Китай" in countries
     assert "Россия — есть в каждой найденной новости" in page.inner_text("[data-chart=country]")
+    for unfiltered in ("/overview?limit=abc", "/overview?q=&offset=5"):  # no condition
+        page.goto(site["base"] + unfiltered)
+        assert "По этим условиям" not in page.inner_text(".summary"), unfiltered
     page.goto(site["base"] + "/overview?country=CN")
     assert "По этим условиям: 1 сюжет" in page.inner_text(".summary")
     chart = page.inner_text("[data-chart=country]")
