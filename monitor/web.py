@@ -180,7 +180,9 @@ def _int_arg(request, name: str, default: int, low: int, high: int | None) -> in
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return default
-    bound = f"от {low} до {high or MAX_OFFSET}"
+    # a limit above `high` is capped, not refused: the message says so
+    bound = f"от {low} (больше {high} считается за {high})" if high is not None \
+        else f"от {low} до {MAX_OFFSET}"
     if not raw.isascii() or not raw.isdigit() or len(raw) > 30:
         raise PagingError(f"параметр {name} должен быть целым числом {bound}, а не «{raw[:40]}»",
                           name, raw[:40])
