@@ -320,6 +320,17 @@ def _inner_country(ent: Span, found) -> str | None:
     return codes.pop() if len(codes) == 1 else None
 
 
+def _place_after(ent: Span, nxt: Span | None) -> Span | None:
+    """The region or city right after an ORG, in the genitive, that the ORG belongs to
+    («Администрация» + «Приморского края»), for the mention's party as users see it (the
+    detector's parties, `party_spans`, join only an ORG and a country)."""
+    if (ent.label_ == "ORG" and nxt is not None and nxt.label_ == "LOC"
+            and nxt.start == ent.end and nxt._.kind in ("region", "city", "capital")
+            and _feat(nxt[0], "Case") == "Gen"):
+        return nxt
+    return None
+
+
 def _closing_quote(ent: Span, normal: str) -> str:
     """The normal form with the closing quote the NER left out of the span («университете
     «МИФИ» is the university «МИФИ», not «МИФИ without its end). The span stays as the NER
@@ -350,14 +361,18 @@ def doc_entities(doc: Doc) -> list[Entity]:
                       in_title=in_title, **fields)
 
     result = []
-    for ent in doc.ents:
+    ents = list(doc.ents)
+    for i, ent in enumerate(ents):
         party = parties.get(ent.start) if ent.label_ == "ORG" else None
-        result.append(entity(ent.start, ent.end, type=ent.label_,
-                             normal=_closing_quote(ent, ent._.normal or ent.text),
+        normal = _closing_quote(ent, ent._.normal or ent.text)
+        place = _place_after(ent, ents[i + 1] if i + 1 < len(ents) else None)
+        result.append(entity(ent.start, ent.end, type=ent.label_, normal=normal,
                              canonical=ent._.canonical,
                              country=(party._.country if party is not None else None)
-                             or ent._.country or _inner_country(ent, found),
-                             party=party._.normal if party is not None else None))
+                             or ent._.country or (place._.country if place else None)
+                             or _inner_country(ent, found),
+                             party=party._.normal if party is not None else
+                             f"{normal} {place.text}" if place is not None else None))
     for start, end, label, kind, normal, canonical, country in _gazetteer_mentions(doc):
         result.append(entity(start, end, type=label, normal=normal, canonical=canonical,
                              country=country, kind=kind, source="gazetteer"))

@@ -157,3 +157,15 @@ def test_an_orgs_normal_form_keeps_the_closing_quote_the_ner_left_out():
     [org] = [e for e in analyse("", text).entities if e.type == "ORG"]
     assert org.text.endswith("«МИФИ") and text[org.start:org.stop] == org.text
     assert org.normal == "Национальный исследовательский ядерный университет «МИФИ»"
+
+
+def test_an_org_followed_by_its_region_is_that_regions_organisation():
+    """«Администрация» + «Приморского края» (the NER's two spans) is the party users see
+    in chips and facets; the region's country comes with it."""
+    title = "Владивосток и японский город Ниигата расширят морское сообщение"
+    text = ("Администрация Приморского края и префектура Ниигата договорились возобновить "
+            "регулярную паромную линию между Владивостоком и Ниигатой.")
+    [org] = [e for e in analyse(title, text).entities if e.type == "ORG"]
+    assert (org.text, org.party, org.country) == ("Администрация",
+                                                  "Администрация Приморского края", "RU")
+    assert org.stored_name == "Администрация Приморского края"
