@@ -333,7 +333,8 @@ def analyze(source, workers: int | None) -> None:
     Each input line is {"id": ..., "title": ..., "text": ...}. Each output line holds the id
     and the entities ({"type", "text", "normal", "start", "stop"}, offsets into the text;
     title entities carry "in_title": true and offsets into the title): the NER's spans, an
-    ORG with its country carrying its "party" ("МИД России"), and the country adjectives
+    ORG with its country, region or city carrying its "party" ("МИД России",
+    "Администрация Приморского края"), and the country adjectives
     ("kind": "adjective") and names ("source": "gazetteer") the NER missed. A line that cannot be
     analysed (not UTF-8, not a JSON object, no text, ...) gets {"line": N, "error": ...} and
     the run goes on. Texts over 100,000 characters are analysed up to a paragraph or
