@@ -573,7 +573,7 @@ def feeds(ctx: Context, fmt: str) -> None:
     from . import store
 
     config = ctx.config(required=False)
-    db = ctx.db(existing=not config.feeds)  # a config lists feeds to show
+    db = ctx.db(existing=True)  # a mistyped --db must not become an empty new database
     if config.feeds:
         store.sync_feeds(db, config.feeds)
     rows = [{

@@ -196,10 +196,15 @@ def test_search_and_feeds_on_an_empty_database(tmp_path, monkeypatch):
     ["search", "Япония"], ["feeds"], ["reindex"], ["label", "1", "--cooperation", "yes"],
     ["reprocess"], ["serve", "--port", "1"],
 ])
-def test_a_mistyped_db_is_an_error_not_a_new_empty_database(tmp_path, monkeypatch, command):
+@pytest.mark.parametrize("with_feeds", [False, True])
+def test_a_mistyped_db_is_an_error_not_a_new_empty_database(tmp_path, monkeypatch, command,
+                                                           write_config, with_feeds):
     """Commands that read stored items never create a database: a typo in --db (or a run
-    in the wrong folder) says so instead of answering from an empty new file."""
-    monkeypatch.chdir(tmp_path)  # no feeds.yaml here
+    in the wrong folder) says so instead of answering from an empty new file, whether or
+    not the config lists feeds."""
+    monkeypatch.chdir(tmp_path)
+    if with_feeds:
+        write_config({"feeds": [{"name": "A", "url": "https://a.example/rss"}]})
     result = invoke("--db", "mistyped.db", *command)
     assert result.exit_code == 1, result.output
     assert "no database at mistyped.db" in result.output and "monitor poll" in result.output
