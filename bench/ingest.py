@@ -78,23 +78,28 @@ def _serve(port_queue, per_feed: int) -> None:
     server.serve_forever()
 
 
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory of a process and its children, from /proc."""
-    total = 0
-    pids = [pid]
+def tree_rss_mib(pid: int, parts: dict | None = None) -> float:
+    """Resident memory of a process and its children, from /proc; `parts` gets each
+    process's share by its role (service, resource tracker, forkserver, worker N)."""
+    roles = {pid: "service"}
     try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
         for child in children:  # forkserver -> workers
-            pids += [int(c) for c in
-                     Path(f"/proc/{child}/task/{child}/children").read_text().split()]
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            roles[child] = "resource tracker" if b"resource_tracker" in command else "forkserver"
+            for n, grandchild in enumerate(Path(f"/proc/{child}/task/{child}/children")
+                                           .read_text().split(), start=1):
+                roles[int(grandchild)] = f"worker {n}"
     except OSError:
         pass
-    for p in pids:
+    total = 0
+    for p, role in roles.items():
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
+                    if parts is not None:
+                        parts[role] = round(int(line.split()[1]) / 1024)
         except OSError:
             pass
     return total / 1024
@@ -115,11 +120,14 @@ def run_service(port: int, feeds: int, per_feed: int, tmp: Path) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "--db",
                              str(db), "run", "--no-web", "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak, stored_at, done = 0.0, None, 0
+    peak, stored_at, done, at_peak = 0.0, None, 0, {}
     try:
         while True:
             time.sleep(0.25)
-            peak = max(peak, tree_rss_mib(proc.pid))
+            parts: dict = {}
+            rss = tree_rss_mib(proc.pid, parts)
+            if rss > peak:
+                peak, at_peak = rss, parts
             if not db.exists():
                 continue
             try:
@@ -143,7 +151,8 @@ def run_service(port: int, feeds: int, per_feed: int, tmp: Path) -> dict:
     return {"items": expected, "seconds": round(elapsed, 1),
             "items_per_s": round(expected / elapsed, 1),
             "all_stored_after_s": round(stored_at or elapsed, 1),
-            "peak_rss_mib_service_2_workers": round(peak)}
+            "peak_rss_mib_service_2_workers": round(peak),
+            "peak_rss_mib_by_process": at_peak}
 
 
 def parts(port: int, feeds: int, per_feed: int, tmp: Path) -> dict:
