@@ -843,7 +843,9 @@ def eval_cooperation_command(path: str, texts: str | None, factru: str | None, f
                  + f" (model {_coop_version()})",
                  ["subset", "items", "cooperation", "precision", "recall", "F1",
                   "keyword alert F1", "exact countries", "scope"], table)
-    seen = _trained_on(rows)
+    from .evaluate import in_training_data
+
+    seen = in_training_data(rows)
     if seen:
         click.echo(f"Note: {counted(seen, 'item')} of this file {'is' if seen == 1 else 'are'} "
                    "in the model's training data, so these figures are not out of fold; the "
@@ -851,21 +853,6 @@ def eval_cooperation_command(path: str, texts: str | None, factru: str | None, f
     if errors:
         for error in result["errors"]:
             click.echo("  " + json.dumps(error, ensure_ascii=False))
-
-
-def _trained_on(rows: list[dict]) -> int:
-    """How many of `rows` have a text the shipped cooperation model was trained on (the
-    checkout's models/data; 0 where it is not installed)."""
-    from .evaluate import load_jsonl
-    from .modelfiles import MissingModelError, training_data_dir
-
-    try:
-        base = training_data_dir()
-    except MissingModelError:
-        return 0
-    texts = {row["text"] for row in load_jsonl(base / "tg-news" / "posts.jsonl")}
-    texts |= {row["text"] for row in load_jsonl(base / "cooperation.jsonl")}
-    return sum(row.get("text") in texts for row in rows)
 
 
 def _coop_version() -> str:

@@ -378,6 +378,21 @@ def labelled_posts(labels: Path, texts: Path | None = None) -> list[dict]:
     return rows
 
 
+def in_training_data(rows: list[dict]) -> int:
+    """How many of `rows` have a text the shipped cooperation model was trained on (the
+    checkout's models/data; 0 where it is not installed), so that figures on them are
+    not mistaken for out-of-fold ones."""
+    from .modelfiles import MissingModelError, training_data_dir
+
+    try:
+        base = training_data_dir()
+    except MissingModelError:
+        return 0
+    texts = {row["text"] for row in load_jsonl(base / "tg-news" / "posts.jsonl")}
+    texts |= {row["text"] for row in load_jsonl(base / "cooperation.jsonl")}
+    return sum(row.get("text") in texts for row in rows)
+
+
 def gold_label(row: dict) -> bool | None:
     """A row's label: `is_cooperation`, or `cooperation` yes/no (None: unsure or none)."""
     if "is_cooperation" in row:
