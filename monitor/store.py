@@ -1010,6 +1010,9 @@ def cooperation_label(db: sqlite_utils.Database, item_id: int) -> bool | None:
     return item_labels(db, item_id)["cooperation"]
 
 
+ANALYST_TERM = "(analyst)"  # the "why" of a sector tag an analyst added
+
+
 def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> dict:
     """An analyst's word is final for that item: labels override the models' output
     (`relabel_stored` does the same to the stored tags). Returns the labels (`item_labels`)."""
@@ -1022,7 +1025,7 @@ def apply_labels(db: sqlite_utils.Database, item_id: int, analysis) -> dict:
     added = {}  # an analyst's own sectors go first, then the model's in its order
     for sector, value in labels["sectors"].items():
         if value and sector not in tags:
-            added[sector] = {"id": sector, "score": 1.0, "terms": ["(analyst)"]}
+            added[sector] = {"id": sector, "score": 1.0, "terms": [ANALYST_TERM]}
         elif not value:
             tags.pop(sector, None)
     analysis.sectors = [*added.values(), *tags.values()]
@@ -1040,7 +1043,8 @@ def relabel_stored(db: sqlite_utils.Database, item_id: int) -> list[str]:
             if value:
                 # an analyst's sector goes first (rank 0 sorts before the model's 1, 2, ...)
                 db.execute("INSERT OR IGNORE INTO item_sectors (item_id, sector, score, terms, "
-                           "rank) VALUES (?, ?, 1.0, ?, 0)", [item_id, sector, '["(analyst)"]'])
+                           "rank) VALUES (?, ?, 1.0, ?, 0)",
+                           [item_id, sector, json.dumps([ANALYST_TERM])])
             else:
                 db.execute("DELETE FROM item_sectors WHERE item_id = ? AND sector = ?",
                            [item_id, sector])
@@ -1062,9 +1066,8 @@ def items_to_reprocess(db: sqlite_utils.Database, model_version: str,
            "AND (coalesce(model_version, '') != ? OR EXISTS (SELECT 1 FROM item_labels l "
            "WHERE l.item_id = items.id AND l.kind = 'cooperation' AND l.value = 1 "
            "AND l.labelled_at >= items.analysed_at) OR EXISTS (SELECT 1 FROM item_sectors s "
-           "WHERE s.item_id = items.id AND s.rank = 0 "
-           "AND coalesce(s.terms, '') != '[\"(analyst)\"]'))")
-    params: list = [model_version]
+           "WHERE s.item_id = items.id AND s.rank = 0 AND coalesce(s.terms, '') != ?))")
+    params: list = [model_version, json.dumps([ANALYST_TERM])]
     if since:
         sql += " AND published >= ?"
         params.append(since)
