@@ -366,13 +366,16 @@ def doc_entities(doc: Doc) -> list[Entity]:
         party = parties.get(ent.start) if ent.label_ == "ORG" else None
         normal = _closing_quote(ent, ent._.normal or ent.text)
         place = _place_after(ent, ents[i + 1] if i + 1 < len(ents) else None)
+        countries = [party._.country if party is not None else None, ent._.country,
+                     place._.country if place is not None else None]
+        if party is not None:
+            party_name = party._.normal
+        else:  # «Администрация» + «Приморского края», or none
+            party_name = f"{normal} {place.text}" if place is not None else None
         result.append(entity(ent.start, ent.end, type=ent.label_, normal=normal,
-                             canonical=ent._.canonical,
-                             country=(party._.country if party is not None else None)
-                             or ent._.country or (place._.country if place else None)
-                             or _inner_country(ent, found),
-                             party=party._.normal if party is not None else
-                             f"{normal} {place.text}" if place is not None else None))
+                             canonical=ent._.canonical, party=party_name,
+                             country=next(filter(None, countries), None)
+                             or _inner_country(ent, found)))
     for start, end, label, kind, normal, canonical, country in _gazetteer_mentions(doc):
         result.append(entity(start, end, type=label, normal=normal, canonical=canonical,
                              country=country, kind=kind, source="gazetteer"))
